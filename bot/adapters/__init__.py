@@ -1,0 +1,1 @@
+"""Chat adapters: console, Telegram, Discord, behind one small interface."""

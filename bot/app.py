@@ -1,0 +1,221 @@
+"""Wires Readout together from Settings: store, rules, sources, pipeline, outbox, adapters.
+
+No globals: everything hangs off one `Readout` object, so tests can run
+several bots side by side and the backtest can swap where events come from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+import httpx
+
+from bot.adapters.base import Adapter
+from bot.adapters.console import ConsoleAdapter
+from bot.clock import Clock, SystemClock
+from bot.delivery.outbox import OutboxWorker
+from bot.metrics import POLLS
+from bot.models import Alert, Severity
+from bot.pipeline import Pipeline
+from bot.rules.loader import RuleSet, load_rules_dir
+from bot.services import RuleSetHolder, Services
+from bot.settings import Settings
+from bot.sources.config import FeedSource, PriceSource
+from bot.sources.http import Validators, make_client
+from bot.sources.poll import PollOutcome, poll_feed, poll_price
+from bot.sources.scheduler import SourceScheduler
+from bot.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+Source = FeedSource | PriceSource
+
+
+def source_id(source: Source) -> str:
+    return source.id if isinstance(source, FeedSource) else source.source_id
+
+
+def build_adapters(settings: Settings) -> list[Adapter]:
+    """Console when asked or when no chat token is set; each chat backend whose token is set."""
+    adapters: list[Adapter] = []
+    has_chat = settings.telegram_bot_token is not None or settings.discord_bot_token is not None
+    if settings.console if settings.console is not None else not has_chat:
+        adapters.append(ConsoleAdapter())
+    if settings.telegram_bot_token is not None:
+        from bot.adapters.telegram import TelegramAdapter
+
+        adapters.append(TelegramAdapter(settings))
+    if settings.discord_bot_token is not None:
+        from bot.adapters.discord import DiscordAdapter
+
+        adapters.append(DiscordAdapter(settings))
+    return adapters
+
+
+class Readout:
+    """The bot. `start()` → runs in the background of the current loop → `stop()`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        adapters: list[Adapter] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        ruleset: RuleSet | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.adapters = build_adapters(settings) if adapters is None else list(adapters)
+        self._client = http_client
+        self._own_client = http_client is None
+        self._initial_ruleset = ruleset
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._scheduler: SourceScheduler | None = None
+        self._started_adapters: list[Adapter] = []
+        self.store: Store
+        self.services: Services
+        self.pipeline: Pipeline
+        self.outbox: OutboxWorker
+
+    # ---- lifecycle -----------------------------------------------------------
+
+    async def open(self) -> None:
+        """Load rules and open the database; no network, no adapters yet."""
+        ruleset = self._initial_ruleset or load_rules_dir(self.settings.rules_dir)
+        self.store = await Store.open(self.settings.database_url)
+        holder = RuleSetHolder(ruleset)
+        holder.loaded_at = self.clock.now()
+        self.services = Services(
+            settings=self.settings,
+            store=self.store,
+            clock=self.clock,
+            rules=holder,
+            adapters=[a.name for a in self.adapters],
+        )
+        names = frozenset(a.name for a in self.adapters)
+        console_min = self.settings.console_min_severity if "console" in names else None
+        self.pipeline = Pipeline(
+            self.store, ruleset, self.clock, console_min=console_min, active_adapters=names
+        )
+        self.outbox = OutboxWorker(
+            self.store,
+            {a.name: a for a in self.adapters},
+            self.clock,
+            max_attempts=self.settings.delivery_max_attempts,
+        )
+        if self._client is None:
+            self._client = make_client(self.settings)
+
+    async def start(self, *, scheduler: bool = True) -> None:
+        """Open, start adapters, then (optionally) the poll scheduler and the outbox worker."""
+        await self.open()
+        for adapter in self.adapters:
+            await adapter.start(self.services)
+            self._started_adapters.append(adapter)
+        if scheduler:
+            self._scheduler = SourceScheduler(self.poll_source, jitter=self.settings.poll_jitter)
+            self._scheduler.start(self._all_sources())
+            self._tasks.append(
+                asyncio.create_task(self.outbox.run(self._stop, interval=self.settings.delivery_interval))
+            )
+        log.info(
+            "Readout started: %d rules, %d sources, adapters: %s",
+            len(self.pipeline.ruleset.enabled_rules()),
+            len(self._all_sources()),
+            ", ".join(a.name for a in self.adapters) or "none",
+        )
+
+    async def stop(self) -> None:
+        """Stop polling, let the outbox pass finish, stop adapters, close the database."""
+        self._stop.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        for adapter in reversed(self._started_adapters):
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("adapter %s failed to stop cleanly", adapter.name)
+        self._started_adapters.clear()
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+        if hasattr(self, "store"):
+            await self.store.close()
+
+    async def wait_stopped(self) -> None:
+        await self._stop.wait()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    # ---- work ----------------------------------------------------------------
+
+    def _all_sources(self) -> list[Source]:
+        cfg = self.pipeline.ruleset.sources
+        return [f for f in cfg.feeds if f.enabled] + [p for p in cfg.prices if p.enabled]
+
+    async def poll_source(self, source: Source) -> list[Alert]:
+        """Poll one source, record its health, process its new events. Never raises for feed faults."""
+        sid = source_id(source)
+        state = await self.store.get_source_state(sid)
+        validators = Validators(
+            etag=state.etag if state else None, last_modified=state.last_modified if state else None
+        )
+        now = self.clock.now()
+        assert self._client is not None
+        outcome: PollOutcome
+        if isinstance(source, FeedSource):
+            outcome = await poll_feed(
+                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
+            )
+        else:
+            outcome = await poll_price(
+                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
+            )
+        first_poll = state is None or state.last_success_at is None
+        new_state = await self.store.record_poll(
+            sid,
+            at=now,
+            error=outcome.error,
+            etag=outcome.validators.etag,
+            last_modified=outcome.validators.last_modified,
+        )
+        if outcome.error is not None:
+            POLLS.labels(source=sid, outcome="error").inc()
+            if new_state.consecutive_failures == 1 or new_state.consecutive_failures % 10 == 0:
+                log.warning("source %s failed (x%d): %s", sid, new_state.consecutive_failures, outcome.error)
+            return []
+        POLLS.labels(source=sid, outcome="not_modified" if outcome.not_modified else "ok").inc()
+        if new_state.consecutive_failures == 0 and state is not None and state.consecutive_failures:
+            log.info("source %s recovered after %d failures", sid, state.consecutive_failures)
+        alert_after: datetime | None = None
+        if first_poll:
+            alert_after = now - timedelta(hours=self.settings.backlog_hours)
+        return await self.pipeline.process(outcome.events, alert_after=alert_after)
+
+    async def poll_once(self) -> list[Alert]:
+        """Poll every enabled source once (concurrently) and return the new alerts."""
+        results = await asyncio.gather(*(self.poll_source(s) for s in self._all_sources()))
+        return [a for batch in results for a in batch]
+
+    async def drain_once(self) -> int:
+        return await self.outbox.drain_once()
+
+    def reload_rules(self, ruleset: RuleSet) -> None:
+        """Put a validated rule set in force; cooldown and dedup live in the database and carry over."""
+        self.pipeline.replace_ruleset(ruleset)
+        self.services.rules.replace(ruleset, at=self.clock.now())
+        if self._scheduler is not None:
+            self._scheduler.start(self._all_sources())
+
+    @property
+    def console_min(self) -> Severity | None:
+        return self.pipeline.console_min

@@ -1,0 +1,163 @@
+"""Command line: `python -m bot run | once | check-rules | backtest | db upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.settings import Settings
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description="Readout: trade-war tape alerts.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the bot: poll sources, alert, serve chat commands")
+    run.add_argument("--rules", type=Path, help="folder with sources.yaml, watchlists.yaml and rule files")
+
+    once = sub.add_parser("once", help="poll every source once, evaluate, deliver, exit")
+    once.add_argument("--rules", type=Path)
+    once.add_argument("--json", action="store_true", help="print each new alert as one JSON line on stdout")
+
+    check = sub.add_parser("check-rules", help="validate sources, watch-lists and rules")
+    check.add_argument("--rules", type=Path)
+
+    bt = sub.add_parser("backtest", help="replay history through the rules")
+    bt.add_argument("--rules", type=Path)
+    try:
+        from bot.backtest.cli import add_arguments
+    except ImportError:  # the backtest package is optional at import time
+        pass
+    else:
+        add_arguments(bt)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "rules", None) is not None:
+        overrides["rules_dir"] = args.rules
+    return Settings(**overrides)
+
+
+def _secrets(settings: Settings) -> list[str]:
+    return [
+        s.get_secret_value()
+        for s in (settings.telegram_bot_token, settings.discord_bot_token)
+        if s is not None
+    ]
+
+
+def _setup(settings: Settings) -> None:
+    from bot.logs import setup_logging
+
+    setup_logging(level=settings.log_level, fmt=settings.log_format, secrets=_secrets(settings))
+
+
+def cmd_check_rules(settings: Settings) -> int:
+    from bot.rules.loader import check_rules_dir
+
+    problems = check_rules_dir(settings.rules_dir)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{settings.rules_dir}: OK", file=sys.stderr)
+    return 0
+
+
+def _load_or_report(settings: Settings) -> object | None:
+    from bot.rules.loader import RuleLoadError, load_rules_dir
+
+    try:
+        return load_rules_dir(settings.rules_dir)
+    except RuleLoadError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+async def _run(settings: Settings) -> int:
+    from bot.app import Readout
+    from bot.rules.loader import RuleSet
+    from bot.reload import watch_rules
+
+    ruleset = _load_or_report(settings)
+    if ruleset is None:
+        return 1
+    assert isinstance(ruleset, RuleSet)
+    if settings.metrics_port:
+        from bot.metrics import serve
+
+        serve(settings.metrics_port)
+    bot = Readout(settings, ruleset=ruleset)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, bot.request_stop)
+    await bot.start()
+    watcher = asyncio.create_task(watch_rules(bot, settings.rules_dir))
+    try:
+        await bot.wait_stopped()
+        log.info("stopping")
+    finally:
+        watcher.cancel()
+        await bot.stop()
+    return 0
+
+
+async def _once(settings: Settings, *, as_json: bool) -> int:
+    from bot.app import Readout, build_adapters
+    from bot.rules.loader import RuleSet
+
+    ruleset = _load_or_report(settings)
+    if ruleset is None:
+        return 1
+    assert isinstance(ruleset, RuleSet)
+    adapters = build_adapters(settings)
+    if as_json:  # stdout is for JSON lines only
+        adapters = [a for a in adapters if a.name != "console"]
+    bot = Readout(settings, ruleset=ruleset, adapters=adapters)
+    await bot.start(scheduler=False)
+    try:
+        alerts = await bot.poll_once()
+        await bot.drain_once()
+    finally:
+        await bot.stop()
+    if as_json:
+        for alert in alerts:
+            sys.stdout.write(json.dumps(alert.to_json_dict(), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    _setup(settings)
+    if args.command == "check-rules":
+        return cmd_check_rules(settings)
+    if args.command == "run":
+        return asyncio.run(_run(settings))
+    if args.command == "once":
+        return asyncio.run(_once(settings, as_json=args.json))
+    if args.command == "backtest":
+        from bot.backtest.cli import run_backtest
+
+        return run_backtest(args, settings)
+    if args.command == "db":
+        from bot.storage.migrations import upgrade
+
+        asyncio.run(upgrade(settings.database_url))
+        return 0
+    return 2

@@ -1,0 +1,1 @@
+"""Delivery: route alerts to destinations, hold or skip them, drain the outbox."""

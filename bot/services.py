@@ -1,0 +1,105 @@
+"""What adapters and commands may use: the store, the live rule set, the clock, status.
+
+One object built by `bot.app`, handed to each adapter at start; no globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.clock import Clock
+from bot.settings import Settings
+from bot.storage.store import Destination, SourceState, Store
+
+if TYPE_CHECKING:
+    from bot.rules.loader import RuleSet
+
+
+class RuleSetHolder:
+    """The rule set in force; hot reload swaps it, readers always see a whole one."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self._ruleset = ruleset
+        self.loaded_at: datetime | None = None
+        self.last_error: str | None = None
+
+    @property
+    def current(self) -> RuleSet:
+        return self._ruleset
+
+    def replace(self, ruleset: RuleSet, *, at: datetime) -> None:
+        self._ruleset = ruleset
+        self.loaded_at = at
+        self.last_error = None
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    source_id: str
+    kind: str  # feed | price
+    interval: int
+    state: SourceState | None
+
+    @property
+    def healthy(self) -> bool:
+        return self.state is not None and self.state.consecutive_failures == 0 and self.state.last_success_at is not None
+
+    def line(self) -> str:
+        """One line for /status and the logs."""
+        st = self.state
+        if st is None or st.polls == 0:
+            return f"{self.source_id}: not polled yet"
+        ok = st.last_success_at.strftime("%Y-%m-%d %H:%M UTC") if st.last_success_at else "never"
+        text = f"{self.source_id}: last ok {ok}"
+        if st.consecutive_failures:
+            err = (st.last_error or "").splitlines()[0][:120] if st.last_error else ""
+            text += f"; failing x{st.consecutive_failures}: {err}"
+        return text
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    sources: list[SourceHealth]
+    rules_loaded: int
+    rules_enabled: int
+    queue: dict[str, int]
+    disabled_destinations: list[Destination]
+    adapters: list[str]
+    rules_error: str | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        return sum(self.queue.values())
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    clock: Clock
+    rules: RuleSetHolder
+    adapters: list[str] = field(default_factory=list)
+
+    async def status(self) -> StatusReport:
+        ruleset = self.rules.current
+        states = {s.source_id: s for s in await self.store.all_source_states()}
+        sources = [
+            SourceHealth(f.id, "feed", f.interval, states.get(f.id))
+            for f in ruleset.sources.feeds
+            if f.enabled
+        ] + [
+            SourceHealth(p.source_id, "price", p.interval, states.get(p.source_id))
+            for p in ruleset.sources.prices
+            if p.enabled
+        ]
+        return StatusReport(
+            sources=sources,
+            rules_loaded=len(ruleset.rules),
+            rules_enabled=len(ruleset.enabled_rules()),
+            queue=await self.store.queue_depth(),
+            disabled_destinations=[d for d in await self.store.destinations() if d.disabled_at],
+            adapters=list(self.adapters),
+            rules_error=self.rules.last_error,
+        )

@@ -1,0 +1,45 @@
+"""All configuration comes from the environment (or `.env`); tokens are SecretStr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.models import Severity
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    rules_dir: Path = Field(default=Path("rules"), description="sources.yaml, watchlists.yaml, rule files")
+    database_url: str = "sqlite+aiosqlite:///readout.db"
+    backlog_hours: float = Field(default=24.0, ge=0)
+
+    # HTTP client for sources
+    http_timeout: float = Field(default=15.0, gt=0, description="seconds")
+    http_max_bytes: int = Field(default=5_000_000, gt=0)
+    http_max_redirects: int = Field(default=5, ge=0)
+    http_user_agent: str = "Mozilla/5.0 (compatible; Readout/0.1; +https://github.com/readout)"
+    poll_jitter: float = Field(default=5.0, ge=0, description="seconds of random jitter per poll")
+
+    # Adapters
+    console: bool | None = Field(default=None, description="console adapter; default: on when no chat token is set")
+    console_min_severity: Severity = Severity.info
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_admin_chat_ids: list[int] = []
+    discord_bot_token: SecretStr | None = None
+    discord_guild_id: int | None = None
+    discord_api_base: str | None = None
+
+    # Delivery
+    delivery_interval: float = Field(default=1.0, gt=0, description="seconds between outbox drains")
+    delivery_max_attempts: int = Field(default=12, ge=1)
+
+    # Logs and metrics
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    metrics_port: int | None = None

@@ -1,0 +1,585 @@
+"""The Store: every read and write of Readout's state goes through here.
+
+SQLAlchemy Core over an async engine, so the same code runs on embedded
+SQLite (the default) and PostgreSQL. Methods that must share a transaction
+with others take an explicit connection (`conn`); the rest open their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import and_, delete, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.models import Alert, NewsEvent, PriceEvent
+from bot.storage import tables as t
+
+log = logging.getLogger(__name__)
+
+Selector = Literal["severity", "rule", "tag"]
+OutboxStatus = Literal["pending", "held", "sent", "dead", "skipped"]
+
+
+class SourceState(BaseModel):
+    source_id: str
+    etag: str | None = None
+    last_modified: str | None = None
+    first_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    polls: int = 0
+
+
+class Destination(BaseModel):
+    adapter: str
+    address: str
+    chat_kind: str | None = None
+    title: str | None = None
+    include_words: list[str] = []
+    exclude_words: list[str] = []
+    quiet_start: str | None = None
+    quiet_end: str | None = None
+    quiet_tz: str | None = None
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None
+
+
+class Subscription(BaseModel):
+    adapter: str
+    address: str
+    selector: Selector
+    value: str
+
+
+class Mute(BaseModel):
+    adapter: str
+    address: str
+    rule_id: str | None
+    until: datetime
+
+
+class Delivery(BaseModel):
+    """One outbox row: an alert owed to one destination."""
+
+    id: int
+    alert_id: str
+    adapter: str
+    address: str
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    message_id: str | None = None
+    last_error: str | None = None
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+class Store:
+    """Readout's database. Create with `await Store.open(url)`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    async def open(cls, url: str, *, create: bool = True) -> Store:
+        kwargs: dict[str, Any] = {}
+        if _is_sqlite(url):
+            kwargs["connect_args"] = {"timeout": 30}
+        engine = create_async_engine(url, **kwargs)
+        if _is_sqlite(url):
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        if create:
+            await store.create_schema()
+        return store
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def create_schema(self) -> None:
+        """Create missing tables (a fresh database). Alembic migrates existing ones."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(t.metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            yield conn
+
+    # ---- events -------------------------------------------------------------
+
+    async def is_seen(self, conn: AsyncConnection, event_id: str) -> bool:
+        row = await conn.execute(
+            select(t.events_seen.c.event_id).where(t.events_seen.c.event_id == event_id)
+        )
+        return row.first() is not None
+
+    async def mark_seen(
+        self, conn: AsyncConnection, ev: NewsEvent | PriceEvent, *, at: datetime
+    ) -> bool:
+        """Record an event as seen; False when it already was (another worker won)."""
+        title = ev.title if isinstance(ev, NewsEvent) else f"{ev.symbol} {ev.last}"
+        try:
+            async with conn.begin_nested():
+                await conn.execute(
+                    insert(t.events_seen).values(
+                        event_id=ev.id,
+                        source=ev.source,
+                        kind=ev.kind,
+                        title=title[:2000],
+                        event_time=ev.time,
+                        seen_at=at,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def seen_count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(t.events_seen))).scalar_one())
+
+    # ---- sources ------------------------------------------------------------
+
+    async def get_source_state(self, source_id: str) -> SourceState | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(t.source_state).where(t.source_state.c.source_id == source_id))
+            ).mappings().first()
+        return None if row is None else SourceState.model_validate(dict(row))
+
+    async def all_source_states(self) -> list[SourceState]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(t.source_state).order_by(t.source_state.c.source_id))).mappings()
+            return [SourceState.model_validate(dict(r)) for r in rows]
+
+    async def record_poll(
+        self,
+        source_id: str,
+        *,
+        at: datetime,
+        error: str | None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> SourceState:
+        """Store the outcome of one poll: validators on success, error and streak on failure."""
+        async with self.transaction() as conn:
+            row = (
+                await conn.execute(select(t.source_state).where(t.source_state.c.source_id == source_id))
+            ).mappings().first()
+            state = SourceState(source_id=source_id) if row is None else SourceState.model_validate(dict(row))
+            state.polls += 1
+            if state.first_polled_at is None:
+                state.first_polled_at = at
+            if error is None:
+                state.etag, state.last_modified = etag, last_modified
+                state.last_success_at = at
+                state.consecutive_failures = 0
+            else:
+                state.last_error, state.last_error_at = error[:1000], at
+                state.consecutive_failures += 1
+            values = state.model_dump()
+            if row is None:
+                await conn.execute(insert(t.source_state).values(**values))
+            else:
+                await conn.execute(
+                    update(t.source_state).where(t.source_state.c.source_id == source_id).values(**values)
+                )
+        return state
+
+    # ---- alerts and cooldowns ----------------------------------------------
+
+    async def alert_exists(self, conn: AsyncConnection, rule_id: str, event_id: str) -> bool:
+        q = select(t.alerts.c.id).where(
+            and_(t.alerts.c.rule_id == rule_id, t.alerts.c.event_id == event_id)
+        )
+        return (await conn.execute(q)).first() is not None
+
+    async def last_fired(self, conn: AsyncConnection, rule_id: str, key: str) -> datetime | None:
+        q = select(t.cooldowns.c.last_fired_at).where(
+            and_(t.cooldowns.c.rule_id == rule_id, t.cooldowns.c.key == key)
+        )
+        value: datetime | None = (await conn.execute(q)).scalar_one_or_none()
+        return value
+
+    async def insert_alert(self, conn: AsyncConnection, alert: Alert) -> bool:
+        """Insert an alert and move its cooldown; False if this rule already fired on the event."""
+        try:
+            async with conn.begin_nested():
+                await conn.execute(
+                    insert(t.alerts).values(
+                        id=alert.id,
+                        rule_id=alert.rule_id,
+                        event_id=alert.event_id,
+                        key=alert.key,
+                        severity=alert.severity.value,
+                        kind=alert.kind,
+                        created_at=alert.created_at,
+                        event_time=alert.event_time,
+                        payload=alert.model_dump(mode="json"),
+                    )
+                )
+        except IntegrityError:
+            return False
+        updated = await conn.execute(
+            update(t.cooldowns)
+            .where(and_(t.cooldowns.c.rule_id == alert.rule_id, t.cooldowns.c.key == alert.key))
+            .values(last_fired_at=alert.created_at)
+        )
+        if updated.rowcount == 0:
+            await conn.execute(
+                insert(t.cooldowns).values(
+                    rule_id=alert.rule_id, key=alert.key, last_fired_at=alert.created_at
+                )
+            )
+        return True
+
+    async def recent_alerts(self, limit: int = 10) -> list[Alert]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(t.alerts.c.payload).order_by(t.alerts.c.created_at.desc(), t.alerts.c.id).limit(limit)
+            )
+            return [Alert.model_validate(r[0]) for r in rows]
+
+    async def find_alert(self, handle: str) -> Alert | None:
+        """An alert by its id or an unambiguous id prefix (as shown in chat, e.g. `#3f9a1c2e`)."""
+        handle = handle.strip().lstrip("#").lower()
+        if not handle or len(handle) > 64 or not handle.isalnum():
+            return None
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(t.alerts.c.payload).where(t.alerts.c.id.like(handle + "%")).limit(2)
+                )
+            ).all()
+        return Alert.model_validate(rows[0][0]) if len(rows) == 1 else None
+
+    async def get_alerts(self, ids: Sequence[str]) -> dict[str, Alert]:
+        if not ids:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(t.alerts.c.id, t.alerts.c.payload).where(t.alerts.c.id.in_(list(ids))))
+            return {r[0]: Alert.model_validate(r[1]) for r in rows}
+
+    async def alert_count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(t.alerts))).scalar_one())
+
+    # ---- outbox -------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        conn: AsyncConnection,
+        *,
+        alert_id: str,
+        adapter: str,
+        address: str,
+        status: OutboxStatus,
+        at: datetime,
+        not_before: datetime | None = None,
+        note: str | None = None,
+    ) -> bool:
+        """Owe an alert to one destination; False if it was already owed (idempotent)."""
+        try:
+            async with conn.begin_nested():
+                await conn.execute(
+                    insert(t.outbox).values(
+                        alert_id=alert_id,
+                        adapter=adapter,
+                        address=address,
+                        status=status,
+                        attempts=0,
+                        next_attempt_at=not_before or at,
+                        created_at=at,
+                        last_error=note,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def due_deliveries(self, *, now: datetime, adapters: Sequence[str], limit: int = 100) -> list[Delivery]:
+        """The oldest pending row of each destination, if due: order per destination is kept."""
+        o = t.outbox
+        first_pending = (
+            select(func.min(o.c.id).label("id"))
+            .where(and_(o.c.status == "pending", o.c.adapter.in_(list(adapters))))
+            .group_by(o.c.adapter, o.c.address)
+            .subquery()
+        )
+        q = (
+            select(o)
+            .join(first_pending, o.c.id == first_pending.c.id)
+            .where(o.c.next_attempt_at <= now)
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+        return [Delivery.model_validate(dict(r)) for r in rows]
+
+    async def held_due(self, *, now: datetime, adapters: Sequence[str]) -> dict[tuple[str, str], list[Delivery]]:
+        """Held rows (quiet hours) whose hold has ended, grouped by destination for one digest."""
+        o = t.outbox
+        q = (
+            select(o)
+            .where(and_(o.c.status == "held", o.c.next_attempt_at <= now, o.c.adapter.in_(list(adapters))))
+            .order_by(o.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+        grouped: dict[tuple[str, str], list[Delivery]] = {}
+        for r in rows:
+            d = Delivery.model_validate(dict(r))
+            grouped.setdefault((d.adapter, d.address), []).append(d)
+        return grouped
+
+    async def mark_sent(self, ids: Sequence[int], *, message_id: str | None, at: datetime) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id.in_(list(ids)))
+                .values(status="sent", sent_at=at, message_id=message_id, attempts=t.outbox.c.attempts + 1)
+            )
+
+    async def mark_retry(self, ids: Sequence[int], *, error: str, next_attempt_at: datetime) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id.in_(list(ids)))
+                .values(
+                    attempts=t.outbox.c.attempts + 1,
+                    last_error=error[:1000],
+                    next_attempt_at=next_attempt_at,
+                )
+            )
+
+    async def defer(self, ids: Sequence[int], *, next_attempt_at: datetime, note: str) -> None:
+        """Push rows back without counting an attempt (rate limit, quiet hours)."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id.in_(list(ids)))
+                .values(last_error=note[:1000], next_attempt_at=next_attempt_at)
+            )
+
+    async def mark_dead(self, ids: Sequence[int], *, error: str) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id.in_(list(ids)))
+                .values(status="dead", last_error=error[:1000], attempts=t.outbox.c.attempts + 1)
+            )
+
+    async def kill_destination_queue(self, adapter: str, address: str, *, error: str) -> int:
+        """A destination that is gone for good: its owed rows are closed as dead."""
+        async with self.transaction() as conn:
+            res = await conn.execute(
+                update(t.outbox)
+                .where(
+                    and_(
+                        t.outbox.c.adapter == adapter,
+                        t.outbox.c.address == address,
+                        t.outbox.c.status.in_(["pending", "held"]),
+                    )
+                )
+                .values(status="dead", last_error=error[:1000])
+            )
+            return int(res.rowcount or 0)
+
+    async def queue_depth(self) -> dict[str, int]:
+        """Owed rows per status (pending, held), for /status."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(t.outbox.c.status, func.count())
+                .where(t.outbox.c.status.in_(["pending", "held"]))
+                .group_by(t.outbox.c.status)
+            )
+            return {r[0]: int(r[1]) for r in rows}
+
+    async def deliveries(self, *, adapter: str | None = None) -> list[Delivery]:
+        q = select(t.outbox).order_by(t.outbox.c.id)
+        if adapter:
+            q = q.where(t.outbox.c.adapter == adapter)
+        async with self.engine.connect() as conn:
+            return [Delivery.model_validate(dict(r)) for r in (await conn.execute(q)).mappings()]
+
+    # ---- destinations, subscriptions, mutes ----------------------------------
+
+    async def ensure_destination(
+        self, adapter: str, address: str, *, at: datetime, chat_kind: str | None = None, title: str | None = None
+    ) -> Destination:
+        """Create the destination if new; re-enable it if it had been disabled."""
+        d = t.destinations
+        async with self.transaction() as conn:
+            row = (
+                await conn.execute(select(d).where(and_(d.c.adapter == adapter, d.c.address == address)))
+            ).mappings().first()
+            if row is None:
+                try:
+                    async with conn.begin_nested():
+                        await conn.execute(
+                            insert(d).values(
+                                adapter=adapter,
+                                address=address,
+                                chat_kind=chat_kind,
+                                title=title,
+                                include_words=[],
+                                exclude_words=[],
+                                created_at=at,
+                            )
+                        )
+                except IntegrityError:
+                    pass
+            else:
+                values: dict[str, Any] = {"disabled_at": None, "disabled_reason": None}
+                if chat_kind:
+                    values["chat_kind"] = chat_kind
+                if title:
+                    values["title"] = title
+                await conn.execute(
+                    update(d).where(and_(d.c.adapter == adapter, d.c.address == address)).values(**values)
+                )
+        dest = await self.get_destination(adapter, address)
+        assert dest is not None
+        return dest
+
+    async def get_destination(self, adapter: str, address: str) -> Destination | None:
+        d = t.destinations
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(d).where(and_(d.c.adapter == adapter, d.c.address == address)))
+            ).mappings().first()
+        return None if row is None else Destination.model_validate(dict(row))
+
+    async def destinations(self, adapter: str | None = None) -> list[Destination]:
+        d = t.destinations
+        q = select(d).order_by(d.c.adapter, d.c.address)
+        if adapter:
+            q = q.where(d.c.adapter == adapter)
+        async with self.engine.connect() as conn:
+            return [Destination.model_validate(dict(r)) for r in (await conn.execute(q)).mappings()]
+
+    async def update_destination(self, adapter: str, address: str, **values: Any) -> None:
+        allowed = {"include_words", "exclude_words", "quiet_start", "quiet_end", "quiet_tz", "title", "chat_kind"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"not destination settings: {sorted(unknown)}")
+        d = t.destinations
+        async with self.transaction() as conn:
+            await conn.execute(
+                update(d).where(and_(d.c.adapter == adapter, d.c.address == address)).values(**values)
+            )
+
+    async def disable_destination(self, adapter: str, address: str, *, reason: str, at: datetime) -> None:
+        """A destination the bot can no longer reach: unsubscribed, recorded, its queue closed."""
+        d = t.destinations
+        async with self.transaction() as conn:
+            await conn.execute(
+                update(d)
+                .where(and_(d.c.adapter == adapter, d.c.address == address))
+                .values(disabled_at=at, disabled_reason=reason[:500])
+            )
+            await conn.execute(
+                delete(t.subscriptions).where(
+                    and_(t.subscriptions.c.adapter == adapter, t.subscriptions.c.address == address)
+                )
+            )
+        await self.kill_destination_queue(adapter, address, error=reason)
+
+    async def subscribe(self, adapter: str, address: str, selector: Selector, value: str, *, at: datetime) -> bool:
+        """Add a subscription; False if it already existed."""
+        try:
+            async with self.transaction() as conn:
+                await conn.execute(
+                    insert(t.subscriptions).values(
+                        adapter=adapter, address=address, selector=selector, value=value, created_at=at
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def unsubscribe(
+        self, adapter: str, address: str, selector: Selector | None = None, value: str | None = None
+    ) -> int:
+        """Remove one subscription, or all of a destination's when no selector is given."""
+        s = t.subscriptions
+        cond = and_(s.c.adapter == adapter, s.c.address == address)
+        if selector is not None:
+            cond = and_(cond, s.c.selector == selector)
+        if value is not None:
+            cond = and_(cond, s.c.value == value)
+        async with self.transaction() as conn:
+            res = await conn.execute(delete(s).where(cond))
+            return int(res.rowcount or 0)
+
+    async def subscriptions(self, adapter: str | None = None, address: str | None = None) -> list[Subscription]:
+        s = t.subscriptions
+        q = select(s.c.adapter, s.c.address, s.c.selector, s.c.value).order_by(s.c.adapter, s.c.address, s.c.id)
+        if adapter is not None:
+            q = q.where(s.c.adapter == adapter)
+        if address is not None:
+            q = q.where(s.c.address == address)
+        async with self.engine.connect() as conn:
+            return [Subscription.model_validate(dict(r)) for r in (await conn.execute(q)).mappings()]
+
+    async def add_mute(
+        self, adapter: str, address: str, *, rule_id: str | None, until: datetime, at: datetime
+    ) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                insert(t.mutes).values(adapter=adapter, address=address, rule_id=rule_id, until=until, created_at=at)
+            )
+
+    async def clear_mutes(self, adapter: str, address: str, rule_id: str | None = None) -> int:
+        m = t.mutes
+        cond = and_(m.c.adapter == adapter, m.c.address == address)
+        if rule_id is not None:
+            cond = and_(cond, m.c.rule_id == rule_id)
+        async with self.transaction() as conn:
+            return int((await conn.execute(delete(m).where(cond))).rowcount or 0)
+
+    async def active_mutes(self, *, now: datetime, adapter: str | None = None, address: str | None = None) -> list[Mute]:
+        m = t.mutes
+        q = select(m.c.adapter, m.c.address, m.c.rule_id, m.c.until).where(m.c.until > now)
+        if adapter is not None:
+            q = q.where(m.c.adapter == adapter)
+        if address is not None:
+            q = q.where(m.c.address == address)
+        async with self.engine.connect() as conn:
+            return [Mute.model_validate(dict(r)) for r in (await conn.execute(q)).mappings()]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+__all__ = [
+    "Delivery",
+    "Destination",
+    "Mute",
+    "SourceState",
+    "Store",
+    "Subscription",
+]

@@ -1,0 +1,159 @@
+"""The schema, as SQLAlchemy Core tables (one metadata for SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+from bot.clock import ensure_utc
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Always aware UTC in Python, whatever the backend keeps (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = ensure_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else ensure_utc(value)
+
+
+TZ = UTCDateTime()
+
+events_seen = Table(
+    "events_seen",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("source", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("title", Text, nullable=False, default=""),
+    Column("event_time", TZ, nullable=False),
+    Column("seen_at", TZ, nullable=False),
+)
+
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source_id", String(128), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("first_polled_at", TZ),
+    Column("last_success_at", TZ),
+    Column("last_error", Text),
+    Column("last_error_at", TZ),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("polls", Integer, nullable=False, default=0),
+    Column("lease_owner", String(64)),
+    Column("lease_until", TZ),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("rule_id", String(128), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("key", String(256), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", TZ, nullable=False),
+    Column("event_time", TZ, nullable=False),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("rule_id", "event_id", name="uq_alerts_rule_event"),
+)
+Index("ix_alerts_created", alerts.c.created_at)
+
+cooldowns = Table(
+    "cooldowns",
+    metadata,
+    Column("rule_id", String(128), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("last_fired_at", TZ, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("alert_id", String(64), nullable=False),
+    Column("adapter", String(32), nullable=False),
+    Column("address", String(128), nullable=False),
+    # pending | held | sending | sent | dead | skipped
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TZ, nullable=False),
+    Column("created_at", TZ, nullable=False),
+    Column("sent_at", TZ),
+    Column("message_id", String(128)),
+    Column("last_error", Text),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", TZ),
+    UniqueConstraint("alert_id", "adapter", "address", name="uq_outbox_alert_destination"),
+)
+Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_at)
+Index("ix_outbox_destination", outbox.c.adapter, outbox.c.address, outbox.c.id)
+
+destinations = Table(
+    "destinations",
+    metadata,
+    Column("adapter", String(32), primary_key=True),
+    Column("address", String(128), primary_key=True),
+    Column("chat_kind", String(32)),
+    Column("title", Text),
+    Column("include_words", JSON, nullable=False, default=list),
+    Column("exclude_words", JSON, nullable=False, default=list),
+    Column("quiet_start", String(5)),
+    Column("quiet_end", String(5)),
+    Column("quiet_tz", String(64)),
+    Column("disabled_at", TZ),
+    Column("disabled_reason", Text),
+    Column("created_at", TZ, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("adapter", String(32), nullable=False),
+    Column("address", String(128), nullable=False),
+    # severity | rule | tag
+    Column("selector", String(16), nullable=False),
+    Column("value", String(128), nullable=False),
+    Column("created_at", TZ, nullable=False),
+    UniqueConstraint("adapter", "address", "selector", "value", name="uq_subscription"),
+)
+
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("adapter", String(32), nullable=False),
+    Column("address", String(128), nullable=False),
+    Column("rule_id", String(128)),  # NULL: everything
+    Column("until", TZ, nullable=False),
+    Column("created_at", TZ, nullable=False),
+)
