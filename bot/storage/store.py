@@ -3,23 +3,40 @@
 SQLAlchemy Core over an async engine, so the same code runs on embedded
 SQLite (the default) and PostgreSQL. Methods that must share a transaction
 with others take an explicit connection (`conn`); the rest open their own.
+The schema is Alembic's (`bot.storage.migrations`), applied by `open`.
+
+Several workers on one PostgreSQL share the work through claims that expire:
+`claim_source` (a lease per source, so each source is polled once per
+interval) and `claim_deliveries` / `claim_held` (each outbox row taken by
+exactly one worker, `FOR UPDATE SKIP LOCKED`). A worker that dies simply
+stops renewing; its claims lapse after `lease_seconds` and others take over.
+Each claim is one statement and the SQL is the same on both backends. On
+SQLite one worker owns the database (`single_worker`): source leases are
+skipped, and outbox claims left by any other worker id (a predecessor that
+crashed) are free at once instead of after their lease.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import and_, delete, event, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, event, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.models import Alert, NewsEvent, PriceEvent
 from bot.storage import tables as t
+from bot.storage.migrations import advisory_key, upgrade_engine
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +54,8 @@ class SourceState(BaseModel):
     last_error_at: datetime | None = None
     consecutive_failures: int = 0
     polls: int = 0
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
 
 
 class Destination(BaseModel):
@@ -80,10 +99,21 @@ class Delivery(BaseModel):
     created_at: datetime
     message_id: str | None = None
     last_error: str | None = None
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
 
 
 def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def make_worker_id() -> str:
+    """A worker id unique across hosts and restarts: `host:pid:random` (at most 64 characters)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+# Writing any of these on an outbox row hands its claim back.
+_UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
 
 
 class Store:
@@ -91,12 +121,17 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # SQLite: one worker owns the database; claims by other worker ids are stale (see
+        # claim_source, claim_deliveries). Tests turn it off to run the multi-worker SQL on SQLite.
+        self.single_worker = engine.dialect.name == "sqlite"
 
     @classmethod
     async def open(cls, url: str, *, create: bool = True) -> Store:
         kwargs: dict[str, Any] = {}
         if _is_sqlite(url):
             kwargs["connect_args"] = {"timeout": 30}
+        # No pool_pre_ping (a round trip per checkout): after a server restart the first
+        # failing statement invalidates the pool, and every caller loop retries.
         engine = create_async_engine(url, **kwargs)
         if _is_sqlite(url):
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -110,9 +145,8 @@ class Store:
         return self.engine.dialect.name
 
     async def create_schema(self) -> None:
-        """Create missing tables (a fresh database). Alembic migrates existing ones."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(t.metadata.create_all)
+        """Bring the schema to the newest Alembic revision (idempotent; safe for concurrent starters)."""
+        await upgrade_engine(self.engine)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -135,21 +169,16 @@ class Store:
     ) -> bool:
         """Record an event as seen; False when it already was (another worker won)."""
         title = ev.title if isinstance(ev, NewsEvent) else f"{ev.symbol} {ev.last}"
-        try:
-            async with conn.begin_nested():
-                await conn.execute(
-                    insert(t.events_seen).values(
-                        event_id=ev.id,
-                        source=ev.source,
-                        kind=ev.kind,
-                        title=title[:2000],
-                        event_time=ev.time,
-                        seen_at=at,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        return await _insert_new(
+            conn,
+            t.events_seen,
+            event_id=ev.id,
+            source=ev.source,
+            kind=ev.kind,
+            title=title[:2000],
+            event_time=ev.time,
+            seen_at=at,
+        )
 
     async def seen_count(self) -> int:
         async with self.engine.connect() as conn:
@@ -179,9 +208,23 @@ class Store:
         last_modified: str | None = None,
     ) -> SourceState:
         """Store the outcome of one poll: validators on success, error and streak on failure."""
+        for attempt in range(2):
+            try:
+                return await self._record_poll(
+                    source_id, at=at, error=error, etag=etag, last_modified=last_modified
+                )
+            except IntegrityError:  # another worker created the row first: update it instead
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _record_poll(
+        self, source_id: str, *, at: datetime, error: str | None, etag: str | None, last_modified: str | None
+    ) -> SourceState:
+        s = t.source_state
         async with self.transaction() as conn:
             row = (
-                await conn.execute(select(t.source_state).where(t.source_state.c.source_id == source_id))
+                await conn.execute(select(s).where(s.c.source_id == source_id).with_for_update())
             ).mappings().first()
             state = SourceState(source_id=source_id) if row is None else SourceState.model_validate(dict(row))
             state.polls += 1
@@ -194,7 +237,7 @@ class Store:
             else:
                 state.last_error, state.last_error_at = error[:1000], at
                 state.consecutive_failures += 1
-            values = state.model_dump()
+            values = state.model_dump(exclude={"lease_owner", "lease_until"})
             if row is None:
                 await conn.execute(insert(t.source_state).values(**values))
             else:
@@ -202,6 +245,49 @@ class Store:
                     update(t.source_state).where(t.source_state.c.source_id == source_id).values(**values)
                 )
         return state
+
+    async def claim_source(self, source_id: str, *, worker_id: str, lease_seconds: float, now: datetime) -> bool:
+        """Take (or renew) the lease to poll a source; False while another worker's lease runs.
+
+        The lease is sticky: its holder renews it on every poll, so the source
+        stays with one worker (and its conditional-GET validators stay warm);
+        others get it only once `lease_seconds` have passed without a renewal.
+        Use a lease longer than the poll interval plus its jitter. One upsert
+        statement. With `single_worker` (SQLite) it is always True and writes nothing.
+        """
+        if self.single_worker:
+            return True
+        s = t.source_state
+        until = now + timedelta(seconds=lease_seconds)
+        free = or_(
+            s.c.lease_owner.is_(None),
+            s.c.lease_owner == worker_id,
+            s.c.lease_until.is_(None),
+            s.c.lease_until <= now,
+        )
+        async with self.transaction() as conn:
+            stmt = (
+                _dialect_insert(conn, s)
+                .values(source_id=source_id, consecutive_failures=0, polls=0, lease_owner=worker_id, lease_until=until)
+                .on_conflict_do_update(
+                    index_elements=[s.c.source_id],
+                    set_={"lease_owner": worker_id, "lease_until": until},
+                    where=free,
+                )
+                .returning(s.c.source_id)
+            )
+            return (await conn.execute(stmt)).first() is not None
+
+    async def release_source(self, source_id: str, *, worker_id: str) -> bool:
+        """Hand a source's lease back early (shutdown); False if this worker did not hold it."""
+        s = t.source_state
+        async with self.transaction() as conn:
+            res = await conn.execute(
+                update(s)
+                .where(and_(s.c.source_id == source_id, s.c.lease_owner == worker_id))
+                .values(lease_owner=None, lease_until=None)
+            )
+            return bool(res.rowcount)
 
     # ---- alerts and cooldowns ----------------------------------------------
 
@@ -212,6 +298,13 @@ class Store:
         return (await conn.execute(q)).first() is not None
 
     async def last_fired(self, conn: AsyncConnection, rule_id: str, key: str) -> datetime | None:
+        """When this rule last fired for this key. On PostgreSQL it also takes a transaction-level
+        advisory lock on (rule, key), so the cooldown check and the `insert_alert` that follows
+        are one step across workers: a second worker waits for the first to commit, then sees it.
+        """
+        if conn.dialect.name == "postgresql":
+            lock_key = advisory_key(f"cooldown:{rule_id}\x1f{key}")
+            await conn.execute(select(func.pg_advisory_xact_lock(lock_key)))
         q = select(t.cooldowns.c.last_fired_at).where(
             and_(t.cooldowns.c.rule_id == rule_id, t.cooldowns.c.key == key)
         )
@@ -220,34 +313,30 @@ class Store:
 
     async def insert_alert(self, conn: AsyncConnection, alert: Alert) -> bool:
         """Insert an alert and move its cooldown; False if this rule already fired on the event."""
-        try:
-            async with conn.begin_nested():
-                await conn.execute(
-                    insert(t.alerts).values(
-                        id=alert.id,
-                        rule_id=alert.rule_id,
-                        event_id=alert.event_id,
-                        key=alert.key,
-                        severity=alert.severity.value,
-                        kind=alert.kind,
-                        created_at=alert.created_at,
-                        event_time=alert.event_time,
-                        payload=alert.model_dump(mode="json"),
-                    )
-                )
-        except IntegrityError:
+        inserted = await _insert_new(
+            conn,
+            t.alerts,
+            id=alert.id,
+            rule_id=alert.rule_id,
+            event_id=alert.event_id,
+            key=alert.key,
+            severity=alert.severity.value,
+            kind=alert.kind,
+            created_at=alert.created_at,
+            event_time=alert.event_time,
+            payload=alert.model_dump(mode="json"),
+        )
+        if not inserted:
             return False
-        updated = await conn.execute(
+        move = (
             update(t.cooldowns)
             .where(and_(t.cooldowns.c.rule_id == alert.rule_id, t.cooldowns.c.key == alert.key))
             .values(last_fired_at=alert.created_at)
         )
-        if updated.rowcount == 0:
-            await conn.execute(
-                insert(t.cooldowns).values(
-                    rule_id=alert.rule_id, key=alert.key, last_fired_at=alert.created_at
-                )
-            )
+        if (await conn.execute(move)).rowcount == 0 and not await _insert_new(
+            conn, t.cooldowns, rule_id=alert.rule_id, key=alert.key, last_fired_at=alert.created_at
+        ):
+            await conn.execute(move)  # another worker created the row meanwhile
         return True
 
     async def recent_alerts(self, limit: int = 10) -> list[Alert]:
@@ -296,23 +385,18 @@ class Store:
         note: str | None = None,
     ) -> bool:
         """Owe an alert to one destination; False if it was already owed (idempotent)."""
-        try:
-            async with conn.begin_nested():
-                await conn.execute(
-                    insert(t.outbox).values(
-                        alert_id=alert_id,
-                        adapter=adapter,
-                        address=address,
-                        status=status,
-                        attempts=0,
-                        next_attempt_at=not_before or at,
-                        created_at=at,
-                        last_error=note,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        return await _insert_new(
+            conn,
+            t.outbox,
+            alert_id=alert_id,
+            adapter=adapter,
+            address=address,
+            status=status,
+            attempts=0,
+            next_attempt_at=not_before or at,
+            created_at=at,
+            last_error=note,
+        )
 
     async def due_deliveries(self, *, now: datetime, adapters: Sequence[str], limit: int = 100) -> list[Delivery]:
         """The oldest pending row of each destination, if due: order per destination is kept."""
@@ -334,6 +418,102 @@ class Store:
             rows = (await conn.execute(q)).mappings().all()
         return [Delivery.model_validate(dict(r)) for r in rows]
 
+    async def claim_deliveries(
+        self,
+        *,
+        worker_id: str,
+        now: datetime,
+        adapters: Sequence[str],
+        limit: int = 100,
+        lease_seconds: float = 60.0,
+    ) -> list[Delivery]:
+        """Like `due_deliveries`, but each row is handed to exactly one worker until sent or released.
+
+        One statement: UPDATE … WHERE id IN (the oldest pending row of each
+        destination, due, unclaimed or with a lapsed claim … FOR UPDATE SKIP
+        LOCKED) RETURNING. While a row is claimed its destination is skipped by
+        everyone else (the next row of that destination is not the oldest
+        pending one), so order per destination holds across workers. Every
+        `mark_*` and `defer` clears the claim; a worker that dies hands its rows
+        back when `lease_seconds` run out, so the lease must outlast one send.
+        """
+        o = t.outbox
+        first_pending = (
+            select(func.min(o.c.id))
+            .where(and_(o.c.status == "pending", o.c.adapter.in_(list(adapters))))
+            .group_by(o.c.adapter, o.c.address)
+        )
+        claimable = (
+            select(o.c.id)
+            .where(
+                and_(
+                    o.c.id.in_(first_pending),
+                    # Repeated here so PostgreSQL re-checks it on a row that changed under us.
+                    o.c.status == "pending",
+                    o.c.next_attempt_at <= now,
+                    self._claim_free(worker_id, now),
+                )
+            )
+            .order_by(o.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return await self._claim(claimable, worker_id=worker_id, now=now, lease_seconds=lease_seconds)
+
+    async def claim_held(
+        self, *, worker_id: str, now: datetime, adapters: Sequence[str], lease_seconds: float = 60.0
+    ) -> dict[tuple[str, str], list[Delivery]]:
+        """Like `held_due` (digests after quiet hours), each row claimed by exactly one worker."""
+        o = t.outbox
+        claimable = (
+            select(o.c.id)
+            .where(
+                and_(
+                    o.c.status == "held",
+                    o.c.next_attempt_at <= now,
+                    o.c.adapter.in_(list(adapters)),
+                    self._claim_free(worker_id, now),
+                )
+            )
+            .order_by(o.c.id)
+            .with_for_update(skip_locked=True)
+        )
+        return _by_destination(
+            await self._claim(claimable, worker_id=worker_id, now=now, lease_seconds=lease_seconds)
+        )
+
+    def _claim_free(self, worker_id: str, now: datetime) -> ColumnElement[bool]:
+        """Rows nobody holds: never claimed, or the claim lapsed (or, single worker, not ours)."""
+        o = t.outbox
+        free = or_(o.c.claimed_until.is_(None), o.c.claimed_until <= now)
+        if self.single_worker:  # a claim by another id was left by a crashed predecessor
+            free = or_(free, o.c.claimed_by != worker_id)
+        return free
+
+    async def _claim(
+        self, claimable: Any, *, worker_id: str, now: datetime, lease_seconds: float
+    ) -> list[Delivery]:
+        o = t.outbox
+        stmt = (
+            update(o)
+            .where(o.c.id.in_(claimable))
+            .values(claimed_by=worker_id, claimed_until=now + timedelta(seconds=lease_seconds))
+            .returning(*o.c)
+        )
+        async with self.transaction() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return sorted((Delivery.model_validate(dict(r)) for r in rows), key=lambda d: d.id)
+
+    async def release_claims(self, *, worker_id: str) -> int:
+        """Hand back every outbox row and source lease this worker holds (clean shutdown)."""
+        o, s = t.outbox, t.source_state
+        async with self.transaction() as conn:
+            rows = await conn.execute(update(o).where(o.c.claimed_by == worker_id).values(**_UNCLAIMED))
+            leases = await conn.execute(
+                update(s).where(s.c.lease_owner == worker_id).values(lease_owner=None, lease_until=None)
+            )
+            return int(rows.rowcount or 0) + int(leases.rowcount or 0)
+
     async def held_due(self, *, now: datetime, adapters: Sequence[str]) -> dict[tuple[str, str], list[Delivery]]:
         """Held rows (quiet hours) whose hold has ended, grouped by destination for one digest."""
         o = t.outbox
@@ -344,18 +524,20 @@ class Store:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).mappings().all()
-        grouped: dict[tuple[str, str], list[Delivery]] = {}
-        for r in rows:
-            d = Delivery.model_validate(dict(r))
-            grouped.setdefault((d.adapter, d.address), []).append(d)
-        return grouped
+        return _by_destination([Delivery.model_validate(dict(r)) for r in rows])
 
     async def mark_sent(self, ids: Sequence[int], *, message_id: str | None, at: datetime) -> None:
         async with self.transaction() as conn:
             await conn.execute(
                 update(t.outbox)
                 .where(t.outbox.c.id.in_(list(ids)))
-                .values(status="sent", sent_at=at, message_id=message_id, attempts=t.outbox.c.attempts + 1)
+                .values(
+                    status="sent",
+                    sent_at=at,
+                    message_id=message_id,
+                    attempts=t.outbox.c.attempts + 1,
+                    **_UNCLAIMED,
+                )
             )
 
     async def mark_retry(self, ids: Sequence[int], *, error: str, next_attempt_at: datetime) -> None:
@@ -367,6 +549,7 @@ class Store:
                     attempts=t.outbox.c.attempts + 1,
                     last_error=error[:1000],
                     next_attempt_at=next_attempt_at,
+                    **_UNCLAIMED,
                 )
             )
 
@@ -376,7 +559,7 @@ class Store:
             await conn.execute(
                 update(t.outbox)
                 .where(t.outbox.c.id.in_(list(ids)))
-                .values(last_error=note[:1000], next_attempt_at=next_attempt_at)
+                .values(last_error=note[:1000], next_attempt_at=next_attempt_at, **_UNCLAIMED)
             )
 
     async def mark_dead(self, ids: Sequence[int], *, error: str) -> None:
@@ -384,7 +567,7 @@ class Store:
             await conn.execute(
                 update(t.outbox)
                 .where(t.outbox.c.id.in_(list(ids)))
-                .values(status="dead", last_error=error[:1000], attempts=t.outbox.c.attempts + 1)
+                .values(status="dead", last_error=error[:1000], attempts=t.outbox.c.attempts + 1, **_UNCLAIMED)
             )
 
     async def kill_destination_queue(self, adapter: str, address: str, *, error: str) -> int:
@@ -399,7 +582,7 @@ class Store:
                         t.outbox.c.status.in_(["pending", "held"]),
                     )
                 )
-                .values(status="dead", last_error=error[:1000])
+                .values(status="dead", last_error=error[:1000], **_UNCLAIMED)
             )
             return int(res.rowcount or 0)
 
@@ -432,21 +615,17 @@ class Store:
                 await conn.execute(select(d).where(and_(d.c.adapter == adapter, d.c.address == address)))
             ).mappings().first()
             if row is None:
-                try:
-                    async with conn.begin_nested():
-                        await conn.execute(
-                            insert(d).values(
-                                adapter=adapter,
-                                address=address,
-                                chat_kind=chat_kind,
-                                title=title,
-                                include_words=[],
-                                exclude_words=[],
-                                created_at=at,
-                            )
-                        )
-                except IntegrityError:
-                    pass
+                await _insert_new(
+                    conn,
+                    d,
+                    adapter=adapter,
+                    address=address,
+                    chat_kind=chat_kind,
+                    title=title,
+                    include_words=[],
+                    exclude_words=[],
+                    created_at=at,
+                )
             else:
                 values: dict[str, Any] = {"disabled_at": None, "disabled_reason": None}
                 if chat_kind:
@@ -505,16 +684,10 @@ class Store:
 
     async def subscribe(self, adapter: str, address: str, selector: Selector, value: str, *, at: datetime) -> bool:
         """Add a subscription; False if it already existed."""
-        try:
-            async with self.transaction() as conn:
-                await conn.execute(
-                    insert(t.subscriptions).values(
-                        adapter=adapter, address=address, selector=selector, value=value, created_at=at
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        async with self.transaction() as conn:
+            return await _insert_new(
+                conn, t.subscriptions, adapter=adapter, address=address, selector=selector, value=value, created_at=at
+            )
 
     async def unsubscribe(
         self, adapter: str, address: str, selector: Selector | None = None, value: str | None = None
@@ -567,6 +740,29 @@ class Store:
             return [Mute.model_validate(dict(r)) for r in (await conn.execute(q)).mappings()]
 
 
+async def _insert_new(conn: AsyncConnection, table: Table, **values: Any) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING: True if the row is new, False if a unique key already had it.
+
+    No exception, no savepoint and no server-side error log for the common
+    duplicate (every poll re-reads items already seen); under concurrency on
+    PostgreSQL it waits for the other inserter and then skips if that one committed.
+    """
+    res = await conn.execute(_dialect_insert(conn, table).values(**values).on_conflict_do_nothing())
+    return bool(res.rowcount)
+
+
+def _dialect_insert(conn: AsyncConnection, table: Table) -> Any:
+    """An INSERT with ON CONFLICT support: PostgreSQL's or SQLite's (the two backends Readout runs on)."""
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def _by_destination(rows: Sequence[Delivery]) -> dict[tuple[str, str], list[Delivery]]:
+    grouped: dict[tuple[str, str], list[Delivery]] = {}
+    for d in rows:
+        grouped.setdefault((d.adapter, d.address), []).append(d)
+    return grouped
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -582,4 +778,5 @@ __all__ = [
     "SourceState",
     "Store",
     "Subscription",
+    "make_worker_id",
 ]

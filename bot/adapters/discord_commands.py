@@ -1,0 +1,594 @@
+"""The `/readout …` slash commands: routing, mutes, quiet hours and read-only views.
+
+All commands live in one guild-only group, `/readout`. Discord applies
+`default_member_permissions` to top-level commands only (it is ignored on
+subcommands), so the group stays visible to everyone for the read-only views
+and each command that changes routing checks the caller in its handler:
+Manage Server or Manage Channels (in the target channel), else an ephemeral
+refusal. Server admins can still hide the whole group per role under
+Server Settings → Integrations.
+
+A channel is a destination with adapter "discord", address "<channel id>"
+and `chat_kind` "guild:<guild id>" (so `/readout subscriptions` can list the
+channels of one server without the gateway cache). Bad input gets one
+ephemeral line and changes nothing; the parsing is shared with Telegram
+(`bot.delivery.preferences`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import zoneinfo
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.adapters.base import Gone, RetryLater, SendResult, Sent
+from bot.adapters.discord_embeds import (
+    DESCRIPTION_LIMIT,
+    FIELD_VALUE_LIMIT,
+    NEUTRAL_COLOUR,
+    SEVERITY_COLOUR,
+    add_field,
+    alert_line,
+    fit,
+    inert,
+    lines_within,
+    list_embed,
+    safe,
+    truncate,
+)
+from bot.delivery.preferences import (
+    MAX_ARG_LENGTH,
+    PreferenceError,
+    parse_duration,
+    parse_quiet,
+    parse_selector,
+)
+from bot.models import Alert, Explanation, Severity, Tone, stable_id
+from bot.storage.store import Selector, Subscription
+
+if TYPE_CHECKING:
+    from bot.rules.loader import RuleSet
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+ADAPTER = "discord"
+ROUTING_PERMISSIONS = "Manage Server or Manage Channels"
+NOTICE_TIMEOUT = 2.0  # seconds to post the "alerts will appear here" notice (interactions expire in 3)
+RECENT_DEFAULT, RECENT_MAX = 5, 10
+MAX_CHOICES = 25
+NO_MENTIONS = discord.AllowedMentions.none()
+
+SendAlert = Callable[[str, Alert], Awaitable[SendResult]]
+
+
+def may_route(perms: discord.Permissions) -> bool:
+    """Whether these permissions allow changing what a channel receives."""
+    return perms.administrator or perms.manage_guild or perms.manage_channels
+
+
+def missing_post_permissions(perms: discord.Permissions, *, thread: bool = False) -> list[str]:
+    """The permissions the bot lacks to post alert embeds, by their Discord names."""
+    needed = [
+        ("view_channel", "View Channels"),
+        ("send_messages_in_threads" if thread else "send_messages", "Send Messages"),
+        ("embed_links", "Embed Links"),
+    ]
+    return [label for attr, label in needed if not getattr(perms, attr)]
+
+
+def describe_subscription(selector: str, value: str) -> str:
+    if selector == "severity":
+        return f"{value} and above"
+    return f"{selector} `{value}`"
+
+
+def sample_alert(now: datetime, ruleset: RuleSet | None, *, channel_id: int) -> Alert:
+    """What `/readout test-alert` posts: a harmless alert in the real format."""
+    watch = next(iter(ruleset.watchlists.values()), None) if ruleset is not None else None
+    return Alert(
+        id=stable_id("discord-test-alert", str(channel_id), now.isoformat()),
+        rule_id="test-alert",
+        rule_description="Readout test alert",
+        severity=Severity.info,
+        kind="news",
+        event_id=stable_id("discord-test-event", now.isoformat()),
+        key="test-alert",
+        title="Readout can post here: this is what alerts look like",
+        source="readout",
+        event_time=now,
+        created_at=now,
+        tone=Tone.neutral,
+        tone_score=0.0,
+        watchlist=(watch,) if watch is not None else (),
+        explanation=Explanation(matched_terms=("test",)),
+        message="Colours: blue info, orange warning, red critical. Nothing to act on.",
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _time_zones() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+class PostableChannel(app_commands.Transformer):
+    """A text or announcement channel picked in the command UI (no gateway cache needed)."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        return [discord.ChannelType.text, discord.ChannelType.news]
+
+    async def transform(self, interaction: discord.Interaction, value: Any, /) -> app_commands.AppCommandChannel:
+        if not isinstance(value, app_commands.AppCommandChannel) or value.type not in self.channel_types:
+            raise app_commands.TransformerError(value, self.type, self)
+        return value
+
+
+ChannelArg = app_commands.Transform[app_commands.AppCommandChannel, PostableChannel]
+
+
+class Refusal(Exception):
+    """A one-line, ephemeral answer; nothing was changed."""
+
+
+class ReadoutTree(app_commands.CommandTree[discord.Client]):
+    """The command tree: every failed command gets one ephemeral line; surprises are logged."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
+        original = getattr(error, "original", None)
+        if isinstance(original, Refusal | PreferenceError):
+            text = str(original)
+        elif isinstance(error, app_commands.TransformerError):
+            text = f"I could not read {str(error.value)[:40]!r} as a {error.type.name}."
+        elif isinstance(error, app_commands.CheckFailure):
+            text = "Readout commands work in a server channel."
+        elif isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+            text = "This command is out of date; Readout re-syncs its commands when it starts."
+        else:
+            name = interaction.command.qualified_name if interaction.command else "?"
+            log.error("discord: /%s failed", name, exc_info=error)
+            text = "Something went wrong on Readout's side; it has been logged."
+        try:
+            await _answer(interaction, text)
+        except discord.HTTPException:
+            log.warning("discord: could not tell the user a command failed", exc_info=True)
+
+
+class ReadoutCommands(app_commands.Group):
+    """`/readout …`: route Readout alerts into this server's channels and look around."""
+
+    def __init__(self, services: Services, *, send_alert: SendAlert) -> None:
+        super().__init__(
+            name="readout",
+            description="Readout: US–China trade-war alerts in this server",
+            guild_only=True,
+        )
+        self.services = services
+        self._send_alert = send_alert
+
+    @property
+    def ruleset(self) -> RuleSet:
+        return self.services.rules.current
+
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    # ---- shared steps -------------------------------------------------------
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return interaction.guild_id is not None and interaction.channel_id is not None
+
+    def _require_routing(
+        self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel | None
+    ) -> None:
+        perms = channel.permissions if channel is not None else interaction.permissions
+        if not may_route(perms):
+            where = f" in <#{channel.id}>" if channel is not None else ""
+            raise Refusal(f"Changing Readout's routing needs the {ROUTING_PERMISSIONS} permission{where}.")
+
+    async def _check_bot_can_post(
+        self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel | None, target: str
+    ) -> None:
+        """Refuse unless the bot can post embeds in the channel; another channel gets a notice."""
+        if channel is None or channel.id == interaction.channel_id:
+            thread = isinstance(interaction.channel, discord.Thread)
+            missing = missing_post_permissions(interaction.app_permissions, thread=thread)
+            if missing:
+                raise Refusal(f"I can't post alerts here: I need {', '.join(missing)} in this channel.")
+            return
+        perms = _cached_bot_permissions(interaction, channel.id)
+        if perms is not None:
+            missing = missing_post_permissions(perms)
+            if missing:
+                raise Refusal(f"I can't post alerts in <#{channel.id}>: I need {', '.join(missing)} there.")
+        notice = (
+            f"📡 {interaction.user.mention} routed Readout alerts ({inert(target)}) to this channel. "
+            "`/readout unsubscribe` stops them."
+        )
+        messageable = interaction.client.get_partial_messageable(channel.id, guild_id=interaction.guild_id)
+        try:
+            await asyncio.wait_for(messageable.send(notice, allowed_mentions=NO_MENTIONS), NOTICE_TIMEOUT)
+        except (discord.Forbidden, discord.NotFound):
+            raise Refusal(
+                f"I can't post in <#{channel.id}>: give me View Channels, Send Messages and Embed Links there."
+            ) from None
+        except (discord.HTTPException, discord.RateLimited, asyncio.TimeoutError, OSError):
+            raise Refusal(
+                f"I couldn't check <#{channel.id}> with Discord just now; nothing changed, try again."
+            ) from None
+
+    def _address(self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel | None) -> str:
+        return str(channel.id if channel is not None else interaction.channel_id)
+
+    async def _ensure_destination(
+        self, interaction: discord.Interaction, address: str, channel: app_commands.AppCommandChannel | None
+    ) -> None:
+        name = channel.name if channel is not None else getattr(interaction.channel, "name", None)
+        await self.services.store.ensure_destination(
+            ADAPTER,
+            address,
+            at=self.now(),
+            chat_kind=f"guild:{interaction.guild_id}",
+            title=f"#{name}" if name else None,
+        )
+
+    # ---- routing ------------------------------------------------------------
+
+    @app_commands.command(name="subscribe", description="Route Readout alerts into a channel")
+    @app_commands.describe(
+        channel="Where alerts go (default: this channel)",
+        target="A rule id, a tag, or a severity: info, warning, critical (default: warning and above)",
+    )
+    async def subscribe(
+        self, interaction: discord.Interaction, channel: ChannelArg | None = None, target: str | None = None
+    ) -> None:
+        """Route alerts matching a rule, tag or severity into a channel."""
+        self._require_routing(interaction, channel)
+        selector, value = parse_selector(target, self.ruleset)
+        what = describe_subscription(selector, value)
+        address = self._address(interaction, channel)
+        existing = await self.services.store.subscriptions(ADAPTER, address)
+        if any(s.selector == selector and s.value == value for s in existing):
+            raise Refusal(f"<#{address}> already receives {what}.")
+        await self._check_bot_can_post(interaction, channel, what)
+        await self._ensure_destination(interaction, address, channel)
+        await self.services.store.subscribe(ADAPTER, address, selector, value, at=self.now())
+        log.info("discord: channel %s subscribed to %s=%s in guild %s", address, selector, value, interaction.guild_id)
+        await _answer(interaction, f"📡 <#{address}> now receives {what}.", ephemeral=False)
+
+    @app_commands.command(name="unsubscribe", description="Stop routing alerts into a channel")
+    @app_commands.describe(
+        channel="Which channel (default: this channel)",
+        target="The rule id, tag or severity to remove (default: everything)",
+    )
+    async def unsubscribe(
+        self, interaction: discord.Interaction, channel: ChannelArg | None = None, target: str | None = None
+    ) -> None:
+        """Remove one subscription from a channel, or all of them."""
+        self._require_routing(interaction, channel)
+        address = self._address(interaction, channel)
+        store = self.services.store
+        existing = await store.subscriptions(ADAPTER, address)
+        if not existing:
+            raise Refusal(f"<#{address}> has no Readout subscriptions.")
+        if target is None or not target.strip():
+            removed = await store.unsubscribe(ADAPTER, address)
+            await _answer(
+                interaction,
+                f"🔕 <#{address}> no longer receives Readout alerts ({removed} removed).",
+                ephemeral=False,
+            )
+            return
+        match = _find_subscription(existing, target.strip())
+        if match is None:
+            try:
+                selector, value = parse_selector(target, self.ruleset)
+            except PreferenceError as exc:
+                raise Refusal(str(exc)) from None
+            raise Refusal(f"<#{address}> does not receive {describe_subscription(selector, value)}.")
+        await store.unsubscribe(ADAPTER, address, match.selector, match.value)
+        await _answer(
+            interaction,
+            f"🔕 <#{address}> no longer receives {describe_subscription(match.selector, match.value)}.",
+            ephemeral=False,
+        )
+
+    @subscribe.autocomplete("target")
+    async def _subscribe_target(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return target_choices(self.ruleset, current)
+
+    @unsubscribe.autocomplete("target")
+    async def _unsubscribe_target(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        channel = getattr(interaction.namespace, "channel", None)
+        address = str(getattr(channel, "id", None) or interaction.channel_id)
+        subs = await self.services.store.subscriptions(ADAPTER, address)
+        low = current.lower()
+        return [
+            app_commands.Choice(name=truncate(describe_subscription(s.selector, s.value), 100), value=s.value)
+            for s in subs
+            if low in s.value.lower()
+        ][:MAX_CHOICES]
+
+    @app_commands.command(name="subscriptions", description="What each channel of this server receives")
+    async def subscriptions(self, interaction: discord.Interaction) -> None:
+        """List this server's routed channels with their subscriptions, mutes and quiet hours."""
+        store = self.services.store
+        kind = f"guild:{interaction.guild_id}"
+        now = self.now()
+        embed = discord.Embed(title="Readout in this server", colour=NEUTRAL_COLOUR)
+        dests = [d for d in await store.destinations(ADAPTER) if d.chat_kind == kind]
+        subs = await store.subscriptions(ADAPTER)
+        mutes = await store.active_mutes(now=now, adapter=ADAPTER)
+        shown = 0
+        for d in dests:
+            mine = [s for s in subs if s.address == d.address]
+            if not mine and d.disabled_at is None and not d.quiet_start:
+                continue
+            receives = ", ".join(describe_subscription(s.selector, s.value) for s in mine) or "nothing"
+            lines = [f"<#{d.address}>: {receives}"]
+            if d.disabled_at is not None:
+                since = int(d.disabled_at.timestamp())
+                lines.append(f"⚠️ unreachable since <t:{since}:f>: {inert(d.disabled_reason or '')}")
+            if d.quiet_start and d.quiet_end:
+                lines.append(f"quiet {d.quiet_start}–{d.quiet_end} {d.quiet_tz or 'UTC'}")
+            for m in (m for m in mutes if m.address == d.address):
+                what = f"rule `{m.rule_id}`" if m.rule_id else "everything"
+                lines.append(f"muted: {what} until <t:{int(m.until.timestamp())}:f>")
+            if not add_field(embed, d.title or f"channel {d.address}", "\n".join(lines)):
+                break
+            shown += 1
+        if shown == 0:
+            embed.description = "No channel here receives Readout alerts yet: `/readout subscribe`."
+        await _answer(interaction, embed=fit(embed))
+
+    # ---- mutes and quiet hours (this channel) -------------------------------
+
+    @app_commands.command(name="mute", description="Pause alerts in this channel for a while")
+    @app_commands.describe(duration="How long: 30m, 2h, 1d, 1w", rule="Only this rule (default: all alerts)")
+    async def mute(self, interaction: discord.Interaction, duration: str, rule: str | None = None) -> None:
+        """Mute all alerts, or one rule, in this channel for a duration."""
+        self._require_routing(interaction, None)
+        delta = parse_duration(duration)
+        if rule is not None:
+            rule = rule.strip()
+            if len(rule) > MAX_ARG_LENGTH or self.ruleset.get(rule) is None:
+                raise Refusal(f"Unknown rule {rule[:40]!r}: see `/readout rules`.")
+        now = self.now()
+        until = now + delta
+        address = str(interaction.channel_id)
+        await self.services.store.add_mute(ADAPTER, address, rule_id=rule, until=until, at=now)
+        what = f"rule `{rule}`" if rule else "all Readout alerts"
+        await _answer(
+            interaction, f"🔇 Muted {what} in <#{address}> until <t:{int(until.timestamp())}:f>.", ephemeral=False
+        )
+
+    @mute.autocomplete("rule")
+    async def _mute_rule(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return rule_choices(self.ruleset, current)
+
+    @app_commands.command(name="unmute", description="Lift every mute in this channel")
+    async def unmute(self, interaction: discord.Interaction) -> None:
+        """Clear this channel's mutes."""
+        self._require_routing(interaction, None)
+        address = str(interaction.channel_id)
+        active = await self.services.store.active_mutes(now=self.now(), adapter=ADAPTER, address=address)
+        if not active:
+            raise Refusal("Nothing is muted in this channel.")
+        await self.services.store.clear_mutes(ADAPTER, address)
+        await _answer(interaction, f"🔔 Alerts in <#{address}> are unmuted.", ephemeral=False)
+
+    @app_commands.command(name="quiet", description="Hold non-critical alerts in this channel during set hours")
+    @app_commands.describe(
+        window="Like 22:00-07:00, or off",
+        timezone="An IANA time zone such as America/New_York (default UTC)",
+    )
+    async def quiet(self, interaction: discord.Interaction, window: str, timezone: str | None = None) -> None:
+        """Set this channel's quiet hours (held alerts arrive as one digest), or `off`."""
+        self._require_routing(interaction, None)
+        address = str(interaction.channel_id)
+        store = self.services.store
+        if window.strip().lower() == "off":
+            dest = await store.get_destination(ADAPTER, address)
+            if dest is None or not dest.quiet_start:
+                raise Refusal("This channel has no quiet hours.")
+            await store.update_destination(ADAPTER, address, quiet_start=None, quiet_end=None, quiet_tz=None)
+            await _answer(interaction, f"⏰ Quiet hours in <#{address}> are off.", ephemeral=False)
+            return
+        start, end, tz = parse_quiet(window, timezone)
+        await self._ensure_destination(interaction, address, None)
+        await store.update_destination(ADAPTER, address, quiet_start=start, quiet_end=end, quiet_tz=tz)
+        await _answer(
+            interaction,
+            f"🌙 Quiet hours in <#{address}>: {start}–{end} {tz}. Critical alerts still come through; "
+            "the rest arrive as one digest when the window ends.",
+            ephemeral=False,
+        )
+
+    @quiet.autocomplete("timezone")
+    async def _quiet_timezone(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        low = current.lower()
+        return [app_commands.Choice(name=z, value=z) for z in _time_zones() if low in z.lower()][:MAX_CHOICES]
+
+    @app_commands.command(name="test-alert", description="Post a sample alert here to check permissions and format")
+    async def test_alert(self, interaction: discord.Interaction) -> None:
+        """Send a sample alert to this channel through the normal send path."""
+        self._require_routing(interaction, None)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        alert = sample_alert(self.now(), self.ruleset, channel_id=interaction.channel_id or 0)
+        result = await self._send_alert(str(interaction.channel_id), alert)
+        if isinstance(result, Sent):
+            text = "Sample alert posted. Real alerts arrive here once the channel is subscribed."
+        elif isinstance(result, Gone):
+            text = "I can't post here: I need View Channels, Send Messages and Embed Links in this channel."
+        else:
+            assert isinstance(result, RetryLater)
+            text = f"Discord did not take the message just now ({result.reason}); try again shortly."
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    # ---- read-only views (answers only concern the caller: ephemeral) --------
+
+    @app_commands.command(name="rules", description="The alert rules Readout runs")
+    async def rules(self, interaction: discord.Interaction) -> None:
+        """List the rules: id, severity, description, tags."""
+        lines = []
+        for r in self.ruleset.rules:
+            state = "" if r.enabled else " *(disabled)*"
+            tags = f" · {', '.join(safe(t) for t in r.tags)}" if r.tags else ""
+            lines.append(f"`{r.id}` **{r.severity}** {safe(r.description)}{tags}{state}")
+        enabled = len(self.ruleset.enabled_rules())
+        embed = list_embed(
+            f"Readout rules: {enabled} enabled of {len(lines)}", lines, empty="No rules are loaded."
+        )
+        embed.set_footer(text="/readout subscribe target:<rule id> routes one rule into a channel")
+        await _answer(interaction, embed=embed)
+
+    @app_commands.command(name="watchlist", description="Watch-list sectors: tickers and why they matter")
+    @app_commands.describe(sector="One sector (default: all)")
+    async def watchlist(self, interaction: discord.Interaction, sector: str | None = None) -> None:
+        """Show the watch-list, or one sector of it."""
+        items = self.ruleset.watchlists
+        if sector is not None:
+            key = sector.strip()
+            item = items.get(key) or next((w for w in items.values() if w.title.lower() == key.lower()), None)
+            if item is None:
+                names = ", ".join(sorted(items)) or "none"
+                raise Refusal(truncate(f"Unknown sector {key[:40]!r}; sectors: {names}", 300))
+            selected = [item]
+        else:
+            selected = list(items.values())
+        embed = discord.Embed(title="Readout watch-list", colour=NEUTRAL_COLOUR)
+        if not selected:
+            embed.description = "The watch-list is empty."
+        for w in selected:
+            if not add_field(embed, safe(w.title), f"**{', '.join(safe(t) for t in w.tickers)}**\n{safe(w.why)}"):
+                embed.description = "…and more: `/readout watchlist sector:<name>` shows one sector."
+                break
+        await _answer(interaction, embed=fit(embed))
+
+    @watchlist.autocomplete("sector")
+    async def _watchlist_sector(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        low = current.lower()
+        return [
+            app_commands.Choice(name=truncate(f"{w.title} ({name})", 100), value=name)
+            for name, w in self.ruleset.watchlists.items()
+            if low in name.lower() or low in w.title.lower()
+        ][:MAX_CHOICES]
+
+    @app_commands.command(name="recent", description="The latest alerts")
+    @app_commands.describe(n=f"How many (1–{RECENT_MAX}, default {RECENT_DEFAULT})")
+    async def recent(
+        self, interaction: discord.Interaction, n: app_commands.Range[int, 1, RECENT_MAX] = RECENT_DEFAULT
+    ) -> None:
+        """Show the last n alerts, newest first."""
+        count = min(max(int(n), 1), RECENT_MAX)
+        alerts = await self.services.store.recent_alerts(count)
+        colour = SEVERITY_COLOUR[max((a.severity for a in alerts), key=lambda s: s.rank)] if alerts else None
+        embed = list_embed(
+            f"Latest {len(alerts)} alert{'s' if len(alerts) != 1 else ''}" if alerts else "Latest alerts",
+            [alert_line(a) for a in alerts],
+            empty="No alerts yet.",
+            colour=colour,
+        )
+        await _answer(interaction, embed=embed)
+
+    @app_commands.command(name="status", description="Sources, rules, delivery queue")
+    async def status(self, interaction: discord.Interaction) -> None:
+        """Show source health, rules loaded, queue depth and unreachable channels."""
+        report = await self.services.status()
+        healthy = all(s.healthy for s in report.sources) and report.rules_error is None
+        embed = discord.Embed(
+            title="Readout status: " + ("all good" if healthy else "needs a look"),
+            description=lines_within([inert(s.line()) for s in report.sources], DESCRIPTION_LIMIT)
+            or "No sources configured.",
+            colour=discord.Colour.green() if healthy else SEVERITY_COLOUR[Severity.warning],
+        )
+        rules = f"{report.rules_enabled} enabled of {report.rules_loaded}"
+        if report.rules_error:
+            rules += f"\nlast reload failed: {inert(report.rules_error)}"
+        add_field(embed, "Rules", truncate(rules, FIELD_VALUE_LIMIT), inline=True)
+        add_field(
+            embed,
+            "Queue",
+            f"{report.queue.get('pending', 0)} pending, {report.queue.get('held', 0)} held",
+            inline=True,
+        )
+        add_field(embed, "Adapters", ", ".join(report.adapters) or "none", inline=True)
+        kind = f"guild:{interaction.guild_id}"
+        lost = [d for d in report.disabled_destinations if d.adapter == ADAPTER and d.chat_kind == kind]
+        if lost:
+            add_field(embed, "Unreachable channels", "\n".join(f"<#{d.address}>" for d in lost))
+        await _answer(interaction, embed=fit(embed))
+
+
+# ---- helpers ---------------------------------------------------------------
+
+
+async def _answer(
+    interaction: discord.Interaction,
+    text: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    ephemeral: bool = True,
+) -> None:
+    """Reply (or follow up, once answered); never pings."""
+    kwargs: dict[str, Any] = {"ephemeral": ephemeral, "allowed_mentions": NO_MENTIONS}
+    if embed is not None:
+        kwargs["embed"] = embed
+    if interaction.response.is_done():
+        await interaction.followup.send(text or discord.utils.MISSING, **kwargs)
+    else:
+        await interaction.response.send_message(text, **kwargs)
+
+
+def _cached_bot_permissions(interaction: discord.Interaction, channel_id: int) -> discord.Permissions | None:
+    """The bot's permissions in a channel when the gateway cache knows it; else None."""
+    guild = interaction.guild
+    if guild is None or guild.me is None or guild.get_role(guild.id) is None:
+        return None
+    channel = guild.get_channel(channel_id)
+    return None if channel is None else channel.permissions_for(guild.me)
+
+
+def _find_subscription(subs: list[Subscription], target: str) -> Subscription | None:
+    low = target.lower()
+    for s in subs:
+        if s.value == target or (s.selector == "severity" and s.value == low):
+            return s
+    return None
+
+
+def target_choices(ruleset: RuleSet, current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete for `target`: severities, rule ids, tags containing what was typed."""
+    low = current.lower()
+    options: list[tuple[Selector, str, str]] = [
+        ("severity", s.value, f"severity: {s.value} and above") for s in Severity
+    ]
+    options += [("rule", r.id, f"rule: {r.id} — {r.description}") for r in ruleset.rules]
+    options += [("tag", t, f"tag: {t}") for t in sorted(ruleset.tags())]
+    return [
+        app_commands.Choice(name=truncate(label, 100), value=value[:100])
+        for _, value, label in options
+        if low in value.lower() or low in label.lower()
+    ][:MAX_CHOICES]
+
+
+def rule_choices(ruleset: RuleSet, current: str) -> list[app_commands.Choice[str]]:
+    low = current.lower()
+    return [
+        app_commands.Choice(name=truncate(f"{r.id} — {r.description}", 100), value=r.id[:100])
+        for r in ruleset.rules
+        if low in r.id.lower() or low in r.description.lower()
+    ][:MAX_CHOICES]

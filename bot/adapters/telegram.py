@@ -1,0 +1,339 @@
+"""Telegram adapter: python-telegram-bot 22 long polling inside Readout's own asyncio loop.
+
+`start` builds the PTB Application (token, `TELEGRAM_BASE_URL`, AIORateLimiter
+for Telegram's 30 msg/s overall and 20 msg/min per group), registers the
+commands (`bot.adapters.telegram_commands`) and the command menu, then polls
+for updates in the background of the running loop. Sending paces each private
+chat to one message per second (the rate limiter does not) and maps Telegram's
+answers onto the outbox's three outcomes:
+
+- `Sent(message_id)`
+- `RetryLater(after=retry_after)` on 429 (RetryAfter); `RetryLater` on
+  timeouts, network errors and 5xx (the worker backs off)
+- `Gone` on 403 (blocked, kicked) and "chat not found" / "thread not found"
+
+The token never reaches the logs: httpx and PTB loggers get a redacting filter
+while the adapter runs, and httpx request lines are kept at WARNING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from telegram import InlineKeyboardMarkup, Message
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from bot.adapters import telegram_chat as tgchat
+from bot.adapters import telegram_commands as commands
+from bot.adapters import telegram_updates as updates
+from bot.adapters.base import Gone, RetryLater, SendResult, Sent
+from bot.adapters.telegram_render import plain, render_alert, render_digest
+from bot.delivery.render import plain_text
+from bot.logs import RedactSecrets
+from bot.models import Alert
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+ADAPTER = tgchat.ADAPTER
+GONE_BAD_REQUESTS = (
+    "chat not found",
+    "thread not found",
+    "group chat was upgraded",
+    "chat_write_forbidden",
+)
+_LOGGER_PREFIXES = ("telegram", "httpx", "httpcore")
+
+
+class TelegramAdapter:
+    """Long polling + sending for one bot token."""
+
+    name = ADAPTER
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        poll_timeout: float = 10.0,
+        per_chat_interval: float = 1.0,
+        request_timeout: float = 10.0,
+    ) -> None:
+        """`poll_timeout`: getUpdates long-poll seconds; `per_chat_interval`: seconds between
+        messages to one private chat; `request_timeout`: read timeout of other API calls, seconds."""
+        if settings.telegram_bot_token is None:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        self._token = settings.telegram_bot_token
+        self._base_url = settings.telegram_base_url.rstrip("/")
+        self._poll_timeout = poll_timeout
+        self._per_chat_interval = per_chat_interval
+        self._request_timeout = request_timeout
+        self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._services: Services | None = None
+        self._redactor = RedactSecrets([self._token.get_secret_value()])
+        self._filtered: list[logging.Logger] = []
+        self._last_sent: dict[int, float] = {}
+        self._chat_locks: dict[int, asyncio.Lock] = {}
+
+    # ---- lifecycle ------------------------------------------------------------
+
+    @property
+    def application(self) -> Application[Any, Any, Any, Any, Any, Any]:
+        if self._app is None:
+            raise RuntimeError("TelegramAdapter is not started")
+        return self._app
+
+    async def start(self, services: Services) -> None:
+        self._install_redaction()
+        self._services = services
+        app = (
+            ApplicationBuilder()
+            .token(self._token.get_secret_value())
+            .base_url(self._base_url)
+            .base_file_url(file_base_url(self._base_url))
+            .rate_limiter(
+                AIORateLimiter(
+                    overall_max_rate=30,
+                    overall_time_period=1,
+                    group_max_rate=20,
+                    group_time_period=60,
+                    max_retries=0,
+                )
+            )
+            .read_timeout(self._request_timeout)
+            .get_updates_read_timeout(self._poll_timeout + 5.0)
+            .job_queue(None)
+            .build()
+        )
+        app.bot_data["services"] = services
+        updates.register(app)
+        # PTB's own messages quote the token: never let one reach a traceback.
+        try:
+            await app.initialize()  # getMe: a wrong token fails here
+        except InvalidToken:
+            await self._abandon(app)
+            raise RuntimeError(
+                "Telegram rejected TELEGRAM_BOT_TOKEN (getMe failed): check the token from @BotFather"
+            ) from None
+        except TelegramError as exc:
+            await self._abandon(app)
+            reason = f"{type(exc).__name__}: {exc.message}".replace(
+                self._token.get_secret_value(), "***"
+            )
+            raise RuntimeError(
+                f"Telegram API not reachable at {self._base_url}: {reason}"
+            ) from None
+        self._app = app
+        try:
+            await app.bot.set_my_commands(commands.bot_commands())
+        except TelegramError as exc:
+            log.warning("telegram: could not set the command menu: %s", exc)
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(
+            timeout=timedelta(seconds=self._poll_timeout),
+            allowed_updates=["message", "channel_post", "callback_query", "my_chat_member"],
+        )
+        log.info("telegram: polling as @%s", app.bot.username)
+
+    async def stop(self) -> None:
+        app, self._app = self._app, None
+        try:
+            if app is not None:
+                if app.updater is not None and app.updater.running:
+                    await app.updater.stop()
+                if app.running:
+                    await app.stop()
+                await app.shutdown()
+        finally:
+            self._remove_redaction()
+
+    async def _abandon(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """After a failed initialize(): close its HTTP clients and the log filters."""
+        for request in getattr(app.bot, "_request", ()):
+            with contextlib.suppress(Exception):
+                await request.shutdown()
+        self._remove_redaction()
+
+    # ---- sending --------------------------------------------------------------
+
+    async def send_alert(self, address: str, alert: Alert) -> SendResult:
+        markup = tgchat.alert_buttons(alert.rule_id, alert.id)
+        return await self._send(
+            address, render_alert(alert), markup=markup, fallback=plain_text(alert)
+        )
+
+    async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
+        if not alerts:
+            return Sent()
+        fallback = "\n\n".join(plain_text(a) for a in alerts)
+        return await self._send(address, render_digest(alerts), markup=None, fallback=fallback)
+
+    async def _send(
+        self, address: str, chunks: list[str], *, markup: InlineKeyboardMarkup | None, fallback: str
+    ) -> SendResult:
+        try:
+            chat_id, thread_id = tgchat.chat_of_address(address)
+        except ValueError:
+            return Gone(reason=f"not a Telegram address: {address[:40]!r}")
+        first_id: str | None = None
+        try:
+            for i, chunk in enumerate(chunks):
+                last = i == len(chunks) - 1
+                msg = await self._send_one(
+                    chat_id,
+                    thread_id,
+                    chunk,
+                    markup if last else None,
+                    fallback if i == 0 else None,
+                )
+                first_id = first_id or str(msg.message_id)
+        except ChatMigrated as exc:
+            return await self._migrated(address, exc.new_chat_id, chunks, markup, fallback)
+        except RetryAfter as exc:
+            after = retry_after_seconds(exc)
+            return RetryLater(reason=f"telegram flood limit: retry after {after:.0f}s", after=after)
+        except Forbidden as exc:
+            return Gone(reason=f"telegram: {exc.message}")
+        except BadRequest as exc:
+            if any(m in exc.message.lower() for m in GONE_BAD_REQUESTS):
+                return Gone(reason=f"telegram: {exc.message}")
+            return RetryLater(reason=f"telegram bad request: {exc.message}")
+        except (TimedOut, NetworkError) as exc:
+            return RetryLater(reason=f"telegram {type(exc).__name__}: {exc.message}")
+        except TelegramError as exc:
+            return RetryLater(reason=f"telegram {type(exc).__name__}: {exc.message}")
+        return Sent(message_id=first_id)
+
+    async def _send_one(
+        self,
+        chat_id: int,
+        thread_id: int | None,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        fallback: str | None,
+    ) -> Message:
+        await self._pace(chat_id)
+        bot = self.application.bot
+        try:
+            sent: Message = await bot.send_message(
+                chat_id,
+                text,
+                parse_mode=ParseMode.HTML,
+                message_thread_id=thread_id,
+                reply_markup=markup,
+                link_preview_options=tgchat.NO_PREVIEW,
+            )
+        except BadRequest as exc:
+            if "can't parse entities" not in exc.message.lower():
+                raise
+            # Our HTML was refused (a bug): the alert still goes out, as plain text.
+            log.error("telegram: HTML refused (%s); sending plain text", exc.message)
+            sent = await bot.send_message(
+                chat_id,
+                (fallback or plain(text))[:4000],
+                message_thread_id=thread_id,
+                reply_markup=markup,
+            )
+        return sent
+
+    async def _pace(self, chat_id: int) -> None:
+        """At most one message per `per_chat_interval` seconds to one private chat."""
+        if chat_id < 0 or self._per_chat_interval <= 0:
+            return  # groups and channels: the AIORateLimiter's per-group limit applies
+        lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
+        async with lock:
+            wait = self._last_sent.get(chat_id, -1e9) + self._per_chat_interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_sent[chat_id] = time.monotonic()
+        if len(self._last_sent) > 10_000:
+            horizon = time.monotonic() - self._per_chat_interval
+            for key in [k for k, t in self._last_sent.items() if t < horizon]:
+                self._last_sent.pop(key, None)
+                self._chat_locks.pop(key, None)
+
+    async def _migrated(
+        self,
+        address: str,
+        new_chat_id: int,
+        chunks: list[str],
+        markup: InlineKeyboardMarkup | None,
+        fallback: str,
+    ) -> SendResult:
+        """The group became a supergroup: move its settings, then send to the new id."""
+        old_chat, thread = tgchat.chat_of_address(address)
+        if self._services is not None:
+            await tgchat.migrate_chat(
+                self._services.store, old_chat, new_chat_id, at=self._services.clock.now()
+            )
+        new_address = f"{new_chat_id}/{thread}" if thread else str(new_chat_id)
+        if new_address == address:
+            return Gone(reason="telegram: chat migrated to itself")
+        return await self._send(new_address, chunks, markup=markup, fallback=fallback)
+
+    # ---- log hygiene ----------------------------------------------------------
+
+    def _install_redaction(self) -> None:
+        """Redact the token in every httpx/PTB logger; drop PTB's traceback for 429s we handle."""
+        logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").level, logging.WARNING))
+        names = [
+            n for n in logging.Logger.manager.loggerDict if n.split(".")[0] in _LOGGER_PREFIXES
+        ]
+        for name in {*names, *_LOGGER_PREFIXES}:
+            logger = logging.getLogger(name)
+            if self._redactor not in logger.filters:
+                logger.addFilter(self._redactor)
+                self._filtered.append(logger)
+        limiter = logging.getLogger("telegram.ext.AIORateLimiter")
+        if _handled_429 not in limiter.filters:
+            limiter.addFilter(_handled_429)
+
+    def _remove_redaction(self) -> None:
+        for logger in self._filtered:
+            logger.removeFilter(self._redactor)
+        self._filtered.clear()
+        logging.getLogger("telegram.ext.AIORateLimiter").removeFilter(_handled_429)
+
+
+def _handled_429(record: logging.LogRecord) -> bool:
+    """AIORateLimiter logs every 429 as an error with a traceback; the outbox handles them."""
+    return not str(record.msg).startswith("Rate limit hit after maximum of")
+
+
+def file_base_url(base_url: str) -> str:
+    """`https://api.telegram.org/bot` → `https://api.telegram.org/file/bot` (and likewise for a local server)."""
+    base = base_url.rstrip("/")
+    if base.endswith("/bot"):
+        return base[: -len("/bot")] + "/file/bot"
+    return base + "/file/bot"
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    value = getattr(exc, "_retry_after", None)  # a timedelta in PTB 22 (the public one warns)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(
+        exc.retry_after
+        if not isinstance(exc.retry_after, timedelta)
+        else exc.retry_after.total_seconds()
+    )

@@ -1,0 +1,225 @@
+"""What every Telegram handler shares: addresses, the admin check, replies, keyboards, chat lifecycle.
+
+A chat (or a forum topic: address `<chat id>/<thread id>`) is a destination of
+adapter "telegram". Handlers work on the address of the chat the update came
+from — never on an id a user typed — so nothing typed in one chat can reach
+another chat's settings. In groups only chat administrators may change
+subscriptions, mutes, quiet hours and filters (checked with getChatMember).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from telegram import (
+    Chat,
+    ChatMember,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+    User,
+)
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.adapters.telegram_render import esc, split_lines
+from bot.models import Severity
+
+if TYPE_CHECKING:
+    from bot.rules.loader import RuleSet
+    from bot.services import Services
+    from bot.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+ADAPTER = "telegram"
+BUTTON_MUTE = timedelta(hours=24)
+CALLBACK_LIMIT = 64  # bytes of callback_data Telegram allows
+MAX_BUTTONS = 90
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+Context = ContextTypes.DEFAULT_TYPE
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
+
+
+class Refusal(Exception):
+    """A one-line answer; nothing was changed."""
+
+
+# ---- shared steps ------------------------------------------------------------------
+
+
+def services_of(context: Context) -> Services:
+    services: Services = context.application.bot_data["services"]
+    return services
+
+
+def address_of(message: Message) -> str:
+    """`<chat id>`, or `<chat id>/<thread id>` inside a forum topic."""
+    if message.is_topic_message and message.message_thread_id:
+        return f"{message.chat.id}/{message.message_thread_id}"
+    return str(message.chat.id)
+
+
+def chat_of_address(address: str) -> tuple[int, int | None]:
+    """`"-100123/7"` → (-100123, 7); raises ValueError on anything else."""
+    chat, _, thread = address.partition("/")
+    return int(chat), (int(thread) if thread else None)
+
+
+async def may_change(
+    context: Context, chat: Chat, user: User | None, sender_chat: Chat | None
+) -> bool:
+    """Private chats and channels: yes. Groups: only the chat's administrators."""
+    if chat.type in (Chat.PRIVATE, Chat.CHANNEL):
+        return True
+    if sender_chat is not None and sender_chat.id == chat.id:
+        return True  # an anonymous administrator posting as the group
+    if user is None:
+        return False
+    try:
+        member = await context.bot.get_chat_member(chat.id, user.id)
+    except TelegramError as exc:
+        log.warning("telegram: could not check admin status in chat %s: %s", chat.id, exc)
+        raise Refusal(
+            "I could not check whether you are an admin here; please try again."
+        ) from None
+    return member.status in (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
+
+
+async def require_admin(update: Update, context: Context) -> None:
+    message = update.effective_message
+    assert message is not None
+    if not await may_change(context, message.chat, update.effective_user, message.sender_chat):
+        raise Refusal("Sorry, only this group's admins can change what Readout sends here.")
+
+
+async def ensure_destination(services: Services, message: Message) -> str:
+    chat = message.chat
+    address = address_of(message)
+    await services.store.ensure_destination(
+        ADAPTER,
+        address,
+        at=services.clock.now(),
+        chat_kind=chat.type,
+        title=chat.title if chat.type != Chat.PRIVATE else None,
+    )
+    return address
+
+
+async def reply(
+    message: Message, lines: Sequence[str] | str, *, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Answer in the chat (and topic) the message came from, split under the size limit."""
+    chunks = split_lines([lines] if isinstance(lines, str) else lines)
+    for i, chunk in enumerate(chunks):
+        await message.reply_text(
+            chunk,
+            parse_mode=ParseMode.HTML,
+            link_preview_options=NO_PREVIEW,
+            reply_markup=markup if i == len(chunks) - 1 else None,
+        )
+
+
+def describe(selector: str, value: str) -> str:
+    if selector == "severity":
+        return f"{esc(value)} and above"
+    return f"{esc(selector)} <code>{esc(value)}</code>"
+
+
+def fmt_time(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# ---- keyboards ---------------------------------------------------------------------
+
+
+def alert_buttons(rule_id: str, alert_id: str) -> InlineKeyboardMarkup:
+    """The buttons under each alert."""
+    row = [
+        InlineKeyboardButton("Mute this rule 24h", callback_data=_fit(f"mute:{rule_id}")),
+        InlineKeyboardButton("More like this", callback_data=_fit(f"more:{rule_id}")),
+        InlineKeyboardButton("Why?", callback_data=f"why:{alert_id[:16]}"),
+    ]
+    return InlineKeyboardMarkup([[b for b in row if b.callback_data]])
+
+
+def choose_button() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton("Choose rules or tags…", callback_data="choose")]]
+    )
+
+
+def choose_keyboard(ruleset: RuleSet) -> InlineKeyboardMarkup:
+    buttons: list[InlineKeyboardButton] = [
+        InlineKeyboardButton(f"{s.value}+", callback_data=f"sub:severity:{s.value}")
+        for s in Severity
+    ]
+    buttons += [
+        InlineKeyboardButton(f"#{tag}", callback_data=data)
+        for tag in ruleset.tags()
+        if (data := _fit(f"sub:tag:{tag}"))
+    ]
+    buttons += [
+        InlineKeyboardButton(rule.id, callback_data=data)
+        for rule in ruleset.enabled_rules()
+        if (data := _fit(f"sub:rule:{rule.id}"))
+    ]
+    buttons = buttons[:MAX_BUTTONS]
+    return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
+
+
+def _fit(data: str) -> str | None:
+    return data if len(data.encode("utf-8")) <= CALLBACK_LIMIT else None
+
+
+# ---- chat lifecycle ----------------------------------------------------------------
+
+
+async def disable_chat(store: Store, chat_id: int, *, reason: str, at: datetime) -> int:
+    """Stop every destination of a chat (the chat itself and its topics)."""
+    n = 0
+    for dest in await store.destinations(ADAPTER):
+        in_chat = dest.address == str(chat_id) or dest.address.startswith(f"{chat_id}/")
+        if in_chat and dest.disabled_at is None:
+            await store.disable_destination(ADAPTER, dest.address, reason=reason, at=at)
+            n += 1
+    return n
+
+
+async def migrate_chat(store: Store, old: int, new: int, *, at: datetime) -> None:
+    """Copy a chat's subscriptions and settings to its new id, then stop the old one."""
+    if old == new:
+        return
+    dests = {d.address: d for d in await store.destinations(ADAPTER)}
+    addresses = {*dests, *(s.address for s in await store.subscriptions(ADAPTER))}
+    for address in sorted(addresses):
+        chat, sep, thread = address.partition("/")
+        if chat != str(old):
+            continue
+        target = f"{new}{sep}{thread}"
+        dest = dests.get(address)
+        await store.ensure_destination(
+            ADAPTER, target, at=at, chat_kind="supergroup", title=dest.title if dest else None
+        )
+        if dest is not None:
+            await store.update_destination(
+                ADAPTER,
+                target,
+                include_words=dest.include_words,
+                exclude_words=dest.exclude_words,
+                quiet_start=dest.quiet_start,
+                quiet_end=dest.quiet_end,
+                quiet_tz=dest.quiet_tz,
+            )
+        for sub in await store.subscriptions(ADAPTER, address):
+            await store.subscribe(ADAPTER, target, sub.selector, sub.value, at=at)
+        await store.ensure_destination(ADAPTER, address, at=at)
+        await store.disable_destination(ADAPTER, address, reason=f"group migrated to {new}", at=at)
+    log.info("telegram: chat %s migrated to %s; subscriptions moved", old, new)

@@ -1,0 +1,370 @@
+"""Load a rules directory into an immutable RuleSet, or report every problem.
+
+A rules directory holds `sources.yaml` (feeds and price series),
+`watchlists.yaml` (sectors and tickers) and any number of rule files
+(`*.yaml` / `*.yml`, loaded in name order, each `rules: [...]`). Problems are
+collected across all files — syntax, schema, then cross-file checks (duplicate
+ids, unknown watch-lists, sources and confirm references, confirm cycles) — and
+reported together as `path:line: message`, so one `check-rules` run shows
+everything to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from bot.models import WatchItem
+from bot.rules.schema import (
+    RULE_ADAPTER,
+    ConfirmRule,
+    Rule,
+    RuleFileShape,
+    WatchlistsFile,
+    known_keys,
+)
+from bot.rules.yamlfile import Problem, YamlDoc, YamlError, load_yaml, validation_problems
+from bot.sources.config import FeedSource, PriceSource, SourcesFile
+
+__all__ = ["Problem", "RuleLoadError", "RuleSet", "check_rules_dir", "load_rules_dir"]
+
+SOURCES_FILE = "sources.yaml"
+WATCHLISTS_FILE = "watchlists.yaml"
+_SPECIAL = {SOURCES_FILE, WATCHLISTS_FILE, "sources.yml", "watchlists.yml"}
+
+
+class RuleLoadError(Exception):
+    """The rules directory has problems; `problems` lists all of them."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class RuleSet:
+    """Sources, watch-lists and rules from one directory; immutable once loaded."""
+
+    __slots__ = ("_by_id", "_origins", "_rules", "_sources", "_watchlists")
+    _sources: SourcesFile
+    _watchlists: Mapping[str, WatchItem]
+    _rules: tuple[Rule, ...]
+    _by_id: Mapping[str, Rule]
+    _origins: Mapping[str, tuple[str, int]]
+
+    def __init__(
+        self,
+        *,
+        sources: SourcesFile,
+        watchlists: dict[str, WatchItem],
+        rules: Iterable[Rule],
+        origins: dict[str, tuple[str, int]] | None = None,
+    ) -> None:
+        rules = tuple(rules)
+        set_ = object.__setattr__
+        set_(self, "_sources", sources)
+        set_(self, "_watchlists", MappingProxyType(dict(watchlists)))
+        set_(self, "_rules", rules)
+        set_(self, "_by_id", MappingProxyType({r.id: r for r in rules}))
+        set_(self, "_origins", MappingProxyType(dict(origins or {})))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("RuleSet is immutable; load a new one")
+
+    @property
+    def sources(self) -> SourcesFile:
+        return self._sources
+
+    @property
+    def watchlists(self) -> dict[str, WatchItem]:
+        """Sector name -> WatchItem (a copy)."""
+        return dict(self._watchlists)
+
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rule, enabled or not, in file order (a copy)."""
+        return list(self._rules)
+
+    def get(self, rule_id: str) -> Rule | None:
+        return self._by_id.get(rule_id)
+
+    def enabled_rules(self) -> list[Rule]:
+        return [r for r in self._rules if r.enabled]
+
+    def tags(self) -> list[str]:
+        return sorted({t for r in self._rules for t in r.tags})
+
+    def watchlist_for(self, rule: Rule) -> tuple[WatchItem, ...]:
+        return tuple(self._watchlists[n] for n in rule.watchlist if n in self._watchlists)
+
+    def origin(self, rule_id: str) -> str | None:
+        """`path:line` where the rule is defined (for check/test commands)."""
+        found = self._origins.get(rule_id)
+        return f"{found[0]}:{found[1]}" if found else None
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def __repr__(self) -> str:
+        return f"RuleSet({len(self._rules)} rules, {len(self._watchlists)} watch-lists)"
+
+
+def load_rules_dir(path: Path) -> RuleSet:
+    """Load and validate a rules directory. Raises RuleLoadError listing every problem."""
+    ruleset, problems = _Loader(Path(path)).load()
+    if problems or ruleset is None:
+        raise RuleLoadError(problems)
+    return ruleset
+
+
+def check_rules_dir(path: Path) -> list[Problem]:
+    """Every problem in a rules directory (empty when it loads)."""
+    return _Loader(Path(path)).load()[1]
+
+
+@dataclass
+class _Placed:
+    """A validated rule and where it came from."""
+
+    rule: Rule
+    doc: YamlDoc
+    index: int
+
+    def problem(self, *loc: str | int, message: str) -> Problem:
+        full = ("rules", self.index, *loc)
+        return self.doc.problem(full, message)
+
+
+def _keys_of(*models: type[BaseModel]) -> set[str]:
+    return {name for model in models for name in model.model_fields}
+
+
+class _Loader:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.problems: list[Problem] = []
+
+    def load(self) -> tuple[RuleSet | None, list[Problem]]:
+        if not self.root.is_dir():
+            return None, [Problem(path=str(self.root), line=0, message="not a directory")]
+        sources = self._load_sources()
+        watchlists = self._load_watchlists()
+        placed, invalid_ids = self._load_rule_files()
+        rules = self._check_ids(placed)
+        if watchlists is not None:
+            self._check_watchlists(rules, watchlists)
+        if sources is not None:
+            self._check_sources(rules, sources)
+        self._check_confirms(rules, invalid_ids)
+        if self.problems:
+            return None, self._sorted_problems()
+        assert sources is not None and watchlists is not None
+        return (
+            RuleSet(
+                sources=sources,
+                watchlists=watchlists,
+                rules=[p.rule for p in rules],
+                origins={p.rule.id: (p.doc.path, p.doc.line_of(("rules", p.index))) for p in rules},
+            ),
+            [],
+        )
+
+    def _sorted_problems(self) -> list[Problem]:
+        """File order (sources, watch-lists, rule files by name), then line."""
+        order = {str(self.root / SOURCES_FILE): 0, str(self.root / WATCHLISTS_FILE): 1}
+        return sorted(
+            self.problems,
+            key=lambda p: (order.get(p.path, 2), p.path if p.path not in order else "", p.line),
+        )
+
+    # -- files -------------------------------------------------------------
+
+    def _doc(self, name: str, *, required: bool) -> YamlDoc | None:
+        path = self.root / name
+        if not path.is_file():
+            if required:
+                self.problems.append(
+                    Problem(
+                        path=str(path), line=0, message=f"missing: a rules directory needs {name}"
+                    )
+                )
+            return None
+        try:
+            return load_yaml(path)
+        except YamlError as exc:
+            self.problems.extend(exc.problems)
+            return None
+
+    def _validate(self, model: type[BaseModel], doc: YamlDoc, keys: set[str]) -> Any | None:
+        try:
+            return model.model_validate(doc.data if doc.data is not None else {})
+        except ValidationError as exc:
+            self.problems.extend(validation_problems(exc, doc, known_keys=keys))
+            return None
+
+    def _load_sources(self) -> SourcesFile | None:
+        doc = self._doc(SOURCES_FILE, required=True)
+        if doc is None:
+            return None
+        result: SourcesFile | None = self._validate(
+            SourcesFile, doc, _keys_of(SourcesFile, FeedSource, PriceSource)
+        )
+        return result
+
+    def _load_watchlists(self) -> dict[str, WatchItem] | None:
+        doc = self._doc(WATCHLISTS_FILE, required=True)
+        if doc is None:
+            return None
+        parsed: WatchlistsFile | None = self._validate(
+            WatchlistsFile, doc, {"watchlists", "title", "why", "tickers"}
+        )
+        if parsed is None:
+            return None
+        return {
+            name: WatchItem(name=name, title=e.title, why=e.why, tickers=tuple(e.tickers))
+            for name, e in parsed.watchlists.items()
+        }
+
+    def _rule_files(self) -> Iterator[Path]:
+        for path in sorted(self.root.iterdir()):
+            if (
+                path.suffix in (".yaml", ".yml")
+                and path.name not in _SPECIAL
+                and not path.name.startswith((".", "_"))
+                and path.is_file()
+            ):
+                yield path
+
+    def _load_rule_files(self) -> tuple[list[_Placed], set[str]]:
+        keys = known_keys()
+        placed: list[_Placed] = []
+        invalid_ids: set[str] = set()
+        for path in self._rule_files():
+            doc = self._doc(path.name, required=False)
+            if doc is None:
+                continue
+            shape: RuleFileShape | None = self._validate(RuleFileShape, doc, {"rules"})
+            if shape is None:
+                continue
+            for i, item in enumerate(shape.rules):
+                try:
+                    rule = RULE_ADAPTER.validate_python(item)
+                except ValidationError as exc:
+                    self.problems.extend(
+                        validation_problems(exc, doc, prefix=("rules", i), known_keys=keys)
+                    )
+                    if isinstance(item, dict) and isinstance(item.get("id"), str):
+                        invalid_ids.add(item["id"])
+                    continue
+                placed.append(_Placed(rule, doc, i))
+        return placed, invalid_ids
+
+    # -- cross-file checks ------------------------------------------------
+
+    def _check_ids(self, placed: list[_Placed]) -> list[_Placed]:
+        first: dict[str, _Placed] = {}
+        kept: list[_Placed] = []
+        for p in placed:
+            seen = first.get(p.rule.id)
+            if seen is not None:
+                where = f"{seen.doc.path}:{seen.doc.line_of(('rules', seen.index, 'id'))}"
+                self.problems.append(
+                    p.problem(
+                        "id",
+                        message=f"rules[{p.index}].id: duplicate rule id {p.rule.id!r} (first defined at {where})",
+                    )
+                )
+                continue
+            first[p.rule.id] = p
+            kept.append(p)
+        return kept
+
+    def _check_watchlists(self, rules: list[_Placed], watchlists: dict[str, WatchItem]) -> None:
+        known = ", ".join(sorted(watchlists)) or "none defined"
+        for p in rules:
+            for j, name in enumerate(p.rule.watchlist):
+                if name not in watchlists:
+                    self.problems.append(
+                        p.problem(
+                            "watchlist",
+                            j,
+                            message=f"rules[{p.index}].watchlist[{j}]: unknown watch-list {name!r} (known: {known})",
+                        )
+                    )
+
+    def _check_sources(self, rules: list[_Placed], sources: SourcesFile) -> None:
+        known: set[str] = set()
+        for feed in sources.feeds:
+            known.add(feed.id)
+            known.update(feed.tags)
+        for price in sources.prices:
+            known.update({price.source_id, price.symbol, *price.tags})
+        for p in rules:
+            for j, name in enumerate(p.rule.sources or ()):
+                if name not in known:
+                    self.problems.append(
+                        p.problem(
+                            "sources",
+                            j,
+                            message=f"rules[{p.index}].sources[{j}]: unknown source id or tag {name!r} "
+                            "(not in sources.yaml)",
+                        )
+                    )
+
+    def _check_confirms(self, rules: list[_Placed], invalid_ids: set[str]) -> None:
+        by_id = {p.rule.id: p for p in rules}
+        for p in rules:
+            rule = p.rule
+            if not isinstance(rule, ConfirmRule):
+                continue
+            for j, ref in enumerate(rule.rules):
+                if ref == rule.id:
+                    message = "a confirm rule cannot reference itself"
+                elif ref not in by_id and ref not in invalid_ids:
+                    message = f"unknown rule id {ref!r}"
+                else:
+                    continue
+                self.problems.append(
+                    p.problem("rules", j, message=f"rules[{p.index}].rules[{j}]: {message}")
+                )
+        reported: set[frozenset[str]] = set()
+        for p in rules:
+            if isinstance(p.rule, ConfirmRule):
+                cycle = _find_cycle(p.rule.id, by_id)
+                if cycle and frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    self.problems.append(
+                        p.problem(
+                            "rules",
+                            message=f"rules[{p.index}].rules: confirm rules form a cycle: {' -> '.join(cycle)}",
+                        )
+                    )
+
+
+def _find_cycle(start: str, by_id: dict[str, _Placed]) -> list[str] | None:
+    """A reference cycle through confirm rules starting at `start`, if any."""
+
+    def refs(rule_id: str) -> list[str]:
+        placed = by_id.get(rule_id)
+        if placed is None or not isinstance(placed.rule, ConfirmRule):
+            return []
+        return [r for r in placed.rule.rules if r != rule_id]
+
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    visited: set[str] = set()
+    while stack:
+        node, trail = stack.pop()
+        for nxt in refs(node):
+            if nxt == start:
+                return [*trail, start]
+            if nxt not in visited:
+                visited.add(nxt)
+                stack.append((nxt, [*trail, nxt]))
+    return None

@@ -1,0 +1,769 @@
+"""A fake Telegram Bot API server for tests: aiohttp on 127.0.0.1, a random port, its own thread.
+
+It speaks enough of the Bot API for python-telegram-bot 22 to start, long-poll
+and send: getMe, deleteWebhook, getWebhookInfo, getUpdates (long poll honouring
+`offset` and `timeout`, capped at `max_poll` seconds), sendMessage,
+set/get/deleteMyCommands, answerCallbackQuery, editMessageReplyMarkup,
+editMessageText, getChatMember, getChatAdministrators, getChat, close, logOut.
+Requests may be form-encoded (PTB: nested values as JSON strings), multipart
+or JSON. Every call is recorded with its parameters.
+
+sendMessage checks `parse_mode=HTML` text the way Telegram does (known tags
+only, balanced, only &lt; &gt; &amp; &quot; and numeric entities, at most
+4096 characters of visible text) and answers 400 "can't parse entities"
+otherwise; the recorded message carries its visible `plain` text and `links`.
+
+Running in its own thread with its own loop, it serves async tests (the bot
+in the test's loop) and a bot started as a subprocess alike.
+
+    async def test_x(fake_telegram):
+        settings = Settings(telegram_bot_token=fake_telegram.token, telegram_base_url=fake_telegram.base_url)
+        fake_telegram.push_message(42, "/start")
+        await fake_telegram.wait_for(lambda: fake_telegram.sent_messages(42))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any, ClassVar, Self, TypeVar
+
+import pytest
+from aiohttp import web
+
+T = TypeVar("T")
+
+BOT_ID = 7_000_000_001
+BOT_USERNAME = "readout_test_bot"
+DEFAULT_TOKEN = "7000000001:AAFakeTokenForTestsOnly-abcdefghijkl"
+TEXT_LIMIT = 4096
+
+_STRING_PARAMS = {
+    "text",
+    "caption",
+    "parse_mode",
+    "callback_query_id",
+    "url",
+    "description",
+    "short_description",
+    "language_code",
+    "inline_message_id",
+    "message_effect_id",
+    "business_connection_id",
+    "secret_token",
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the bot made: method, decoded parameters, token used, the HTTP status answered."""
+
+    method: str
+    params: dict[str, Any]
+    token: str
+    status: int
+
+
+@dataclass
+class _Failure:
+    status: int
+    description: str
+    retry_after: float | None
+    migrate_to: int | None
+
+
+@dataclass
+class _Chat:
+    id: int
+    type: str
+    title: str | None = None
+    is_forum: bool = False
+    admins: set[int] = field(default_factory=set)
+    owner: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "type": self.type}
+        if self.type == "private":
+            d["first_name"] = f"User{self.id}"
+        else:
+            d["title"] = self.title or f"Group {self.id}"
+        if self.is_forum:
+            d["is_forum"] = True
+        return d
+
+
+def user_dict(user_id: int, *, is_bot: bool = False) -> dict[str, Any]:
+    if user_id == BOT_ID:
+        return {"id": BOT_ID, "is_bot": True, "first_name": "Readout", "username": BOT_USERNAME}
+    return {
+        "id": user_id,
+        "is_bot": is_bot,
+        "first_name": f"User{user_id}",
+        "username": f"user{user_id}",
+    }
+
+
+class HtmlError(ValueError):
+    pass
+
+
+class _TelegramHtml(HTMLParser):
+    """Telegram's HTML parse mode, strictly: what it accepts and the text it shows."""
+
+    ALLOWED: ClassVar[set[str]] = {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "span",
+        "tg-spoiler",
+        "blockquote",
+        "tg-emoji",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.stack: list[str] = []
+        self.parts: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.ALLOWED:
+            raise HtmlError(f'Unsupported start tag "{tag}"')
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if not href:
+                raise HtmlError("a tag without href")
+            self.links.append(href)
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            raise HtmlError(f'Can\'t find end tag corresponding to start tag "{tag}"')
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        if name not in ("lt", "gt", "amp", "quot"):
+            raise HtmlError(f'Unsupported HTML entity "&{name};"')
+        self.parts.append(html.unescape(f"&{name};"))
+
+    def handle_charref(self, name: str) -> None:
+        self.parts.append(html.unescape(f"&#{name};"))
+
+
+_BARE_AMP = re.compile(r"&(?!(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);)")
+_BARE_LT = re.compile(r"<(?![a-zA-Z/])")
+
+
+def parse_telegram_html(text: str) -> tuple[str, list[str]]:
+    """(visible text, link targets) of an HTML-mode message; HtmlError where Telegram says 400."""
+    m = _BARE_AMP.search(text) or _BARE_LT.search(text)
+    if m:
+        raise HtmlError(
+            f"Unsupported character {m.group(0)!r} at byte offset {len(text[: m.start()].encode())}"
+        )
+    parser = _TelegramHtml()
+    parser.feed(text)
+    parser.close()
+    if parser.stack:
+        raise HtmlError(f'Can\'t find end tag corresponding to start tag "{parser.stack[-1]}"')
+    return "".join(parser.parts), parser.links
+
+
+class FakeTelegram:
+    """The fake Bot API. Thread-safe to script from tests; see the module docstring."""
+
+    def __init__(self, *, token: str = DEFAULT_TOKEN, port: int = 0, max_poll: float = 1.0) -> None:
+        self.token = token
+        self.max_poll = max_poll  # seconds: getUpdates never waits longer, whatever the bot asks
+        self._port = port
+        self._lock = threading.Lock()
+        self._calls: list[Call] = []
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids: dict[int, itertools.count[int]] = {}
+        self._messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._chats: dict[int, _Chat] = {}
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._commands: list[dict[str, Any]] = []
+        self._query_ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self.root_url = ""
+        self._closing = False
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """What to put in TELEGRAM_BASE_URL (PTB appends the token and the method)."""
+        return f"{self.root_url}/bot"
+
+    def start(self) -> FakeTelegram:
+        self._thread = threading.Thread(target=self._run, name="fake-telegram", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake Telegram did not start within 10 s")
+        if self._startup_error is not None:
+            raise RuntimeError(f"fake Telegram failed to start: {self._startup_error}")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._startup())
+        except BaseException as exc:  # noqa: BLE001 — reported to start()
+            self._startup_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.close()
+
+    async def _startup(self) -> None:
+        self._wake = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        await site.start()
+        self.root_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        if self._wake is not None:
+            self._wake.set()  # long polls answer now
+        if self._runner is not None:
+            await self._runner.cleanup()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    # -- scripting: chats and users ---------------------------------------------------
+
+    def chat(
+        self,
+        chat_id: int,
+        *,
+        chat_type: str | None = None,
+        is_forum: bool = False,
+        title: str | None = None,
+    ) -> _Chat:
+        """The chat (created on first use: positive ids are private, negative supergroups)."""
+        with self._lock:
+            return self._chat_locked(chat_id, chat_type, is_forum, title)
+
+    def _chat_locked(
+        self, chat_id: int, chat_type: str | None, is_forum: bool = False, title: str | None = None
+    ) -> _Chat:
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            chat = _Chat(chat_id, chat_type or ("private" if chat_id > 0 else "supergroup"), title)
+            self._chats[chat_id] = chat
+        elif chat_type:
+            chat.type = chat_type
+        chat.is_forum = chat.is_forum or is_forum
+        if title:
+            chat.title = title
+        return chat
+
+    def set_admins(self, chat_id: int, user_ids: list[int], *, owner: int | None = None) -> None:
+        """Who getChatMember calls an administrator (and the owner) in a group."""
+        with self._lock:
+            chat = self._chat_locked(chat_id, None)
+            chat.admins = set(user_ids)
+            chat.owner = owner
+
+    # -- scripting: updates -----------------------------------------------------------
+
+    def push_update(self, update: dict[str, Any]) -> int:
+        """Queue a raw update (an update_id is added); returns the update_id."""
+        with self._lock:
+            update_id = next(self._update_ids)
+            self._updates.append({"update_id": update_id, **update})
+        self._notify()
+        return update_id
+
+    def push_message(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        chat_type: str | None = None,
+        from_id: int | None = None,
+        thread_id: int | None = None,
+        sender_chat_id: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        """A user sends `text` (commands get their bot_command entity); returns the update_id."""
+        with self._lock:
+            chat = self._chat_locked(chat_id, chat_type, is_forum=thread_id is not None)
+            message_id = next(self._counter(chat_id))
+        user = from_id if from_id is not None else (chat_id if chat.type == "private" else 1001)
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat.as_dict(),
+            "from": user_dict(user),
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+        if sender_chat_id is not None:
+            message["sender_chat"] = self.chat(sender_chat_id).as_dict()
+        message.update(extra or {})
+        key = "channel_post" if chat.type == "channel" else "message"
+        return self.push_update({key: message})
+
+    def push_callback(
+        self,
+        chat_id: int,
+        data: str,
+        *,
+        from_id: int | None = None,
+        message_id: int | None = None,
+        chat_type: str | None = None,
+        thread_id: int | None = None,
+    ) -> str:
+        """A user taps an inline button with `data` under message `message_id` (default: the bot's last
+        message in the chat); returns the callback query id."""
+        with self._lock:
+            chat = self._chat_locked(chat_id, chat_type)
+            if message_id is None:
+                mine = [m for (c, _), m in self._messages.items() if c == chat_id]
+                message = dict(mine[-1]) if mine else None
+            else:
+                message = self._messages.get((chat_id, message_id))
+            query_id = str(next(self._query_ids))
+        if message is None:
+            message = {
+                "message_id": message_id or 1,
+                "date": int(time.time()),
+                "chat": chat.as_dict(),
+                "from": user_dict(BOT_ID),
+                "text": "…",
+            }
+            if thread_id is not None:
+                message.update(message_thread_id=thread_id, is_topic_message=True)
+        message = {k: v for k, v in message.items() if k not in ("plain", "links")}
+        user = from_id if from_id is not None else (chat_id if chat.type == "private" else 1001)
+        self.push_update(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": user_dict(user),
+                    "chat_instance": f"ci{chat_id}",
+                    "data": data,
+                    "message": message,
+                }
+            }
+        )
+        return query_id
+
+    def push_member_update(self, chat_id: int, status: str, *, from_id: int | None = None) -> int:
+        """The bot's own membership changed (status "kicked" = blocked in a private chat)."""
+        chat = self.chat(chat_id)
+        user = from_id if from_id is not None else (chat_id if chat.type == "private" else 1001)
+        member = {"user": user_dict(BOT_ID), "status": status}
+        if status == "kicked":
+            member["until_date"] = 0
+        return self.push_update(
+            {
+                "my_chat_member": {
+                    "chat": chat.as_dict(),
+                    "from": user_dict(user),
+                    "date": int(time.time()),
+                    "old_chat_member": {"user": user_dict(BOT_ID), "status": "member"},
+                    "new_chat_member": member,
+                }
+            }
+        )
+
+    def fail_next(
+        self,
+        method: str,
+        status: int,
+        *,
+        retry_after: float | None = None,
+        description: str | None = None,
+        count: int = 1,
+        migrate_to: int | None = None,
+    ) -> None:
+        """Answer the next `count` calls of `method` with an error (429 carries retry_after)."""
+        default = {
+            400: "Bad Request: chat not found",
+            403: "Forbidden: bot was blocked by the user",
+            429: f"Too Many Requests: retry after {retry_after or 1}",
+        }.get(status, "Internal Server Error")
+        failure = _Failure(status, description or default, retry_after, migrate_to)
+        with self._lock:
+            self._failures.setdefault(method, deque()).extend(failure for _ in range(count))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()
+            self._updates.clear()
+            self._messages.clear()
+            self._chats.clear()
+            self._failures.clear()
+            self._commands.clear()
+
+    # -- reading what happened --------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._lock:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def sent_messages(
+        self, chat_id: int | None = None, *, thread_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Messages the bot sent (accepted ones), oldest first: the Message plus `plain` and `links`."""
+        with self._lock:
+            return [
+                dict(m)
+                for (c, _), m in self._messages.items()
+                if m.get("from", {}).get("id") == BOT_ID
+                and (chat_id is None or c == chat_id)
+                and (thread_id is None or m.get("message_thread_id") == thread_id)
+            ]
+
+    def texts(self, chat_id: int | None = None) -> list[str]:
+        """The visible text of each message the bot sent to `chat_id` (or anywhere)."""
+        return [m["plain"] for m in self.sent_messages(chat_id)]
+
+    def callback_answers(self) -> list[dict[str, Any]]:
+        return [c.params for c in self.calls("answerCallbackQuery")]
+
+    @property
+    def commands(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._commands)
+
+    def pending_updates(self) -> int:
+        with self._lock:
+            return len(self._updates)
+
+    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+        """Poll `predicate` until it returns something truthy (returned) or fail after `timeout` s."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"condition not met within {timeout}s; calls: {[c.method for c in self.calls()][-20:]}"
+                )
+            await asyncio.sleep(0.01)
+
+    def wait_for_sync(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
+        """`wait_for` for sync tests (a bot in a subprocess)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+            time.sleep(0.02)
+
+    async def wait_for_reply(
+        self, chat_id: int, *, after: int = 0, contains: str | None = None, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """The first message the bot sent to `chat_id` beyond the first `after` ones (containing `contains`)."""
+
+        def found() -> dict[str, Any] | None:
+            for m in self.sent_messages(chat_id)[after:]:
+                if contains is None or contains in m["plain"]:
+                    return m
+            return None
+
+        return await self.wait_for(found, timeout)
+
+    # -- the server -------------------------------------------------------------------
+
+    def _counter(self, chat_id: int) -> itertools.count[int]:
+        return self._message_ids.setdefault(chat_id, itertools.count(1))
+
+    def _notify(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            loop.call_soon_threadsafe(wake.set)
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+        )
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        token = request.match_info["token"]
+        params = await _read_params(request)
+        with self._lock:
+            queue = self._failures.get(method)
+            failure = queue.popleft() if queue else None
+            if token != self.token:
+                failure = _Failure(401, "Unauthorized", None, None)
+        if failure is not None:
+            self._record(method, params, token, failure.status)
+            return _error(
+                failure.status, failure.description, failure.retry_after, failure.migrate_to
+            )
+        try:
+            result = await self._dispatch(method, params)
+        except _ApiError as exc:
+            self._record(method, params, token, exc.status)
+            return _error(exc.status, exc.description)
+        self._record(method, params, token, 200)
+        return web.json_response({"ok": True, "result": result})
+
+    def _record(self, method: str, params: dict[str, Any], token: str, status: int) -> None:
+        with self._lock:
+            self._calls.append(Call(method, params, token, status))
+
+    async def _dispatch(self, method: str, p: dict[str, Any]) -> Any:
+        if method == "getUpdates":
+            return await self._get_updates(p)
+        if method == "getMe":
+            return {
+                **user_dict(BOT_ID),
+                "can_join_groups": True,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
+        if method in ("deleteWebhook", "setWebhook", "close", "logOut", "deleteMyCommands"):
+            return True
+        if method == "getWebhookInfo":
+            return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        if method == "setMyCommands":
+            with self._lock:
+                self._commands = list(p.get("commands") or [])
+            return True
+        if method == "getMyCommands":
+            return self.commands
+        if method == "sendMessage":
+            return self._send_message(p)
+        if method == "answerCallbackQuery":
+            return True
+        if method in ("editMessageReplyMarkup", "editMessageText"):
+            return self._edit(method, p)
+        if method == "getChatMember":
+            return self._member(_int(p.get("chat_id")), _int(p.get("user_id")))
+        if method == "getChatAdministrators":
+            chat = self.chat(_int(p.get("chat_id")))
+            ids = sorted(chat.admins | ({chat.owner} if chat.owner else set()))
+            return [self._member(chat.id, uid) for uid in ids]
+        if method == "getChat":
+            chat = self.chat(_int(p.get("chat_id")))
+            return {
+                **chat.as_dict(),
+                "accent_color_id": 0,
+                "max_reaction_count": 11,
+                "accepted_gift_types": {
+                    "unlimited_gifts": False,
+                    "limited_gifts": False,
+                    "unique_gifts": False,
+                    "premium_subscription": False,
+                },
+            }
+        raise _ApiError(404, f"Not Found: method {method} is not in the fake")
+
+    async def _get_updates(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        assert self._wake is not None
+        offset = _int(p.get("offset") or 0)
+        limit = _int(p.get("limit") or 100)
+        timeout = min(float(p.get("timeout") or 0), self.max_poll)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self._wake.clear()
+            with self._lock:
+                if offset:
+                    self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                ready = [u for u in self._updates if u["update_id"] >= offset][:limit]
+            remaining = deadline - loop.time()
+            if ready or remaining <= 0 or self._closing:
+                return ready
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    def _send_message(self, p: dict[str, Any]) -> dict[str, Any]:
+        chat_id = _int(p.get("chat_id"))
+        text = str(p.get("text") or "")
+        if not text.strip():
+            raise _ApiError(400, "Bad Request: message text is empty")
+        plain, links = text, []
+        if str(p.get("parse_mode") or "").upper() == "HTML":
+            try:
+                plain, links = parse_telegram_html(text)
+            except HtmlError as exc:
+                raise _ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
+        if len(plain.encode("utf-16-le")) // 2 > TEXT_LIMIT:
+            raise _ApiError(400, "Bad Request: message is too long")
+        with self._lock:
+            chat = self._chat_locked(chat_id, None)
+            message: dict[str, Any] = {
+                "message_id": next(self._counter(chat_id)),
+                "date": int(time.time()),
+                "chat": chat.as_dict(),
+                "from": user_dict(BOT_ID),
+                "text": text,
+            }
+            thread = p.get("message_thread_id")
+            if thread is not None:
+                message["message_thread_id"] = _int(thread)
+                message["is_topic_message"] = True
+            if p.get("reply_markup"):
+                message["reply_markup"] = p["reply_markup"]
+            self._messages[(chat_id, message["message_id"])] = {
+                **message,
+                "plain": plain,
+                "links": links,
+            }
+        return message
+
+    def _edit(self, method: str, p: dict[str, Any]) -> dict[str, Any] | bool:
+        key = (_int(p.get("chat_id")), _int(p.get("message_id")))
+        with self._lock:
+            message = self._messages.get(key)
+            if message is None:
+                raise _ApiError(400, "Bad Request: message to edit not found")
+            if "reply_markup" in p:
+                message["reply_markup"] = p["reply_markup"]
+            if method == "editMessageText":
+                message["text"] = message["plain"] = str(p.get("text") or "")
+            return {k: v for k, v in message.items() if k not in ("plain", "links")}
+
+    def _member(self, chat_id: int, user_id: int) -> dict[str, Any]:
+        chat = self.chat(chat_id)
+        user = user_dict(user_id)
+        if chat.owner == user_id:
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        if user_id in chat.admins:
+            return {
+                "status": "administrator",
+                "user": user,
+                "can_be_edited": False,
+                "is_anonymous": False,
+                "can_manage_chat": True,
+                "can_delete_messages": True,
+                "can_manage_video_chats": True,
+                "can_restrict_members": True,
+                "can_promote_members": False,
+                "can_change_info": True,
+                "can_invite_users": True,
+                "can_post_stories": False,
+                "can_edit_stories": False,
+                "can_delete_stories": False,
+            }
+        return {"status": "member", "user": user}
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def _error(
+    status: int, description: str, retry_after: float | None = None, migrate_to: int | None = None
+) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    parameters: dict[str, Any] = {}
+    if retry_after is not None:
+        parameters["retry_after"] = retry_after
+    if migrate_to is not None:
+        parameters["migrate_to_chat_id"] = migrate_to
+    if parameters:
+        body["parameters"] = parameters
+    return web.json_response(body, status=status)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _ApiError(400, f"Bad Request: not an integer: {str(value)[:40]!r}") from None
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    """Query string, then a JSON, form-encoded or multipart body; nested values decoded from JSON."""
+    params: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            body = await request.json()
+            if isinstance(body, dict):
+                params.update(body)
+            return params
+        form = await request.post()
+        for key, value in form.items():
+            params[key] = value if isinstance(value, str) else getattr(value, "filename", "file")
+    for key, value in list(params.items()):
+        if key not in _STRING_PARAMS and isinstance(value, str):
+            try:
+                params[key] = json.loads(value)
+            except ValueError:
+                pass
+    return params
+
+
+# -- pytest plugin --------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
+    """A fresh fake Bot API for this test (NO_PROXY set so PTB's httpx reaches 127.0.0.1)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    with FakeTelegram() as server:
+        yield server

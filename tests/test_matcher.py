@@ -1,0 +1,213 @@
+"""Term compilation, regex safety checks, conditions and the literal prefilter."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.rules.matcher import (
+    Anchor,
+    CompiledTerm,
+    Condition,
+    KeywordIndex,
+    check_regex,
+    check_text_term,
+    normalize_text,
+    regex_anchor,
+    text_term_anchor,
+)
+
+
+def t(term: str) -> CompiledTerm:
+    return CompiledTerm.text(term)
+
+
+def matches(term: str, text: str) -> bool:
+    return t(term).regex.search(normalize_text(text)) is not None
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "expected"),
+    [
+        ("tariff", "New TARIFF on steel", True),
+        ("tariff", "tariffs rise", False),  # word boundary: no implicit plural
+        ("tariff*", "Tariffs rise", True),
+        ("tariff*", "pre-tariff levels", True),
+        ("tariff*", "antitariff", False),
+        ("retaliat*", "China retaliates", True),
+        ("fight to the end", "vows to fight   to\nthe end", True),  # any whitespace between words
+        ("fight to the end", "fight-to-the-end", False),
+        ("tariff-free", "tariff-free shopping", True),
+        ("China's", "China\u2019s commerce ministry", True),  # typographic apostrophe folded
+        ("U.S.", "the U.S. said", True),
+        ("U.S.", "US said", False),
+        ("H20", "Nvidia H20 chips", True),
+        ("H20", "H200 chips", False),
+        ("%", "up 25%", True),
+        ("entity list", "added to the Entity  List", True),
+    ],
+)
+def test_text_terms(term: str, text: str, expected: bool) -> None:
+    assert matches(term, text) is expected
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "*", "ta*riff", "trade *"])
+def test_bad_text_terms(bad: str) -> None:
+    with pytest.raises(ValueError):
+        check_text_term(bad)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"(a+)+$",
+        r"(a|a)*b",
+        r"(.*)*x",
+        r"(\w+\s?)+$",
+        r"^(([a-z])+.)+[A-Z]([a-z])+$",  # the OWASP example
+        r"(x+x+)+y",
+        r"(?:a*)*",
+    ],
+)
+def test_redos_patterns_are_refused(pattern: str) -> None:
+    with pytest.raises(ValueError, match="catastrophic backtracking"):
+        check_regex(pattern)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"\d+(?:\.\d+)?\s?%",
+        r"(?:foo|bar)+",
+        r"(?:tariff|tariffs)+",
+        r"(?>a+)+",  # atomic: no backtracking into the group
+        r"a++b",
+        r"\b(?:cut|lower\w*)\W+(?:\w+\W+){0,3}?tariffs?\b",
+    ],
+)
+def test_safe_regexes_pass(pattern: str) -> None:
+    assert check_regex(pattern) == pattern
+
+
+def test_bad_regex_and_backreferences() -> None:
+    with pytest.raises(ValueError, match=r"bad regex '\(\\d\+%': missing \)"):
+        check_regex(r"(\d+%")
+    with pytest.raises(ValueError, match="backreferences"):
+        check_regex(r"(\w)\1")
+    with pytest.raises(ValueError, match="bad regex"):
+        check_regex(r"tariff(?i)")  # global flag not at the start: would break alternations
+
+
+def test_anchors() -> None:
+    assert text_term_anchor("fight to the end") == Anchor("tok", "fight")
+    assert text_term_anchor("retaliat*") == Anchor("pre", "retaliat")
+    assert text_term_anchor("Entity List") == Anchor("tok", "entity")
+    assert text_term_anchor("%") is None
+    assert regex_anchor(r"export\s+licen[cs]e") == Anchor("sub", "export")
+    assert regex_anchor(r"\d+%") is None
+
+
+def test_condition_all_of_any_groups_with_none() -> None:
+    cond = Condition.build(
+        all=[
+            Condition.build(any=[t("tariff*"), t("levies")]),
+            Condition.build(any=[t("impose*"), t("raise*"), CompiledTerm.from_regex(r"\d+\s?%")]),
+        ],
+        none=[t("tariff-free")],
+    )
+    assert cond.test("US to impose 25% tariffs on Chinese EVs") == ["tariffs", "impose", "25%"]
+    assert cond.test("Tariff-free shopping: stores raise prices") is None  # excluded
+    assert cond.test("Tariffs are a tax") is None  # no action word
+    assert cond.test("Stocks raise hopes") is None  # no tariff word
+
+
+def test_condition_all_terms_may_overlap() -> None:
+    cond = Condition.build(all=[t("trade"), t("trade war")])
+    assert cond.test("the trade war deepens") == ["trade", "trade war"]
+    assert cond.test("the trade deal") is None
+
+
+def test_any_with_nested_group() -> None:
+    cond = Condition.build(
+        any=[t("entity list"), Condition.build(all=[t("export control*"), t("chip*")])]
+    )
+    assert cond.test("New export controls on AI chips") is not None
+    assert cond.test("Export controls on soybeans") is None
+    assert cond.test("Added to the entity list") == ["entity list"]
+
+
+def test_needs_picks_the_most_selective_group() -> None:
+    cond = Condition.build(all=[Condition.build(any=[t("a1"), t("a2"), t("a3")]), t("zeta")])
+    assert cond.needs() == frozenset({Anchor("tok", "zeta")})
+    # a `none`-only nested group can match without any anchor: cannot be prefiltered
+    loose = Condition.build(any=[t("x"), Condition.build(none=[t("y")])])
+    assert loose.needs() is None
+
+
+def test_keyword_index_candidates() -> None:
+    index = KeywordIndex(
+        [
+            ("tariff", frozenset({Anchor("pre", "tariff")})),
+            ("vix", frozenset({Anchor("tok", "vix")})),
+            ("regex", frozenset({Anchor("sub", "licen")})),
+            ("always", None),
+        ]
+    )
+    assert index.candidates("New Tariffs!") == {"tariff", "always"}
+    assert index.candidates("the VIX jumps") == {"vix", "always"}
+    assert index.candidates("export licences") == {"regex", "always"}
+    assert index.candidates("nothing here") == {"always"}
+
+
+VOCAB = [
+    "tariff",
+    "tariffs",
+    "China",
+    "impose",
+    "trade",
+    "war",
+    "U.S.",
+    "25%",
+    "free",
+    "tariff-free",
+    "levies",
+    "x",
+]
+TERMS = ["tariff", "tariff*", "trade war", "U.S.", "%", "impose*", "levies", "tariff-free"]
+
+
+@st.composite
+def conditions(draw: st.DrawFn, depth: int = 0) -> Condition:
+    def items() -> list[CompiledTerm | Condition]:
+        out: list[CompiledTerm | Condition] = [
+            t(x) for x in draw(st.lists(st.sampled_from(TERMS), min_size=1, max_size=3))
+        ]
+        if depth < 2 and draw(st.booleans()):
+            out.append(draw(conditions(depth + 1)))
+        return out
+
+    kinds = draw(st.sets(st.sampled_from(["any", "all", "none"]), min_size=1))
+    return Condition.build(**{k: items() for k in kinds})
+
+
+@settings(max_examples=300, deadline=None)
+@given(cond=conditions(), words=st.lists(st.sampled_from(VOCAB), max_size=8))
+def test_prefilter_never_drops_a_match(cond: Condition, words: list[str]) -> None:
+    """The prefilter is conservative: whatever matches is always a candidate."""
+    text = " ".join(words)
+    index = KeywordIndex([(0, cond.needs())])
+    if cond.test(text) is not None:
+        assert 0 in index.candidates(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(st.sampled_from(VOCAB + ["TARIFF", "Impose", "\n", "  "]), max_size=10))
+def test_token_lookup_agrees_with_regex(words: list[str]) -> None:
+    """Single-word terms use the token set; it must agree with the word-boundary regex."""
+    text = " ".join(words)
+    for term in ["tariff", "impose", "levies", "china"]:
+        by_regex = re.search(t(term).pattern, text, re.IGNORECASE) is not None
+        assert (Condition.build(any=[t(term)]).test(text) is not None) is by_regex

@@ -1,0 +1,209 @@
+"""The outbox worker: order per destination, retry with backoff, 429 delays, gone destinations, digests."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.base import Gone, RetryLater, SendResult, Sent
+from bot.adapters.console import ConsoleAdapter
+from bot.clock import ManualClock
+from bot.delivery.outbox import OutboxWorker, backoff_seconds
+from bot.models import Alert, Severity
+from bot.storage.store import Store
+
+UTC = timezone.utc
+T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
+
+
+class ScriptedAdapter:
+    """A chat backend whose answers the test scripts, recording every call in order."""
+
+    name = "chat"
+
+    def __init__(self) -> None:
+        self.script: list[SendResult] = []
+        self.calls: list[tuple[str, str]] = []
+        self.digests: list[tuple[str, list[str]]] = []
+
+    async def start(self, services: object) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send_alert(self, address: str, alert: Alert) -> SendResult:
+        self.calls.append((address, alert.id))
+        return self.script.pop(0) if self.script else Sent(message_id=str(len(self.calls)))
+
+    async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
+        self.digests.append((address, [a.id for a in alerts]))
+        return Sent(message_id="digest")
+
+
+def _alert(n: int, severity: Severity = Severity.warning) -> Alert:
+    return Alert(
+        id=f"alert{n:04d}" + "0" * 15,
+        rule_id="r",
+        rule_description="Rule",
+        severity=severity,
+        kind="news",
+        event_id=f"e{n}",
+        key="k",
+        title=f"headline {n}",
+        source="feed",
+        event_time=T0,
+        created_at=T0 + timedelta(seconds=n),
+    )
+
+
+async def _store_with(
+    tmp_path: Path, alerts: list[Alert], routes: list[tuple[str, str, str]]
+) -> Store:
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'o.db'}")
+    async with store.transaction() as conn:
+        for a in alerts:
+            assert await store.insert_alert(conn, a)
+        for alert_id, address, status in routes:
+            await store.enqueue(
+                conn, alert_id=alert_id, adapter="chat", address=address, status=status, at=T0
+            )  # type: ignore[arg-type]
+    return store
+
+
+async def test_order_is_kept_per_destination_across_a_retry(tmp_path: Path) -> None:
+    alerts = [_alert(i) for i in range(3)]
+    store = await _store_with(
+        tmp_path,
+        alerts,
+        [(a.id, "A", "pending") for a in alerts] + [(alerts[0].id, "B", "pending")],
+    )
+    clock = ManualClock(T0)
+    chat = ScriptedAdapter()
+    chat.script = [RetryLater(reason="HTTP 502")]  # first send to A fails
+    worker = OutboxWorker(store, {"chat": chat}, clock)
+    await worker.drain_once()
+    # A's first alert failed: A's later alerts wait behind it; B is unaffected.
+    assert ("B", alerts[0].id) in chat.calls
+    assert [c for c in chat.calls if c[0] == "A"] == [("A", alerts[0].id)]
+    clock.advance(400)
+    await worker.drain_once()
+    assert [aid for addr, aid in chat.calls if addr == "A"] == [
+        alerts[0].id,
+        alerts[0].id,
+        alerts[1].id,
+        alerts[2].id,
+    ]
+    rows = await store.deliveries()
+    assert {r.status for r in rows} == {"sent"}
+    await store.close()
+
+
+async def test_retry_after_is_honoured_without_counting_an_attempt(tmp_path: Path) -> None:
+    a = _alert(1)
+    store = await _store_with(tmp_path, [a], [(a.id, "A", "pending")])
+    clock = ManualClock(T0)
+    chat = ScriptedAdapter()
+    chat.script = [RetryLater(reason="429", after=7)]
+    worker = OutboxWorker(store, {"chat": chat}, clock)
+    await worker.drain_once()
+    row = (await store.deliveries())[0]
+    assert row.status == "pending" and row.attempts == 0
+    assert row.next_attempt_at == T0 + timedelta(seconds=7)
+    clock.advance(6)
+    await worker.drain_once()
+    assert len(chat.calls) == 1  # not yet
+    clock.advance(1)
+    await worker.drain_once()
+    assert len(chat.calls) == 2 and (await store.deliveries())[0].status == "sent"
+    await store.close()
+
+
+async def test_gone_destination_is_disabled_unsubscribed_and_not_retried(tmp_path: Path) -> None:
+    alerts = [_alert(1), _alert(2)]
+    store = await _store_with(tmp_path, alerts, [(a.id, "A", "pending") for a in alerts])
+    await store.ensure_destination("chat", "A", at=T0)
+    await store.subscribe("chat", "A", "severity", "info", at=T0)
+    chat = ScriptedAdapter()
+    chat.script = [Gone(reason="Forbidden: bot was blocked by the user")]
+    worker = OutboxWorker(store, {"chat": chat}, ManualClock(T0))
+    await worker.drain_once()
+    await worker.drain_once()
+    assert len(chat.calls) == 1
+    assert [r.status for r in await store.deliveries()] == ["dead", "dead"]
+    dest = await store.get_destination("chat", "A")
+    assert (
+        dest is not None
+        and dest.disabled_at is not None
+        and "blocked" in (dest.disabled_reason or "")
+    )
+    assert await store.subscriptions("chat", "A") == []
+    await store.close()
+
+
+async def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
+    a = _alert(1)
+    store = await _store_with(tmp_path, [a], [(a.id, "A", "pending")])
+    clock = ManualClock(T0)
+    chat = ScriptedAdapter()
+    chat.script = [RetryLater(reason="timeout")] * 3
+    worker = OutboxWorker(store, {"chat": chat}, clock, max_attempts=3)
+    for _ in range(5):
+        await worker.drain_once()
+        clock.advance(3600)
+    row = (await store.deliveries())[0]
+    assert row.status == "dead" and row.last_error == "timeout" and len(chat.calls) == 3
+    await store.close()
+
+
+async def test_held_rows_go_out_as_one_digest_when_the_hold_ends(tmp_path: Path) -> None:
+    alerts = [_alert(1), _alert(2)]
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'h.db'}")
+    async with store.transaction() as conn:
+        for x in alerts:
+            await store.insert_alert(conn, x)
+            await store.enqueue(
+                conn,
+                alert_id=x.id,
+                adapter="chat",
+                address="A",
+                status="held",
+                at=T0,
+                not_before=T0 + timedelta(hours=8),
+            )
+    clock = ManualClock(T0)
+    chat = ScriptedAdapter()
+    worker = OutboxWorker(store, {"chat": chat}, clock)
+    await worker.drain_once()
+    assert chat.digests == []
+    clock.advance(8 * 3600)
+    await worker.drain_once()
+    assert chat.digests == [("A", [alerts[0].id, alerts[1].id])]
+    assert {r.status for r in await store.deliveries()} == {"sent"}
+    await store.close()
+
+
+async def test_console_adapter_prints_readably(tmp_path: Path) -> None:
+    a = _alert(1, Severity.critical)
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    async with store.transaction() as conn:
+        await store.insert_alert(conn, a)
+        await store.enqueue(
+            conn, alert_id=a.id, adapter="console", address="stdout", status="pending", at=T0
+        )
+    out = io.StringIO()
+    worker = OutboxWorker(store, {"console": ConsoleAdapter(out)}, ManualClock(T0))
+    assert await worker.drain_once() == 1
+    text = out.getvalue()
+    assert "[CRITICAL] Rule" in text and "headline 1" in text and "#alert000" in text
+    await store.close()
+
+
+@pytest.mark.parametrize("attempts", [0, 1, 5, 30])
+def test_backoff_grows_and_is_capped(attempts: int) -> None:
+    for _ in range(50):
+        delay = backoff_seconds(attempts)
+        ceiling = min(300.0, 2.0 * 2**attempts)
+        assert ceiling / 2 <= delay <= ceiling

@@ -1,0 +1,128 @@
+"""Readout tone scoring: lexicon weights, tanh scale, negation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.models import Tone
+from bot.rules.tone import DEFAULT_LEXICON, ToneScorer, build_lexicon
+
+SCORER = ToneScorer(DEFAULT_LEXICON)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Both sides held candid, in-depth and constructive talks and reached important consensus",
+        "Bessent says talks with He Lifeng were productive",
+        "The two sides agreed to extend the truce",
+    ],
+)
+def test_hope(text: str) -> None:
+    result = SCORER.score(text)
+    assert result.tone is Tone.hope
+    assert result.score > 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "China firmly opposes the US move and will take countermeasures",
+        "MOFCOM: China will fight to the end against US bullying",
+        "The two sides had frank exchanges; China raised serious concerns",
+    ],
+)
+def test_friction(text: str) -> None:
+    result = SCORER.score(text)
+    assert result.tone is Tone.friction
+    assert result.score < -0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("The talks were not constructive", "not constructive"),
+        ("There was no consensus on fentanyl", "no consensus"),
+        ("Officials said the meeting was far from productive", "far from productive"),
+        ("The two sides never agreed on a date", "never agreed"),
+        ("The talks weren't constructive", "weren't constructive"),
+        ("Negotiators have yet to reach consensus", "yet to reach consensus"),
+    ],
+)
+def test_negated_hope_is_not_hope(text: str, term: str) -> None:
+    result = SCORER.score(text)
+    assert result.tone is not Tone.hope
+    assert result.score < 0
+    assert result.terms[0][0] == term
+    assert result.terms[0][1] < 0
+
+
+def test_negated_hope_weight_is_flipped_and_halved() -> None:
+    result = SCORER.score("not constructive")
+    assert result.terms == (("not constructive", -0.5),)
+    assert result.score == round(math.tanh(-0.5), 4)
+
+
+def test_negated_friction_counts_for_nothing() -> None:
+    # a diplomatic double negative is still a threat: it must not read as hope
+    result = SCORER.score("Beijing does not rule out countermeasures")
+    assert result.terms == (("not rule out countermeasures", 0.0),) or result.raw == 0.0
+    assert result.tone is Tone.neutral
+    assert result.score == 0.0
+
+
+def test_negation_stops_at_clause_end() -> None:
+    result = SCORER.score("No surprises. The talks were constructive")
+    assert result.terms == (("constructive", 1.0),)
+    assert result.tone is Tone.hope
+
+
+def test_longest_phrase_wins_and_is_counted_once() -> None:
+    result = SCORER.score("China expressed strong dissatisfaction")
+    assert result.terms == (("strong dissatisfaction", -0.9),)
+
+
+def test_score_is_tanh_of_the_sum() -> None:
+    result = SCORER.score("constructive and productive, positive")
+    assert result.raw == pytest.approx(2.6)
+    assert result.score == round(math.tanh(2.6), 4)
+
+
+def test_neutral_without_terms() -> None:
+    result = SCORER.score("Markets were closed for the holiday")
+    assert (result.tone, result.score, result.terms) == (Tone.neutral, 0.0, ())
+
+
+def test_lexicon_override_and_replace() -> None:
+    lexicon = build_lexicon({"Candid": -0.5, "phase one": 0.9})
+    assert lexicon["candid"] == -0.5
+    assert lexicon["phase one"] == 0.9
+    assert lexicon["constructive"] == DEFAULT_LEXICON["constructive"]
+    only = build_lexicon({"phase one": 0.9}, replace=True)
+    assert only == {"phase one": 0.9}
+    with pytest.raises(ValueError, match="between"):
+        build_lexicon({"x": 5})
+    assert ToneScorer(lexicon).score("candid talks").tone is Tone.friction
+
+
+def test_needs_cover_every_phrase() -> None:
+    needs = SCORER.needs()
+    assert needs is not None
+    assert {a.text for a in needs} >= {"constructive", "countermeasure", "fight"}
+
+
+@given(
+    st.lists(
+        st.sampled_from([*DEFAULT_LEXICON, "not", "no", "never", "far from", ".", "talks"]),
+        max_size=30,
+    )
+)
+def test_score_is_bounded(words: list[str]) -> None:
+    result = SCORER.score(" ".join(w.rstrip("*") for w in words))
+    assert -1.0 <= result.score <= 1.0
+    if result.tone is Tone.hope:
+        assert result.score >= 0.1
