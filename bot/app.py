@@ -26,11 +26,16 @@ from bot.sources.config import FeedSource, PriceSource
 from bot.sources.http import Validators, make_client
 from bot.sources.poll import PollOutcome, poll_feed, poll_price
 from bot.sources.scheduler import SourceScheduler
-from bot.storage.store import Store
+from bot.storage.leader import LeaderLock
+from bot.storage.store import Store, make_worker_id
 
 log = logging.getLogger(__name__)
 
 Source = FeedSource | PriceSource
+
+# A price CSV (FRED) answers with its whole history on every poll: only the
+# tail can matter to the rules, the rest is old news already recorded.
+PRICE_HISTORY_KEEP = 500
 
 
 def source_id(source: Source) -> str:
@@ -65,8 +70,11 @@ class Readout:
         adapters: list[Adapter] | None = None,
         http_client: httpx.AsyncClient | None = None,
         ruleset: RuleSet | None = None,
+        claim_sources: bool = True,
     ) -> None:
         self.settings = settings
+        self.worker_id = make_worker_id()
+        self._claim_sources = claim_sources  # `once` polls everything whoever holds the leases
         self.clock: Clock = clock or SystemClock()
         self.adapters = build_adapters(settings) if adapters is None else list(adapters)
         self._client = http_client
@@ -76,6 +84,7 @@ class Readout:
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: SourceScheduler | None = None
         self._started_adapters: list[Adapter] = []
+        self.leader: LeaderLock | None = None
         self.store: Store
         self.services: Services
         self.pipeline: Pipeline
@@ -106,6 +115,7 @@ class Readout:
             {a.name: a for a in self.adapters},
             self.clock,
             max_attempts=self.settings.delivery_max_attempts,
+            worker_id=self.worker_id,
         )
         if self._client is None:
             self._client = make_client(self.settings)
@@ -113,9 +123,18 @@ class Readout:
     async def start(self, *, scheduler: bool = True) -> None:
         """Open, start adapters, then (optionally) the poll scheduler and the outbox worker."""
         await self.open()
+        # Several workers on one PostgreSQL: only the leader listens for chat commands.
+        single = self.store.single_worker
         for adapter in self.adapters:
+            if hasattr(adapter, "listen_on_start"):
+                adapter.listen_on_start = single
             await adapter.start(self.services)
             self._started_adapters.append(adapter)
+        if not single:
+            self.leader = LeaderLock(self.store, name="chat")
+            self._tasks.append(
+                asyncio.create_task(self.leader.run(self._stop, interval=5.0, on_change=self._on_leadership))
+            )
         if scheduler:
             self._scheduler = SourceScheduler(self.poll_source, jitter=self.settings.poll_jitter)
             self._scheduler.start(self._all_sources())
@@ -145,10 +164,19 @@ class Readout:
             except Exception:
                 log.exception("adapter %s failed to stop cleanly", adapter.name)
         self._started_adapters.clear()
+        if hasattr(self, "store"):
+            await self.store.release_claims(worker_id=self.worker_id)
         if self._own_client and self._client is not None:
             await self._client.aclose()
         if hasattr(self, "store"):
             await self.store.close()
+
+    async def _on_leadership(self, leader: bool) -> None:
+        log.info("worker %s %s the chat leadership", self.worker_id, "took" if leader else "gave up")
+        for adapter in self._started_adapters:
+            set_listening = getattr(adapter, "set_listening", None)
+            if set_listening is not None and not self._stop.is_set():
+                await set_listening(leader)
 
     async def wait_stopped(self) -> None:
         await self._stop.wait()
@@ -165,6 +193,13 @@ class Readout:
     async def poll_source(self, source: Source) -> list[Alert]:
         """Poll one source, record its health, process its new events. Never raises for feed faults."""
         sid = source_id(source)
+        if self._claim_sources and not await self.store.claim_source(
+            sid,
+            worker_id=self.worker_id,
+            lease_seconds=source.interval * 1.5 + self.settings.poll_jitter,
+            now=self.clock.now(),
+        ):
+            return []  # another worker polls this source this round
         state = await self.store.get_source_state(sid)
         validators = Validators(
             etag=state.etag if state else None, last_modified=state.last_modified if state else None
@@ -199,7 +234,10 @@ class Readout:
         alert_after: datetime | None = None
         if first_poll:
             alert_after = now - timedelta(hours=self.settings.backlog_hours)
-        return await self.pipeline.process(outcome.events, alert_after=alert_after)
+        events = outcome.events
+        if isinstance(source, PriceSource) and len(events) > PRICE_HISTORY_KEEP:
+            events = sorted(events, key=lambda e: e.time)[-PRICE_HISTORY_KEEP:]
+        return await self.pipeline.process(events, alert_after=alert_after)
 
     async def poll_once(self) -> list[Alert]:
         """Poll every enabled source once (concurrently) and return the new alerts."""

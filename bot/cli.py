@@ -127,7 +127,7 @@ async def _once(settings: Settings, *, as_json: bool) -> int:
     adapters = build_adapters(settings)
     if as_json:  # stdout is for JSON lines only
         adapters = [a for a in adapters if a.name != "console"]
-    bot = Readout(settings, ruleset=ruleset, adapters=adapters)
+    bot = Readout(settings, ruleset=ruleset, adapters=adapters, claim_sources=False)
     await bot.start(scheduler=False)
     try:
         alerts = await bot.poll_once()

@@ -200,6 +200,33 @@ class DiscordAdapter:
             self._gateway_before = DiscordWebSocket.DEFAULT_GATEWAY
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
 
+    @property
+    def listen_on_start(self) -> bool:
+        return self._connect_gateway
+
+    @listen_on_start.setter
+    def listen_on_start(self, on: bool) -> None:
+        self._connect_gateway = on
+
+    async def set_listening(self, on: bool) -> None:
+        """Hold the gateway (slash commands) or not; REST sending works either way.
+
+        With several workers only the leader holds the gateway. Letting go means
+        a fresh login without it, since discord.py closes REST and gateway together.
+        """
+        if on == self._connect_gateway:
+            return
+        self._connect_gateway = on
+        if on:
+            if self._task is None or self._task.done():
+                self._task = asyncio.get_running_loop().create_task(self._run(), name="discord-gateway")
+            return
+        services = self._services
+        await self.stop()
+        self._connect_gateway = False
+        if services is not None:
+            await self.start(services)
+
     async def stop(self) -> None:
         client, task = self._client, self._task
         if client is not None:

@@ -93,6 +93,7 @@ class TelegramAdapter:
         self._filtered: list[logging.Logger] = []
         self._last_sent: dict[int, float] = {}
         self._chat_locks: dict[int, asyncio.Lock] = {}
+        self.listen_on_start = True
 
     # ---- lifecycle ------------------------------------------------------------
 
@@ -148,12 +149,26 @@ class TelegramAdapter:
         except TelegramError as exc:
             log.warning("telegram: could not set the command menu: %s", exc)
         await app.start()
+        if self.listen_on_start:
+            await self.set_listening(True)
+
+    async def set_listening(self, on: bool) -> None:
+        """Long-poll for updates (commands) or not; sending works either way.
+
+        With several workers only the leader listens: Telegram allows one
+        getUpdates consumer per token.
+        """
+        app = self.application
         assert app.updater is not None
-        await app.updater.start_polling(
-            timeout=timedelta(seconds=self._poll_timeout),
-            allowed_updates=["message", "channel_post", "callback_query", "my_chat_member"],
-        )
-        log.info("telegram: polling as @%s", app.bot.username)
+        if on and not app.updater.running:
+            await app.updater.start_polling(
+                timeout=timedelta(seconds=self._poll_timeout),
+                allowed_updates=["message", "channel_post", "callback_query", "my_chat_member"],
+            )
+            log.info("telegram: polling as @%s", app.bot.username)
+        elif not on and app.updater.running:
+            await app.updater.stop()
+            log.info("telegram: stopped polling (another worker leads)")
 
     async def stop(self) -> None:
         app, self._app = self._app, None

@@ -1,7 +1,9 @@
 """The outbox worker: sends what the database says is owed, and records the result.
 
 Order is kept per destination (only the oldest owed row of each destination is
-sent at a time); destinations are served concurrently. Retry policy lives
+sent at a time); destinations are served concurrently. With several workers on
+PostgreSQL each row is claimed by exactly one worker (`FOR UPDATE SKIP
+LOCKED`); a worker that dies hands its rows back when the claim lapses. Retry policy lives
 here alone: adapters only say Sent, RetryLater or Gone.
 
 Delivery is at-least-once in one narrow window: a crash after the chat API
@@ -41,18 +43,29 @@ class OutboxWorker:
         *,
         max_attempts: int = 12,
         concurrency: int = 32,
+        worker_id: str = "solo",
+        claim_seconds: float = 120.0,
     ) -> None:
         self.store = store
         self.adapters = dict(adapters)
         self.clock = clock
         self.max_attempts = max_attempts
         self._sem = asyncio.Semaphore(concurrency)
+        self._batch = 2 * concurrency
+        self.worker_id = worker_id
+        self.claim_seconds = claim_seconds
 
     async def drain_once(self) -> int:
         """Send every owed row that is due now (looping until none is); returns rows handled."""
         handled = await self._send_digests()
         for _ in range(10_000):
-            due = await self.store.due_deliveries(now=self.clock.now(), adapters=list(self.adapters), limit=500)
+            due = await self.store.claim_deliveries(
+                worker_id=self.worker_id,
+                now=self.clock.now(),
+                adapters=list(self.adapters),
+                limit=self._batch,
+                lease_seconds=self.claim_seconds,
+            )
             if not due:
                 break
             results = await asyncio.gather(*(self._deliver(d) for d in due))
@@ -89,7 +102,12 @@ class OutboxWorker:
         return await self._record([row], result)
 
     async def _send_digests(self) -> int:
-        groups = await self.store.held_due(now=self.clock.now(), adapters=list(self.adapters))
+        groups = await self.store.claim_held(
+            worker_id=self.worker_id,
+            now=self.clock.now(),
+            adapters=list(self.adapters),
+            lease_seconds=self.claim_seconds,
+        )
         for (adapter_name, address), rows in groups.items():
             alerts_by_id = await self.store.get_alerts([r.alert_id for r in rows])
             alerts = [alerts_by_id[r.alert_id] for r in rows if r.alert_id in alerts_by_id]

@@ -205,6 +205,8 @@ class FakeTelegram:
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._chats: dict[int, _Chat] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._delays: dict[str, float] = {}
+        self._outages: dict[str, _Failure] = {}
         self._commands: list[dict[str, Any]] = []
         self._query_ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -446,8 +448,31 @@ class FakeTelegram:
         with self._lock:
             self._failures.setdefault(method, deque()).extend(failure for _ in range(count))
 
+    def set_delay(self, method: str, seconds: float) -> None:
+        """Answer every call of `method` only after `seconds` (0 = at once): a slow API.
+
+        The message is stored when the delay has passed, just before the answer is
+        written, as Telegram accepts it before the client reads the reply."""
+        with self._lock:
+            if seconds > 0:
+                self._delays[method] = seconds
+            else:
+                self._delays.pop(method, None)
+
+    def set_outage(
+        self, method: str, status: int | None, *, description: str = "Internal Server Error"
+    ) -> None:
+        """Answer every call of `method` with `status` until `set_outage(method, None)`."""
+        with self._lock:
+            if status is None:
+                self._outages.pop(method, None)
+            else:
+                self._outages[method] = _Failure(status, description, None, None)
+
     def reset(self) -> None:
         with self._lock:
+            self._delays.clear()
+            self._outages.clear()
             self._calls.clear()
             self._updates.clear()
             self._messages.clear()
@@ -547,8 +572,12 @@ class FakeTelegram:
         token = request.match_info["token"]
         params = await _read_params(request)
         with self._lock:
+            delay = self._delays.get(method, 0.0)
+        if delay:
+            await asyncio.sleep(delay)
+        with self._lock:
             queue = self._failures.get(method)
-            failure = queue.popleft() if queue else None
+            failure = queue.popleft() if queue else self._outages.get(method)
             if token != self.token:
                 failure = _Failure(401, "Unauthorized", None, None)
         if failure is not None:
