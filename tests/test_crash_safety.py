@@ -97,7 +97,7 @@ def test_sigkill_mid_burst_then_restart_delivers_everything_at_most_once_more(
         # at most the one row of this chat that was in flight is sent again
         assert sum(counts.values()) - len(HEADLINES) <= 1, f"chat {chat}: {counts}"
     duplicates = sum(sum(c.values()) - len(HEADLINES) for c in per_chat.values())
-    assert duplicates <= min(len(CHATS), in_flight_at_kill + len(CHATS))
+    assert duplicates <= len(CHATS)  # one in-flight row per destination at most
     # in order per chat: the first copy of each headline arrives in feed order
     for chat in CHATS:
         assert list(dict.fromkeys(_alert_texts(fake_telegram, chat))) == HEADLINES, chat
@@ -107,7 +107,7 @@ def test_sigkill_mid_burst_then_restart_delivers_everything_at_most_once_more(
     assert db_query(
         db, "SELECT status, count(*) FROM outbox WHERE adapter = 'telegram' GROUP BY status"
     ) == [("sent", total)]
-    print(f"\ndelivered {total} alerts; at kill {at_kill}; duplicates {duplicates}")
+    print(f"\ndelivered {total}; at kill {at_kill} (+{in_flight_at_kill} in flight); duplicates {duplicates}")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

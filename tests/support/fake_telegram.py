@@ -71,6 +71,8 @@ class Call:
     params: dict[str, Any]
     token: str
     status: int
+    started: float = 0.0  # time.monotonic() when the request arrived
+    ended: float = 0.0  # … and when it was answered (a long poll spans the two)
 
 
 @dataclass
@@ -570,6 +572,7 @@ class FakeTelegram:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         token = request.match_info["token"]
+        started = time.monotonic()
         params = await _read_params(request)
         with self._lock:
             delay = self._delays.get(method, 0.0)
@@ -581,21 +584,23 @@ class FakeTelegram:
             if token != self.token:
                 failure = _Failure(401, "Unauthorized", None, None)
         if failure is not None:
-            self._record(method, params, token, failure.status)
+            self._record(method, params, token, failure.status, started)
             return _error(
                 failure.status, failure.description, failure.retry_after, failure.migrate_to
             )
         try:
             result = await self._dispatch(method, params)
         except _ApiError as exc:
-            self._record(method, params, token, exc.status)
+            self._record(method, params, token, exc.status, started)
             return _error(exc.status, exc.description)
-        self._record(method, params, token, 200)
+        self._record(method, params, token, 200, started)
         return web.json_response({"ok": True, "result": result})
 
-    def _record(self, method: str, params: dict[str, Any], token: str, status: int) -> None:
+    def _record(
+        self, method: str, params: dict[str, Any], token: str, status: int, started: float = 0.0
+    ) -> None:
         with self._lock:
-            self._calls.append(Call(method, params, token, status))
+            self._calls.append(Call(method, params, token, status, started, time.monotonic()))
 
     async def _dispatch(self, method: str, p: dict[str, Any]) -> Any:
         if method == "getUpdates":

@@ -22,6 +22,7 @@ import mimetypes
 import os
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class RecordedRequest:
     path: str
     query: str
     headers: dict[str, str]  # lower-cased names
+    at: float = 0.0  # time.monotonic() when it arrived
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -202,6 +204,7 @@ class FeedServer:
                     path=request.path,
                     query=request.query_string,
                     headers={k.lower(): v for k, v in request.headers.items()},
+                    at=time.monotonic(),
                 )
             )
             route = self._routes.get(request.path)

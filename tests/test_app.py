@@ -1,0 +1,147 @@
+"""The whole pipeline with the bundled rules: local feeds → rules → alerts → outbox → console."""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.console import ConsoleAdapter
+from bot.app import Readout
+from bot.settings import Settings
+from tests.support.feed_server import FeedServer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_rules_dir(tmp_path: Path, server: FeedServer, feeds: dict[str, str], prices: dict[str, str]) -> Path:
+    """The bundled rules and watch-lists, with a sources.yaml pointing at the local server."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for f in (REPO / "rules").glob("*.yaml"):
+        if f.name != "sources.yaml":
+            shutil.copy(f, rules / f.name)
+    lines = ["feeds:"]
+    for fid, path in feeds.items():
+        lines += [f"  - id: {fid}", f"    url: {server.url(path)}", "    interval: 60", "    tags: [test]"]
+    lines.append("prices:" if prices else "prices: []")
+    for symbol, path in prices.items():
+        lines += [f'  - symbol: "{symbol}"', "    provider: yahoo", f"    url: {server.url(path)}", "    interval: 60"]
+    (rules / "sources.yaml").write_text("\n".join(lines) + "\n")
+    return rules
+
+
+def settings_for(tmp_path: Path, rules: Path, **extra: object) -> Settings:
+    values: dict[str, object] = dict(
+        rules_dir=rules,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'readout.db'}",
+        backlog_hours=24 * 365 * 20,  # fixture headlines are from 2018-2023
+        http_timeout=2.0,
+        poll_jitter=0,
+    )
+    values.update(extra)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def run_once(settings: Settings) -> tuple[list[str], str]:
+    out = io.StringIO()
+    bot = Readout(settings, adapters=[ConsoleAdapter(out)])
+    await bot.start(scheduler=False)
+    try:
+        alerts = await bot.poll_once()
+        await bot.drain_once()
+    finally:
+        await bot.stop()
+    return [f"{a.rule_id}|{a.title}" for a in alerts], out.getvalue()
+
+
+@pytest.fixture
+def tape(feed_server: FeedServer, tmp_path: Path) -> Path:
+    feed_server.fixture("/wire.xml", "feeds/rss20.xml")
+    feed_server.fixture("/vix.json", "prices/yahoo_vix.json")
+    return make_rules_dir(tmp_path, feed_server, {"wire": "/wire.xml"}, {"^VIX": "/vix.json"})
+
+
+async def test_bundled_rules_fire_on_the_tape_and_not_on_near_misses(tape: Path, tmp_path: Path) -> None:
+    fired, printed = await run_once(settings_for(tmp_path, tape))
+    rules_for = lambda needle: {f.split("|")[0] for f in fired if needle in f}  # noqa: E731
+    assert "tariff-announcement" in rules_for("US to impose 25% tariffs")
+    assert "readout-friction" in rules_for("China firmly opposes")
+    assert "readout-hope" in rules_for("candid, in-depth and constructive")
+    assert rules_for("tariff-free shopping") == set()
+    assert rules_for("Entity List")  # export controls on chips
+    # ^VIX 52.33 against a previous close of 46.98: above 30 and 40, not a 20% spike.
+    vix = {f.split("|")[0] for f in fired if f.split("|")[1].startswith("^VIX")}
+    assert {"vix-above-30", "vix-above-40"} <= vix and "vix-spike" not in vix
+    # the console shows each alert with its watch-list
+    assert "US to impose 25% tariffs" in printed and "Watch:" in printed and "SOYB" in printed
+
+
+async def test_second_poll_is_a_304_and_alerts_nothing_again(
+    tape: Path, tmp_path: Path, feed_server: FeedServer
+) -> None:
+    settings = settings_for(tmp_path, tape)
+    bot = Readout(settings, adapters=[ConsoleAdapter(io.StringIO())])
+    await bot.start(scheduler=False)
+    try:
+        first = await bot.poll_once()
+        second = await bot.poll_once()
+    finally:
+        await bot.stop()
+    assert first and second == []
+    polls = feed_server.requests_for("/wire.xml")
+    assert len(polls) == 2 and polls[0].header("If-None-Match") is None
+    # the validator sent back is the one served, so the server answered 304 Not Modified
+    assert polls[1].header("If-None-Match") == feed_server.fixture("/wire.xml", "feeds/rss20.xml").etag
+
+
+async def test_dedup_holds_across_a_restart_even_when_the_feed_changes_its_etag(
+    tape: Path, tmp_path: Path, feed_server: FeedServer
+) -> None:
+    settings = settings_for(tmp_path, tape)
+    first, _ = await run_once(settings)
+    feed_server.fixture("/wire.xml", "feeds/rss20.xml", etag='"changed"')  # same items, new validator
+    again, printed = await run_once(settings)
+    assert first and again == [] and printed == ""
+
+
+async def test_backlog_on_first_poll_is_recorded_not_alerted(tape: Path, tmp_path: Path) -> None:
+    fired, _ = await run_once(settings_for(tmp_path, tape, backlog_hours=24))
+    assert [f for f in fired if not f.split("|")[1].startswith("^VIX")] == []
+
+
+async def test_a_broken_feed_is_logged_once_and_the_others_go_on(
+    feed_server: FeedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed_server.fixture("/wire.xml", "feeds/rss20.xml")
+    feed_server.route("/down.xml", status=500, body=b"oops")
+    feed_server.fixture("/page.xml", "feeds/html_page.html")
+    feed_server.fixture("/bad.xml", "feeds/malformed.xml")
+    feed_server.route("/slow.xml", delay=5, body=b"<rss/>")
+    rules = make_rules_dir(
+        tmp_path, feed_server,
+        {"wire": "/wire.xml", "down": "/down.xml", "page": "/page.xml", "bad": "/bad.xml", "slow": "/slow.xml"},
+        {},
+    )
+    settings = settings_for(tmp_path, rules)
+    caplog.set_level(logging.WARNING, logger="bot.app")
+    bot = Readout(settings, adapters=[ConsoleAdapter(io.StringIO())])
+    await bot.start(scheduler=False)
+    try:
+        first = await bot.poll_once()
+        await bot.poll_once()
+        status = await bot.services.status()
+    finally:
+        await bot.stop()
+    assert any("US to impose 25% tariffs" in a.title for a in first)
+    failing = {s.source_id: s for s in status.sources if not s.healthy}
+    assert set(failing) == {"down", "page", "slow"} | ({"bad"} if "bad" in failing else set())
+    assert failing["down"].state is not None and failing["down"].state.consecutive_failures == 2
+    assert "500" in (failing["down"].state.last_error or "")
+    # logged once per failing source, not once per poll
+    down_lines = [r for r in caplog.records if "source down failed" in r.getMessage()]
+    assert len(down_lines) == 1
+    assert "failing x2" in failing["down"].line()

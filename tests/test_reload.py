@@ -1,0 +1,165 @@
+"""Rule hot reload while the bot runs: a bad edit is refused with `path:line`, a good one takes over.
+
+Readout runs in-process with the console adapter and a ManualClock; the real
+`watch_rules` task watches a temporary rules folder (watchfiles), exactly as
+`python -m bot run` does. Cooldown and dedup live in the database and must
+survive every reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.console import ConsoleAdapter
+from bot.app import Readout
+from bot.clock import ManualClock
+from bot.reload import reload_now, watch_rules
+from bot.settings import Settings
+from tests.support.botproc import rss, write_rules
+from tests.support.feed_server import FeedServer
+
+T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
+
+V1 = """\
+rules:
+  - id: trade
+    type: match
+    description: Trade headlines
+    severity: warning
+    key: title
+    cooldown: 1h
+    any: [tariff*]
+"""
+BROKEN = """\
+rules:
+  - id: trade
+    type: match
+    description: Trade headlines
+    severity: loud
+    key: title
+    cooldown: 1h
+    any: [tariff*]
+"""
+V2 = V1.replace("any: [tariff*]", "any: [tariff*, sanction*]")
+
+
+class Running:
+    def __init__(self, feeds: FeedServer, tmp_path: Path) -> None:
+        self.feeds = feeds
+        self.clock = ManualClock(T0)
+        self.rules = write_rules(tmp_path / "rules", {"wire": feeds.url("/wire.xml")}, rule_file=V1)
+        self.items: list[tuple[str, str]] = []  # (guid, title)
+        feeds.route("/wire.xml", body=rss([], now=T0), content_type="application/rss+xml")
+        self.out = io.StringIO()
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'reload.db'}",
+            rules_dir=self.rules,
+            console=True,
+            poll_jitter=0,
+        )
+        self.readout = Readout(settings, clock=self.clock, adapters=[ConsoleAdapter(self.out)])
+
+    def publish(self, *titles: str) -> None:
+        self.items.extend((f"g{len(self.items) + n}", t) for n, t in enumerate(titles))
+        body = "".join(
+            f"<item><title>{t}</title><guid isPermaLink='false'>{g}</guid>"
+            f"<pubDate>Wed, 02 Apr 2025 19:50:00 +0000</pubDate></item>"
+            for g, t in self.items
+        )
+        self.feeds.route(
+            "/wire.xml",
+            body=f"<rss version='2.0'><channel><title>w</title>{body}</channel></rss>".encode(),
+            content_type="application/rss+xml",
+        )
+
+    async def poll(self) -> list[str]:
+        """Titles of the alerts one poll raises."""
+        return [a.title for a in await self.readout.poll_once()]
+
+
+@pytest.fixture
+async def running(feed_server: FeedServer, tmp_path: Path) -> AsyncIterator[Running]:
+    r = Running(feed_server, tmp_path)
+    await r.readout.start(scheduler=False)
+    try:
+        yield r
+    finally:
+        await r.readout.stop()
+
+
+async def _until(check: object, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():  # type: ignore[operator]
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_bad_edit_rejected_with_path_line_then_fix_takes_over(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.reload")
+    readout, holder = running.readout, running.readout.services.rules
+    watcher = asyncio.create_task(watch_rules(readout, running.rules, debounce_ms=50))
+    try:
+        await asyncio.sleep(0.3)  # the watcher is armed
+        running.publish("Tariffs on steel")
+        assert await running.poll() == ["Tariffs on steel"]
+
+        # An invalid edit: rejected, logged at its file and line, the old rules stay.
+        first_set = holder.current
+        (running.rules / "rules.yaml").write_text(BROKEN)
+        await _until(lambda: holder.last_error is not None)
+        rejected = [r.getMessage() for r in caplog.records if "reload rejected" in r.getMessage()]
+        assert rejected and re.search(r"rules\.yaml:5: .*severity", rejected[0]), rejected
+        assert holder.current is first_set
+        running.publish("Tariffs on aluminium", "Sanctions on banks")
+        assert await running.poll() == ["Tariffs on aluminium"]  # the old rule, still in force
+
+        # Fixed, and widened: the new rule set takes over.
+        (running.rules / "rules.yaml").write_text(V2)
+        await _until(lambda: holder.last_error is None and holder.current is not first_set)
+        assert any("rules reloaded" in r.getMessage() for r in caplog.records)
+        running.publish("Sanctions on chipmakers")
+        # the feed still carries every earlier item: none is alerted again (dedup survived)
+        assert await running.poll() == ["Sanctions on chipmakers"]
+        # the same title under a new GUID is a new event, but its key is cooling down (cooldown survived)
+        running.publish("Tariffs on steel")
+        assert await running.poll() == []
+        running.clock.advance(3601)
+        running.publish("Tariffs on steel")
+        assert await running.poll() == ["Tariffs on steel"]
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def test_reload_now_reports_every_problem_and_keeps_last_good(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="bot.reload")
+    (running.rules / "rules.yaml").write_text(BROKEN + "  - id: trade\n    type: nope\n")
+    (running.rules / "extra.yaml").write_text("rules: [\n")
+    assert await reload_now(running.readout, running.rules) is False
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(re.search(r"extra\.yaml:\d+: ", m) for m in lines), lines
+    assert any(re.search(r"rules\.yaml:\d+: ", m) for m in lines), lines
+    assert [r.id for r in running.readout.pipeline.ruleset.rules] == ["trade"]
+    status = await running.readout.services.status()
+    assert status.rules_error is not None and "reload rejected" in status.rules_error
+    running.publish("Tariffs on lumber")
+    assert await running.poll() == ["Tariffs on lumber"]
+
+    (running.rules / "extra.yaml").unlink()
+    (running.rules / "rules.yaml").write_text(V2)
+    assert await reload_now(running.readout, running.rules) is True
+    assert (await running.readout.services.status()).rules_error is None
