@@ -156,7 +156,7 @@ class Readout:
         for task in self._tasks:
             try:
                 await asyncio.wait_for(task, timeout=10)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
         for adapter in reversed(self._started_adapters):
             try:
@@ -226,7 +226,7 @@ class Readout:
         if outcome.error is not None:
             POLLS.labels(source=sid, outcome="error").inc()
             if new_state.consecutive_failures == 1 or new_state.consecutive_failures % 10 == 0:
-                log.warning("source %s failed (x%d): %s", sid, new_state.consecutive_failures, outcome.error)
+                log.warning("source failed (x%d): %s", new_state.consecutive_failures, outcome.error)
             return []
         POLLS.labels(source=sid, outcome="not_modified" if outcome.not_modified else "ok").inc()
         if new_state.consecutive_failures == 0 and state is not None and state.consecutive_failures:

@@ -90,8 +90,8 @@ def _load_or_report(settings: Settings) -> object | None:
 
 async def _run(settings: Settings) -> int:
     from bot.app import Readout
-    from bot.rules.loader import RuleSet
     from bot.reload import watch_rules
+    from bot.rules.loader import RuleSet
 
     ruleset = _load_or_report(settings)
     if ruleset is None:

@@ -142,6 +142,6 @@ async def test_a_broken_feed_is_logged_once_and_the_others_go_on(
     assert failing["down"].state is not None and failing["down"].state.consecutive_failures == 2
     assert "500" in (failing["down"].state.last_error or "")
     # logged once per failing source, not once per poll
-    down_lines = [r for r in caplog.records if "source down failed" in r.getMessage()]
+    down_lines = [r for r in caplog.records if "down: " in r.getMessage()]
     assert len(down_lines) == 1
     assert "failing x2" in failing["down"].line()

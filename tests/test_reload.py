@@ -83,7 +83,9 @@ class Running:
 
     async def poll(self) -> list[str]:
         """Titles of the alerts one poll raises."""
-        return [a.title for a in await self.readout.poll_once()]
+        alerts = await self.readout.poll_once()
+        import sys; print("DBG", [ (e[1]) for e in self.items], self.readout.pipeline.ruleset.rules, [r.status for r in self.feeds.requests][-1:] if False else "", file=sys.stderr)
+        return [a.title for a in alerts]
 
 
 @pytest.fixture

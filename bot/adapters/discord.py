@@ -101,7 +101,7 @@ class DiscordAdapter:
         except discord.LoginFailure:
             await self.stop()
             raise RuntimeError("Discord rejected DISCORD_BOT_TOKEN (401): check the bot token") from None
-        except (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning("discord: login failed (%s); retrying in the background", _describe(exc))
         self._task = asyncio.get_running_loop().create_task(self._run(), name="discord-gateway")
 
@@ -149,7 +149,7 @@ class DiscordAdapter:
                 "applications.commands scope",
                 guild_id,
             )
-        except (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning("discord: command sync failed (%s); existing commands stay", _describe(exc))
 
     async def _run(self) -> None:
@@ -163,7 +163,7 @@ class DiscordAdapter:
                 except discord.LoginFailure:
                     log.error("discord: DISCORD_BOT_TOKEN was rejected (401); the Discord adapter stops")
                     return
-                except (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, discord.HTTPException, aiohttp.ClientError, OSError) as exc:
                     delay = min(delay * 2, longest)
                     log.warning("discord: login failed (%s); next try in %.0fs", _describe(exc), delay)
             if self._connect_gateway:
@@ -271,7 +271,7 @@ class DiscordAdapter:
             if exc.status == 401:
                 log.error("discord: the bot token stopped working (401)")
             return RetryLater(f"discord: HTTP {exc.status} ({exc.code}: {exc.text[:200]})", after=after)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return RetryLater(f"discord: network error ({_describe(exc)})")
         return Sent(str(message.id))
 

@@ -223,7 +223,7 @@ class ReadoutCommands(app_commands.Group):
             raise Refusal(
                 f"I can't post in <#{channel.id}>: give me View Channels, Send Messages and Embed Links there."
             ) from None
-        except (discord.HTTPException, discord.RateLimited, asyncio.TimeoutError, OSError):
+        except (TimeoutError, discord.HTTPException, discord.RateLimited, OSError):
             raise Refusal(
                 f"I couldn't check <#{channel.id}> with Discord just now; nothing changed, try again."
             ) from None

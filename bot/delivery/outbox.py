@@ -83,7 +83,7 @@ class OutboxWorker:
                 log.exception("outbox drain failed; will retry")
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _deliver(self, row: Delivery) -> bool:

@@ -7,8 +7,8 @@ Jobs live in memory (feed state lives in our own tables); `coalesce` and
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
@@ -49,7 +49,7 @@ class SourceScheduler:
                 self._scheduler.reschedule_job(jid, trigger=trigger)
                 self._scheduler.modify_job(jid, args=[source])
             else:
-                self._scheduler.add_job(self._poll, trigger, args=[source], id=jid, name=jid, next_run_time=datetime.now(timezone.utc))
+                self._scheduler.add_job(self._poll, trigger, args=[source], id=jid, name=jid, next_run_time=datetime.now(UTC))
         if not self._scheduler.running:
             self._scheduler.start()
 

@@ -1,0 +1,193 @@
+"""Three real `python -m bot run` workers on one PostgreSQL database, one of them killed.
+
+The workers share the local feed server (several feeds, 5 s interval) and the
+fake Bot API; three chats are subscribed before they start. Headlines are
+published, the worker holding the most source leases is SIGKILLed once
+everything owed so far is delivered, more headlines are published, and then:
+
+- every alert reaches every subscribed chat, each exactly once: the kill
+  happens with the outbox empty, so the killed worker has no row in flight
+  (a row it had claimed would come back only after the 120 s claim lease,
+  and one whose sendMessage was accepted before `mark_sent` committed would
+  be sent twice — the at-least-once window tests/test_crash_safety.py covers);
+- each source is polled once per interval across all workers: no two polls
+  of a feed closer than half the interval, and the killed worker's feeds are
+  picked up by the others once its lease (interval × 1.5 + jitter) lapses;
+- exactly one worker long-polls getUpdates at a time (the leader), allowing
+  only the killed worker's last poll, which the fake answers after its death.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from bot.storage.store import Store
+from tests.support.botproc import BotProcess, rss
+from tests.support.databases import _asyncpg_dsn
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.feed_server import FeedServer
+
+INTERVAL = 5  # seconds between polls of each feed (the smallest sources.yaml allows)
+JITTER = 0.5
+LEASE = INTERVAL * 1.5 + JITTER  # what Readout.poll_source asks for
+FEEDS = [f"wire{n}" for n in range(4)]
+CHATS = [7001, 7002, 7003]
+FIRST = {f: [f"{f}: tariff round {n} on steel" for n in range(2)] for f in FEEDS}
+SECOND = {f: [f"{f}: tariff retaliation {n} announced" for n in range(2)] for f in FEEDS}
+
+RULES = """\
+rules:
+  - id: tariff-test
+    type: match
+    description: Test tariff headlines
+    severity: warning
+    key: title
+    any: [tariff*]
+"""
+
+
+def _write_rules(folder: Path, feeds: FeedServer) -> Path:
+    folder.mkdir()
+    lines = ["feeds:"]
+    for fid in FEEDS:
+        lines += [f"  - id: {fid}", f'    url: "{feeds.url(f"/{fid}.xml")}"', f"    interval: {INTERVAL}"]
+    (folder / "sources.yaml").write_text("\n".join(lines) + "\n")
+    (folder / "watchlists.yaml").write_text("watchlists: {}\n")
+    (folder / "rules.yaml").write_text(RULES)
+    return folder
+
+
+def _publish(feeds: FeedServer, headlines: dict[str, list[str]]) -> None:
+    for fid, titles in headlines.items():
+        feeds.route(f"/{fid}.xml", body=rss(titles), content_type="application/rss+xml")
+
+
+def _received(fake: FakeTelegram) -> dict[int, Counter[str]]:
+    """Per chat: how many times each headline arrived."""
+    out: dict[int, Counter[str]] = {c: Counter() for c in CHATS}
+    every = [t for titles in FIRST.values() for t in titles] + [t for titles in SECOND.values() for t in titles]
+    for chat in CHATS:
+        for text in fake.texts(chat):
+            for title in every:
+                if title in text:
+                    out[chat][title] += 1
+    return out
+
+
+def _all_delivered(fake: FakeTelegram, headlines: list[str]) -> bool:
+    got = _received(fake)
+    return all(got[c][h] >= 1 for c in CHATS for h in headlines)
+
+
+async def _wait(predicate, timeout: float, what: str, workers: list[BotProcess]) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- worker {i}\n{w.stderr[-2000:]}" for i, w in enumerate(workers))
+            raise AssertionError(f"{what} not met within {timeout}s\n{tails}")
+        await asyncio.sleep(0.1)
+
+
+async def test_three_workers_share_sources_and_survive_a_kill(
+    pg_url: str, feed_server: FeedServer, fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    rules = _write_rules(tmp_path / "rules", feed_server)
+    store = await Store.open(pg_url)
+    try:
+        for chat in CHATS:
+            await store.ensure_destination("telegram", str(chat), at=datetime.now(UTC), chat_kind="private")
+            await store.subscribe("telegram", str(chat), "severity", "info", at=datetime.now(UTC))
+    finally:
+        await store.close()
+    _publish(feed_server, FIRST)
+    env = {
+        "DATABASE_URL": pg_url,
+        "RULES_DIR": str(rules),
+        "TELEGRAM_BOT_TOKEN": fake_telegram.token,
+        "TELEGRAM_BASE_URL": fake_telegram.base_url,
+        "POLL_JITTER": str(JITTER),
+        "DELIVERY_INTERVAL": "0.3",
+        "CONSOLE": "false",
+        "LOG_LEVEL": "INFO",
+    }
+    workers = [BotProcess(env, tmp_path / f"worker{i}") for i in range(3)]
+    try:
+        for w in workers:
+            w.start()
+        first = [t for titles in FIRST.values() for t in titles]
+        await _wait(lambda: _all_delivered(fake_telegram, first), 20, "first headlines delivered", workers)
+
+        # Kill the worker that holds the most source leases: its feeds must move.
+        conn = await asyncpg.connect(_asyncpg_dsn(pg_url))
+        try:
+            owners = Counter(
+                r["lease_owner"] for r in await conn.fetch("SELECT lease_owner FROM source_state")
+            )
+        finally:
+            await conn.close()
+        pids = {w.proc.pid: w for w in workers if w.proc is not None}
+        owner, held = owners.most_common(1)[0]
+        victim = pids[int(owner.split(":")[-2])]
+        was_leader = "took the chat leadership" in victim.stderr
+        victim.signal(signal.SIGKILL)
+        victim.wait(10)
+        killed_at = time.monotonic()
+        survivors = [w for w in workers if w is not victim]
+
+        _publish(feed_server, {f: FIRST[f] + SECOND[f] for f in FEEDS})
+        second = [t for titles in SECOND.values() for t in titles]
+        # A leased feed moves once the lease lapses (≤ LEASE) and the next tick fires (≤ INTERVAL).
+        await _wait(
+            lambda: _all_delivered(fake_telegram, second), LEASE + INTERVAL + 8, "second headlines delivered", workers
+        )
+        for w in survivors:
+            assert w.alive(), w.stderr[-3000:]
+    finally:
+        for w in workers:
+            if w.alive():
+                w.signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(15)
+            except Exception:  # noqa: BLE001 — a stuck worker is killed below and reported by asserts
+                w.kill()
+
+    # Every alert to every chat; none twice (the kill came with nothing in flight).
+    got = _received(fake_telegram)
+    for chat in CHATS:
+        assert set(got[chat]) == set(first + second), f"chat {chat}: {got[chat]}"
+        assert max(got[chat].values()) == 1, f"chat {chat} got duplicates: {got[chat]}"
+
+    # Each feed polled about once per interval across all workers.
+    for fid in FEEDS:
+        times = sorted(r.at for r in feed_server.requests_for(f"/{fid}.xml"))
+        assert len(times) >= 3, f"{fid}: {len(times)} polls"
+        for a, b in zip(times, times[1:]):
+            gap = b - a
+            assert gap >= INTERVAL / 2, f"{fid} polled twice within {gap:.2f}s"
+            crosses_kill = a < killed_at < b
+            limit = (LEASE + INTERVAL + 2) if crosses_kill else (INTERVAL + 2 * JITTER + 2)
+            assert gap <= limit, f"{fid}: no poll for {gap:.1f}s (limit {limit:.1f}s)"
+    assert held >= 1
+
+    # One long-poller at a time: getUpdates calls never overlap, except the killed
+    # worker's last one, which the fake answers (up to max_poll later) after its death.
+    polls = sorted(fake_telegram.calls("getUpdates"), key=lambda c: c.started)
+    assert polls, "no worker long-polled Telegram"
+    assert any(c.started > killed_at for c in polls), "nobody long-polled after the kill"
+    for a, b in zip(polls, polls[1:]):
+        if b.started < a.ended - 0.05:
+            assert was_leader and a.started < killed_at, (
+                f"two getUpdates overlapped: {a.started:.2f}–{a.ended:.2f} and {b.started:.2f}–{b.ended:.2f}"
+            )
+    leaders = [w for w in workers if re.search(r"took the chat leadership", w.stderr)]
+    assert 1 <= len(leaders) <= 2, [w.stderr[-1000:] for w in workers]
+    assert all("Traceback" not in w.stderr for w in survivors), [w.stderr[-3000:] for w in survivors]
