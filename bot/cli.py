@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.settings import Settings
@@ -29,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-rules", help="validate sources, watch-lists and rules")
     check.add_argument("--rules", type=Path)
+
+    probe = sub.add_parser("probe", help="fetch every configured source once and report which answer")
+    probe.add_argument("--rules", type=Path)
 
     bt = sub.add_parser("backtest", help="replay history through the rules")
     bt.add_argument("--rules", type=Path)
@@ -141,6 +145,43 @@ async def _once(settings: Settings, *, as_json: bool) -> int:
     return 0
 
 
+async def _probe(settings: Settings) -> int:
+    """Check each source once, on first setup: no database, no alerts, one line per source."""
+    from bot.app import source_id
+    from bot.rules.loader import RuleSet
+    from bot.sources.config import FeedSource
+    from bot.sources.http import Validators, make_client
+    from bot.sources.poll import poll_feed, poll_price
+
+    ruleset = _load_or_report(settings)
+    if ruleset is None:
+        return 1
+    assert isinstance(ruleset, RuleSet)
+    sources = [f for f in ruleset.sources.feeds if f.enabled] + [p for p in ruleset.sources.prices if p.enabled]
+    now = datetime.now(UTC)
+    async with make_client(settings) as client:
+        outcomes = await asyncio.gather(
+            *(
+                (poll_feed if isinstance(s, FeedSource) else poll_price)(
+                    client, s, validators=Validators(), max_bytes=settings.http_max_bytes, now=now  # type: ignore[arg-type]
+                )
+                for s in sources
+            )
+        )
+    failed = 0
+    for source, outcome in zip(sources, outcomes, strict=True):
+        sid = source_id(source)
+        if outcome.error:
+            failed += 1
+            print(f"FAIL  {sid}: {outcome.error}")
+        else:
+            newest = max(outcome.events, key=lambda e: e.time, default=None)
+            latest = f"; newest: {newest.title[:80]}" if newest is not None and hasattr(newest, "title") else ""
+            print(f"OK    {sid}: {len(outcome.events)} item(s){latest}")
+    print(f"{len(sources) - failed} of {len(sources)} sources answered")
+    return 1 if failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = _settings(args)
@@ -151,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run(settings))
     if args.command == "once":
         return asyncio.run(_once(settings, as_json=args.json))
+    if args.command == "probe":
+        return asyncio.run(_probe(settings))
     if args.command == "backtest":
         from bot.backtest.cli import run_backtest
 

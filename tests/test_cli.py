@@ -70,3 +70,18 @@ def test_run_refuses_to_start_on_a_bad_rule_file(tmp_path: Path) -> None:
     res = bot("run", "--rules", str(bad), cwd=tmp_path, env={"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"})
     assert res.returncode == 1
     assert f"{bad}/unknown_key.yaml:5: rules[0]: unknown key 'severty'" in res.stderr
+
+
+def test_probe_reports_each_source(feed_server: FeedServer, tmp_path: Path) -> None:
+    feed_server.fixture("/wire.xml", "feeds/rss20.xml")
+    feed_server.route("/gone.xml", status=404, body=b"not here")
+    feed_server.fixture("/vix.json", "prices/yahoo_vix.json")
+    rules = make_rules_dir(tmp_path, feed_server, {"wire": "/wire.xml", "gone": "/gone.xml"}, {"^VIX": "/vix.json"})
+    res = bot("probe", "--rules", str(rules), cwd=tmp_path)
+    assert res.returncode == 1
+    out = res.stdout.splitlines()
+    assert any(line.startswith("OK    wire: 6 item(s)") for line in out), res.stdout
+    assert any(line.startswith("FAIL  gone:") and "404" in line for line in out)
+    assert any(line.startswith("OK    yahoo:^VIX:") for line in out)
+    assert out[-1] == "2 of 3 sources answered"
+    assert not (tmp_path / "readout.db").exists()  # probing writes nothing
