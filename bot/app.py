@@ -27,7 +27,7 @@ from bot.sources.http import Validators, make_client
 from bot.sources.poll import PollOutcome, poll_feed, poll_price
 from bot.sources.scheduler import SourceScheduler
 from bot.storage.leader import LeaderLock
-from bot.storage.store import Store, make_worker_id
+from bot.storage.store import SourceState, Store, make_worker_id
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,16 @@ PRICE_HISTORY_KEEP = 500
 
 def source_id(source: Source) -> str:
     return source.id if isinstance(source, FeedSource) else source.source_id
+
+
+def failure_backoff(state: SourceState, interval: int) -> datetime | None:
+    """When a source that keeps failing may be polled again: after 3 failures in a row,
+    the wait doubles per failure (2×, 4×, … the interval), capped at an hour."""
+    failures = state.consecutive_failures
+    if failures < 3 or state.last_error_at is None:
+        return None
+    wait = min(interval * 2 ** (failures - 2), 3600)
+    return state.last_error_at + timedelta(seconds=max(wait, interval))
 
 
 def build_adapters(settings: Settings) -> list[Adapter]:
@@ -201,6 +211,9 @@ class Readout:
         ):
             return []  # another worker polls this source this round
         state = await self.store.get_source_state(sid)
+        if state is not None and (wait := failure_backoff(state, source.interval)) is not None:
+            if self.clock.now() < wait:
+                return []  # a failing source is polled less often until it answers again
         validators = Validators(
             etag=state.etag if state else None, last_modified=state.last_modified if state else None
         )

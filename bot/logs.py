@@ -66,3 +66,4 @@ def setup_logging(*, level: str = "INFO", fmt: str = "text", secrets: Iterable[s
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)  # DEBUG logs every statement

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.clock import Clock
+from bot.delivery.command_limit import CommandLimiter
 from bot.settings import Settings
 from bot.storage.store import Destination, SourceState, Store
 
@@ -81,6 +82,7 @@ class Services:
     clock: Clock
     rules: RuleSetHolder
     adapters: list[str] = field(default_factory=list)
+    command_limit: CommandLimiter = field(default_factory=CommandLimiter)  # shared by the chat adapters
 
     async def status(self) -> StatusReport:
         ruleset = self.rules.current

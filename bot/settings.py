@@ -30,14 +30,13 @@ class Settings(BaseSettings):
     console_min_severity: Severity = Severity.info
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
-    telegram_admin_chat_ids: list[int] = []
     discord_bot_token: SecretStr | None = None
     discord_guild_id: int | None = None
     discord_api_base: str | None = None
 
     # Delivery
     delivery_interval: float = Field(default=1.0, gt=0, description="seconds between outbox drains")
-    delivery_max_attempts: int = Field(default=12, ge=1)
+    delivery_max_attempts: int = Field(default=40, ge=1, description='about 3 hours of backoff capped at 5 minutes')
 
     # Logs and metrics
     log_level: str = "INFO"

@@ -145,3 +145,41 @@ async def test_a_broken_feed_is_logged_once_and_the_others_go_on(
     down_lines = [r for r in caplog.records if "down: " in r.getMessage()]
     assert len(down_lines) == 1
     assert "failing x2" in failing["down"].line()
+
+
+def test_a_source_that_keeps_failing_is_polled_less_often() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from bot.app import failure_backoff
+    from bot.storage.store import SourceState
+
+    t = datetime(2025, 4, 7, 14, 0, tzinfo=timezone.utc)
+    state = lambda n: SourceState(source_id="s", consecutive_failures=n, last_error_at=t)  # noqa: E731
+    assert failure_backoff(state(2), 60) is None
+    assert failure_backoff(state(3), 60) == t + timedelta(seconds=120)
+    assert failure_backoff(state(5), 60) == t + timedelta(seconds=480)
+    assert failure_backoff(state(30), 60) == t + timedelta(hours=1)
+    assert failure_backoff(state(3), 7200) == t + timedelta(seconds=7200)  # never faster than the interval
+
+
+async def test_backoff_skips_polls_until_the_wait_is_over(feed_server: FeedServer, tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from bot.clock import ManualClock
+
+    feed_server.route("/down.xml", status=503, body=b"busy")
+    rules = make_rules_dir(tmp_path, feed_server, {"down": "/down.xml"}, {})
+    clock = ManualClock(datetime(2025, 4, 7, 14, 0, tzinfo=timezone.utc))
+    bot = Readout(settings_for(tmp_path, rules), adapters=[], clock=clock)
+    await bot.start(scheduler=False)
+    try:
+        for _ in range(3):
+            await bot.poll_once()
+        assert len(feed_server.requests_for("/down.xml")) == 3
+        await bot.poll_once()  # third failure → wait 2 × interval
+        assert len(feed_server.requests_for("/down.xml")) == 3
+        clock.advance(120)
+        await bot.poll_once()
+        assert len(feed_server.requests_for("/down.xml")) == 4
+    finally:
+        await bot.stop()

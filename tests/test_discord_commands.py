@@ -676,3 +676,29 @@ async def test_slash_command_over_the_gateway(tmp_path: Path, fake_discord: Fake
     finally:
         await adapter.stop()
         await store.close()
+
+
+async def test_command_flood_gets_one_refusal_then_silence(h: Harness) -> None:
+    from bot.delivery.command_limit import REFUSAL, CommandLimiter
+
+    services = h.adapter.tree.get_command("readout").services  # type: ignore[union-attr]
+    ticks = [0.0]
+    services.command_limit = CommandLimiter(burst=2, period=60, clock=lambda: ticks[0])
+    assert (await h.run("status", perms=MEMBER)).embeds
+    # autocomplete while typing is not counted
+    await h.run("subscribe", {"target": "tar"}, focused="target", perms=MEMBER)
+    assert (await h.run("status", perms=MEMBER)).embeds
+    refused = await h.run("status", perms=MEMBER)
+    assert refused.ephemeral and refused.content == REFUSAL
+    interaction_id = next(_ids)
+    payload = interaction_payload(
+        interaction_id, "subscribe", {"target": "critical"},
+        perms=ADMIN, app_perms=BOT_OK, channels=None, focused=None,
+    )
+    await h.adapter.tree._call(
+        discord.Interaction(data=payload, state=h.adapter.client._connection)  # type: ignore[arg-type]
+    )
+    assert h.fake.replies(interaction_id) == []  # silence, and nothing changed
+    assert await h.store.subscriptions("discord") == []
+    ticks[0] += 30
+    assert "now receives critical" in ((await h.run("subscribe", {"target": "critical"})).content or "")

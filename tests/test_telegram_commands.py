@@ -535,3 +535,23 @@ async def test_html_refused_falls_back_to_plain_text(bot: Bot) -> None:
     [call_html, call_plain] = bot.fake.calls("sendMessage")
     assert call_html.params["parse_mode"] == "HTML" and "parse_mode" not in call_plain.params
     assert "US raises tariffs on Chinese goods to 145%" in call_plain.params["text"]
+
+
+async def test_command_flood_gets_one_refusal_then_silence(bot: Bot) -> None:
+    from bot.delivery.command_limit import REFUSAL, CommandLimiter
+
+    ticks = [0.0]
+    bot.services.command_limit = CommandLimiter(burst=3, period=60, clock=lambda: ticks[0])
+    for _ in range(3):
+        assert "Readout" in await bot.say(ALICE, "/help")
+    assert await bot.say(ALICE, "/help") == REFUSAL
+    before = len(bot.fake.sent_messages(ALICE))
+    for _ in range(5):
+        bot.fake.push_message(ALICE, "/subscribe critical")
+    await bot.fake.wait_for(lambda: bot.fake.pending_updates() == 0)
+    await asyncio.sleep(0.3)
+    assert len(bot.fake.sent_messages(ALICE)) == before  # silence, and nothing was done
+    assert await bot.store.subscriptions("telegram", str(ALICE)) == []
+    assert "Readout" in await bot.say(MEMBER, "/help")  # another user is not affected
+    ticks[0] += 20  # one token back
+    assert "Subscribed" in await bot.say(ALICE, "/subscribe critical")

@@ -43,6 +43,7 @@ from bot.adapters.discord_embeds import (
     safe,
     truncate,
 )
+from bot.delivery.command_limit import REFUSAL, Verdict
 from bot.delivery.preferences import (
     MAX_ARG_LENGTH,
     PreferenceError,
@@ -142,12 +143,24 @@ class Refusal(Exception):
     """A one-line, ephemeral answer; nothing was changed."""
 
 
+class CommandRateLimited(app_commands.CheckFailure):
+    """The user is over the per-user command limit: told once (`silent` False), then not at all."""
+
+    def __init__(self, *, silent: bool) -> None:
+        super().__init__(REFUSAL)
+        self.silent = silent
+
+
 class ReadoutTree(app_commands.CommandTree[discord.Client]):
     """The command tree: every failed command gets one ephemeral line; surprises are logged."""
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
         original = getattr(error, "original", None)
-        if isinstance(original, Refusal | PreferenceError):
+        if isinstance(error, CommandRateLimited):
+            if error.silent:
+                return
+            text = str(error)
+        elif isinstance(original, Refusal | PreferenceError):
             text = str(original)
         elif isinstance(error, app_commands.TransformerError):
             text = f"I could not read {str(error.value)[:40]!r} as a {error.type.name}."
@@ -187,7 +200,17 @@ class ReadoutCommands(app_commands.Group):
     # ---- shared steps -------------------------------------------------------
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        return interaction.guild_id is not None and interaction.channel_id is not None
+        """Server channels only; then the per-user command limit (autocomplete is not counted)."""
+        if interaction.guild_id is None or interaction.channel_id is None:
+            return False
+        if interaction.type is not discord.InteractionType.application_command:
+            return True
+        verdict = self.services.command_limit.check("discord", interaction.user.id)
+        if verdict is Verdict.ALLOW:
+            return True
+        if verdict is Verdict.REFUSE:
+            log.info("discord: user %s is over the command limit; refused", interaction.user.id)
+        raise CommandRateLimited(silent=verdict is Verdict.SILENT)
 
     def _require_routing(
         self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel | None

@@ -15,10 +15,12 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -38,9 +40,41 @@ from bot.adapters.telegram_chat import (
 )
 from bot.adapters.telegram_commands import COMMANDS
 from bot.adapters.telegram_render import esc, explain_lines
+from bot.delivery.command_limit import REFUSAL, Verdict
 from bot.delivery.preferences import PreferenceError, parse_selector
 
 log = logging.getLogger(__name__)
+
+
+def _is_command_for_us(message: Message, context: Context) -> bool:
+    if not message.text or not message.text.startswith("/"):
+        return False
+    _, _, target = message.text.split()[0].partition("@")
+    return not target or target.lower() == (context.bot.username or "").lower()
+
+
+async def rate_limit(update: Update, context: Context) -> None:
+    """Per-user command limit (commands and buttons): over it, one polite line, then silence."""
+    user = update.effective_user
+    message = update.effective_message
+    counted = update.callback_query is not None or (
+        update.message is not None and message is not None and _is_command_for_us(message, context)
+    )
+    if user is None or not counted:
+        return
+    verdict = services_of(context).command_limit.check(ADAPTER, user.id)
+    if verdict is Verdict.ALLOW:
+        return
+    if verdict is Verdict.REFUSE:
+        log.info("telegram: user %s is over the command limit; refused", user.id)
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(REFUSAL)
+            elif message is not None:
+                await message.reply_text(REFUSAL)
+        except TelegramError:
+            log.warning("telegram: could not send the rate-limit refusal", exc_info=True)
+    raise ApplicationHandlerStop
 
 
 async def unknown(update: Update, context: Context) -> None:
@@ -174,8 +208,9 @@ def _update_id(update: object) -> Any:
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Every handler, then the catch-all for unknown commands, then the error handler."""
+    """The rate limit (group -1, before all), every handler, the catch-all, the error handler."""
     messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
+    app.add_handler(TypeHandler(Update, rate_limit), group=-1)
     for c in COMMANDS:
         app.add_handler(CommandHandler(c.name, c.handler, filters=messages))
     app.add_handler(CallbackQueryHandler(on_button))

@@ -117,7 +117,12 @@ class BotProcess:
         self.kill()
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, what: str = "condition", proc: BotProcess | None = None) -> T:
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float,
+    what: str = "condition",
+    proc: BotProcess | None = None,
+) -> T:
     """Poll `predicate` until truthy; fail after `timeout` s (with the bot's stderr tail, if given)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -209,6 +209,7 @@ class FakeTelegram:
         self._failures: dict[str, deque[_Failure]] = {}
         self._delays: dict[str, float] = {}
         self._outages: dict[str, _Failure] = {}
+        self._limits: dict[str, list[float]] = {}  # method → [rate per s, tokens, last refill]
         self._commands: list[dict[str, Any]] = []
         self._query_ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -471,8 +472,33 @@ class FakeTelegram:
             else:
                 self._outages[method] = _Failure(status, description, None, None)
 
+    def set_rate_limit(self, method: str = "sendMessage", per_second: float | None = 30.0) -> None:
+        """Enforce Telegram's overall limit on `method` (None lifts it): a token bucket of
+        `per_second` tokens refilled at `per_second`/s; a call finding it empty gets a 429
+        with retry_after 1, as Telegram answers a bot that sends too fast."""
+        with self._lock:
+            if per_second is None:
+                self._limits.pop(method, None)
+            else:
+                self._limits[method] = [per_second, per_second, time.monotonic()]
+
+    def _over_limit_locked(self, method: str) -> bool:
+        limit = self._limits.get(method)
+        if limit is None:
+            return False
+        rate, tokens, last = limit
+        now = time.monotonic()
+        tokens = min(rate, tokens + (now - last) * rate)
+        limit[2] = now
+        if tokens < 1:
+            limit[1] = tokens
+            return True
+        limit[1] = tokens - 1
+        return False
+
     def reset(self) -> None:
         with self._lock:
+            self._limits.clear()
             self._delays.clear()
             self._outages.clear()
             self._calls.clear()
@@ -581,6 +607,8 @@ class FakeTelegram:
         with self._lock:
             queue = self._failures.get(method)
             failure = queue.popleft() if queue else self._outages.get(method)
+            if failure is None and self._over_limit_locked(method):
+                failure = _Failure(429, "Too Many Requests: retry after 1", 1, None)
             if token != self.token:
                 failure = _Failure(401, "Unauthorized", None, None)
         if failure is not None:
