@@ -149,7 +149,7 @@ def rss(titles: list[str], *, tag: str = "x", now: datetime | None = None) -> by
     now = now or datetime.now(UTC)
     items = "".join(
         f"<item><title>{xml_escape(t)}</title><link>https://news.example.com/{tag}/{n}</link>"
-        f'<guid isPermaLink="false">{tag}-{n}</guid>'
+        f'<guid isPermaLink="false">{tag}-{abs(hash(t)):x}</guid>'
         f"<pubDate>{format_datetime(now - timedelta(minutes=n), usegmt=True)}</pubDate></item>"
         for n, t in enumerate(titles)
     )
@@ -199,3 +199,15 @@ def write_feeds(folder: Path, count: int, *, items: int = 20) -> list[str]:
         (folder / name).write_bytes(rss(titles[i * items:(i + 1) * items], tag=f"f{i}"))
         paths.append("/" + name)
     return paths
+
+
+def repo_rules_with(folder: Path, feeds: list[tuple[str, str]], *, interval: int = 300) -> Path:
+    """The repository's rules/ copied to `folder`, with `feeds` as the only sources."""
+    import shutil
+
+    shutil.copytree(REPO / "rules", folder)
+    lines = ["feeds:"]
+    for fid, url in feeds:
+        lines += [f"  - id: {fid}", f'    url: "{url}"', f"    interval: {interval}"]
+    (folder / "sources.yaml").write_text("\n".join(lines) + "\n")
+    return folder

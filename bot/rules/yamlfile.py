@@ -79,7 +79,13 @@ def load_yaml(path: Path, display: str | None = None) -> YamlDoc:
 
 def parse_yaml(text: str, path: str) -> YamlDoc:
     """Parse YAML text (see `load_yaml`)."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # raised while reading, before any parsing
+        line = text[: max(exc.position, 0)].count("\n") + 1
+        raise YamlError(
+            [Problem(path=path, line=line, message=f"control character U+{int(exc.character):04X} is not allowed in YAML")]
+        ) from None
     try:
         node = loader.get_single_node()
         doc = YamlDoc(path=path, data=None)
