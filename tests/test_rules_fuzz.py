@@ -42,7 +42,7 @@ def _check(text: str) -> list[Problem]:
     return problems
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents)
 def test_structured_garbage_gives_problems_not_crashes(doc: object) -> None:
     for text in (yaml.safe_dump({"rules": [doc]}), yaml.safe_dump(doc)):
@@ -50,7 +50,7 @@ def test_structured_garbage_gives_problems_not_crashes(doc: object) -> None:
             assert p.path.endswith("fuzz.yaml") and p.line >= 0 and p.message
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=200).filter(lambda s: "\x00" not in s and not any(0xD800 <= ord(c) <= 0xDFFF for c in s)))
 def test_arbitrary_text_gives_problems_not_crashes(text: str) -> None:
     _check(text)

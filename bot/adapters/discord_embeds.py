@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from urllib.parse import urlsplit
 
 import discord
 
 from bot.delivery.render import SEVERITY_MARKER, TONE_LABEL, handle
+from bot.delivery.render import safe_url as shared_safe_url
 from bot.models import Alert, Severity
 
 # https://discord.com/developers/docs/resources/message#embed-object-embed-limits
@@ -64,16 +64,8 @@ def link_text(text: str) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """The URL if it is a well-formed http(s) address Discord accepts; else None."""
-    if not url or len(url) > URL_LIMIT or any(c.isspace() for c in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
+    """A linkable http(s) URL within this platform's length limit, else None."""
+    return shared_safe_url(url, max_length=URL_LIMIT)
 
 
 def linked(label: str, url: str | None) -> str:

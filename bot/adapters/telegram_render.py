@@ -14,9 +14,9 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Sequence
-from urllib.parse import urlsplit
 
 from bot.delivery.render import SEVERITY_MARKER, TONE_LABEL, handle, when_line
+from bot.delivery.render import safe_url as shared_safe_url
 from bot.models import Alert
 
 MESSAGE_LIMIT = 4096  # Telegram's limit per message (UTF-16 code units of text)
@@ -39,19 +39,8 @@ def clip(text: str, limit: int) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """The URL if it is a plain http(s) URL we may link, else None."""
-    if not url:
-        return None
-    url = url.strip()
-    if len(url) > MAX_URL or any(c.isspace() or ord(c) < 32 for c in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
+    """A linkable http(s) URL within this platform's length limit, else None."""
+    return shared_safe_url(url, max_length=MAX_URL)
 
 
 def link(text: str, url: str | None) -> str:

@@ -6,10 +6,32 @@ Everything here returns plain text: each adapter escapes it for its markup
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from bot.models import Alert, Severity, Tone
 
 SEVERITY_MARKER = {Severity.info: "🔵", Severity.warning: "🟠", Severity.critical: "🔴"}
 TONE_LABEL = {Tone.hope: "hope", Tone.friction: "friction", Tone.neutral: "neutral"}
+
+
+def safe_url(url: str | None, *, max_length: int = 2048) -> str | None:
+    """The URL if it is a plain http(s) address we may link to, else None.
+
+    Feed links are untrusted: `javascript:` and data URLs, control characters
+    and whitespace (which could break out of markup) are refused.
+    """
+    if not url:
+        return None
+    url = url.strip()
+    if len(url) > max_length or any(c.isspace() or ord(c) < 32 for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
 
 
 def handle(alert: Alert) -> str:
