@@ -10,6 +10,7 @@ import platform
 import random
 import resource
 import sys
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -149,7 +150,7 @@ def rss(titles: list[str], *, tag: str = "x", now: datetime | None = None) -> by
     now = now or datetime.now(UTC)
     items = "".join(
         f"<item><title>{xml_escape(t)}</title><link>https://news.example.com/{tag}/{n}</link>"
-        f'<guid isPermaLink="false">{tag}-{abs(hash(t)):x}</guid>'
+        f'<guid isPermaLink="false">{tag}-{zlib.crc32(t.encode()):08x}</guid>'
         f"<pubDate>{format_datetime(now - timedelta(minutes=n), usegmt=True)}</pubDate></item>"
         for n, t in enumerate(titles)
     )

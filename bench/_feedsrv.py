@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.feed_server import FeedServer  # noqa: E402
+from tests.support.feed_server import FeedServer
 
 if __name__ == "__main__":
     with FeedServer(Path(sys.argv[1])) as srv:

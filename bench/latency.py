@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
+import _common
 
-from bot.storage.store import Store  # noqa: E402
-from tests.support.botproc import BotProcess  # noqa: E402
-from tests.support.fake_telegram import FakeTelegram  # noqa: E402
-from tests.support.feed_server import FeedServer  # noqa: E402
+from bot.storage.store import Store
+from tests.support.botproc import BotProcess
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.feed_server import FeedServer
 
 CHAT = 9001
 RULE = """\

@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
+import _common
 
-from bot.app import Readout  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.app import Readout
+from bot.settings import Settings
 
 
 async def run_cycles(database_url: str, rules_dir: Path) -> tuple[float, float, int]:

@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
+import _common
 
-from bot.models import NewsEvent  # noqa: E402
-from bot.rules.engine import RuleEngine  # noqa: E402
-from bot.rules.loader import load_rules_dir  # noqa: E402
+from bot.models import NewsEvent
+from bot.rules.engine import RuleEngine
+from bot.rules.loader import load_rules_dir
 
 
 def term_regex(term: str) -> str:

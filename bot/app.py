@@ -250,7 +250,10 @@ class Readout:
         events = outcome.events
         if isinstance(source, PriceSource) and len(events) > PRICE_HISTORY_KEEP:
             events = sorted(events, key=lambda e: e.time)[-PRICE_HISTORY_KEEP:]
-        return await self.pipeline.process(events, alert_after=alert_after)
+        alerts = await self.pipeline.process(events, alert_after=alert_after)
+        if alerts and hasattr(self, "outbox"):
+            self.outbox.wake()  # deliver now, not at the next outbox tick
+        return alerts
 
     async def poll_once(self) -> list[Alert]:
         """Poll every enabled source once (concurrently) and return the new alerts."""

@@ -20,6 +20,7 @@ everything owed so far is delivered, more headlines are published, and then:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import signal
 import time
@@ -171,7 +172,7 @@ async def test_three_workers_share_sources_and_survive_a_kill(
     for fid in FEEDS:
         times = sorted(r.at for r in feed_server.requests_for(f"/{fid}.xml"))
         assert len(times) >= 3, f"{fid}: {len(times)} polls"
-        for a, b in zip(times, times[1:]):
+        for a, b in itertools.pairwise(times):
             gap = b - a
             assert gap >= INTERVAL / 2, f"{fid} polled twice within {gap:.2f}s"
             crosses_kill = a < killed_at < b
@@ -188,7 +189,7 @@ async def test_three_workers_share_sources_and_survive_a_kill(
     )
     assert polls, "no worker long-polled Telegram"
     assert any(c.started > killed_at for c in polls), "nobody long-polled after the kill"
-    for a, b in zip(polls, polls[1:]):
+    for a, b in itertools.pairwise(polls):
         if b.started < a.ended - 0.05:
             assert was_leader and a.started < killed_at, (
                 f"two getUpdates overlapped: {a.started:.2f}–{a.ended:.2f} and {b.started:.2f}–{b.ended:.2f}"

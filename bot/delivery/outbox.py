@@ -54,6 +54,11 @@ class OutboxWorker:
         self._batch = 2 * concurrency
         self.worker_id = worker_id
         self.claim_seconds = claim_seconds
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New rows were queued: drain now instead of at the end of the `run` interval."""
+        self._wake.set()
 
     async def drain_once(self) -> int:
         """Send every owed row that is due now (looping until none is); returns rows handled."""
@@ -75,16 +80,20 @@ class OutboxWorker:
         return handled
 
     async def run(self, stop: asyncio.Event, *, interval: float) -> None:
-        """Drain forever until `stop` is set; an error in one pass never ends the loop."""
+        """Drain until `stop` is set, every `interval` seconds or at once on `wake()`; an error
+        in one pass never ends the loop."""
         while not stop.is_set():
+            self._wake.clear()
             try:
                 await self.drain_once()
             except Exception:
                 log.exception("outbox drain failed; will retry")
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+                await asyncio.wait(waits, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
 
     async def _deliver(self, row: Delivery) -> bool:
         alerts = await self.store.get_alerts([row.alert_id])
