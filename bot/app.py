@@ -229,21 +229,13 @@ class Readout:
                 self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
             )
         first_poll = state is None or state.last_success_at is None
-        new_state = await self.store.record_poll(
-            sid,
-            at=now,
-            error=outcome.error,
-            etag=outcome.validators.etag,
-            last_modified=outcome.validators.last_modified,
-        )
         if outcome.error is not None:
+            failed = await self.store.record_poll(sid, at=now, error=outcome.error)
             POLLS.labels(source=sid, outcome="error").inc()
-            if new_state.consecutive_failures == 1 or new_state.consecutive_failures % 10 == 0:
-                log.warning("source failed (x%d): %s", new_state.consecutive_failures, outcome.error)
+            if failed.consecutive_failures == 1 or failed.consecutive_failures % 10 == 0:
+                log.warning("source failed (x%d): %s", failed.consecutive_failures, outcome.error)
             return []
         POLLS.labels(source=sid, outcome="not_modified" if outcome.not_modified else "ok").inc()
-        if new_state.consecutive_failures == 0 and state is not None and state.consecutive_failures:
-            log.info("source %s recovered after %d failures", sid, state.consecutive_failures)
         alert_after: datetime | None = None
         if first_poll:
             alert_after = now - timedelta(hours=self.settings.backlog_hours)
@@ -251,6 +243,17 @@ class Readout:
         if isinstance(source, PriceSource) and len(events) > PRICE_HISTORY_KEEP:
             events = sorted(events, key=lambda e: e.time)[-PRICE_HISTORY_KEEP:]
         alerts = await self.pipeline.process(events, alert_after=alert_after)
+        # The new ETag is stored only once the items are processed: a crash in between
+        # refetches them (already-seen ones are skipped) instead of getting a 304 and losing them.
+        await self.store.record_poll(
+            sid,
+            at=now,
+            error=None,
+            etag=outcome.validators.etag,
+            last_modified=outcome.validators.last_modified,
+        )
+        if state is not None and state.consecutive_failures:
+            log.info("source %s recovered after %d failures", sid, state.consecutive_failures)
         if alerts and hasattr(self, "outbox"):
             self.outbox.wake()  # deliver now, not at the next outbox tick
         return alerts

@@ -183,3 +183,28 @@ async def test_backoff_skips_polls_until_the_wait_is_over(feed_server: FeedServe
         assert len(feed_server.requests_for("/down.xml")) == 4
     finally:
         await bot.stop()
+
+
+async def test_validators_are_kept_only_after_the_items_are_processed(
+    tape: Path, tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between fetching and processing must not turn the refetch into a 304."""
+    bot = Readout(settings_for(tmp_path, tape), adapters=[])
+    await bot.start(scheduler=False)
+    try:
+        wire = next(f for f in bot.pipeline.ruleset.sources.feeds if f.id == "wire")
+        real_process = bot.pipeline.process
+
+        async def crash(*args: object, **kwargs: object) -> list[object]:
+            raise RuntimeError("process died mid-batch")
+
+        monkeypatch.setattr(bot.pipeline, "process", crash)
+        with pytest.raises(RuntimeError):
+            await bot.poll_source(wire)
+        monkeypatch.setattr(bot.pipeline, "process", real_process)
+        alerts = await bot.poll_source(wire)
+    finally:
+        await bot.stop()
+    polls = feed_server.requests_for("/wire.xml")
+    assert len(polls) == 2 and polls[1].header("If-None-Match") is None
+    assert any("US to impose 25% tariffs" in a.title for a in alerts)
