@@ -9,7 +9,7 @@ conditional GET, 304s. Baseline = cycle 1; the ratio first/second should be
 "several times". Runs on SQLite, and on PostgreSQL when the local server answers. The rules are
 the repository's own (`rules/`, price sources off) unless `--rules N` asks for N
 generated ones; with 1,000 generated rules a cold cycle raises ~9 alerts per
-headline and is bound by writing alerts (see docs/benchmarks.md).
+headline and is bound by writing alerts (see the README, "Benchmarks").
 Targets: cycle 1 < 10 s; first/second ≥ 3×.
 """
 

@@ -2,7 +2,7 @@
 
 Why: replaying history through the SQL `Store` costs one async SQLite
 transaction per event plus the routing table's three queries, about 6 ms per
-event here (the 2018–2019 archive took over a minute; see docs/backtest.md).
+event here (the 2018–2019 archive took over a minute; see the README, "Backtest").
 The pipeline's decisions — dedup on (rule, event), cooldown per (rule, key),
 routing — stay the live code in `bot.pipeline.Pipeline`; this class only
 keeps the same tables in dicts, with the same uniqueness rules:
