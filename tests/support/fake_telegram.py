@@ -35,10 +35,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 from aiohttp import web
+
+from tests.support.server_thread import ServerThread
 
 T = TypeVar("T")
 
@@ -192,10 +194,13 @@ def parse_telegram_html(text: str) -> tuple[str, list[str]]:
     return "".join(parser.parts), parser.links
 
 
-class FakeTelegram:
+class FakeTelegram(ServerThread):
     """The fake Bot API. Thread-safe to script from tests; see the module docstring."""
 
+    thread_name = "fake Telegram"
+
     def __init__(self, *, token: str = DEFAULT_TOKEN, port: int = 0, max_poll: float = 1.0) -> None:
+        super().__init__()
         self.token = token
         self.max_poll = max_poll  # seconds: getUpdates never waits longer, whatever the bot asks
         self._port = port
@@ -212,12 +217,8 @@ class FakeTelegram:
         self._limits: dict[str, list[float]] = {}  # method → [rate per s, tokens, last refill]
         self._commands: list[dict[str, Any]] = []
         self._query_ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
         self.root_url = ""
         self._closing = False
 
@@ -227,43 +228,6 @@ class FakeTelegram:
     def base_url(self) -> str:
         """What to put in TELEGRAM_BASE_URL (PTB appends the token and the method)."""
         return f"{self.root_url}/bot"
-
-    def start(self) -> FakeTelegram:
-        self._thread = threading.Thread(target=self._run, name="fake-telegram", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake Telegram did not start within 10 s")
-        if self._startup_error is not None:
-            raise RuntimeError(f"fake Telegram failed to start: {self._startup_error}")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._startup())
-        except BaseException as exc:  # noqa: BLE001 — reported to start()
-            self._startup_error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
 
     async def _startup(self) -> None:
         self._wake = asyncio.Event()

@@ -33,6 +33,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from tests.support.server_thread import ServerThread
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 _CONTENT_TYPES = {
@@ -75,61 +77,22 @@ class RecordedRequest:
         return self.headers.get(name.lower())
 
 
-class FeedServer:
+class FeedServer(ServerThread):
     """aiohttp on 127.0.0.1, random port, in a daemon thread; thread-safe to script."""
 
+    thread_name = "feed server"
+
     def __init__(self, fixtures: Path = FIXTURES, *, port: int = 0) -> None:
+        super().__init__()
         self.fixtures = fixtures
         self._port = port
         self._routes: dict[str, Route] = {}
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
         self.base_url = ""
 
     # -- lifecycle --------------------------------------------------------------------
-
-    def start(self) -> FeedServer:
-        self._thread = threading.Thread(target=self._run, name="feed-server", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("feed server did not start within 10 s")
-        if self._startup_error is not None:
-            raise RuntimeError(f"feed server failed to start: {self._startup_error}")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-        future.result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop = None
-
-    def __enter__(self) -> FeedServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._startup())
-        except BaseException as exc:  # noqa: BLE001 — reported to start()
-            self._startup_error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
 
     async def _startup(self) -> None:
         app = web.Application()
