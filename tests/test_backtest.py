@@ -544,3 +544,13 @@ async def test_real_data_same_alerts_in_memory_and_in_sqlite() -> None:
     fast = await replay([*tweets, *vix], rules)
     live = await replay([*tweets, *vix], rules, database_url="sqlite+aiosqlite:///:memory:")
     assert fast.alerts and fast.alerts == live.alerts
+
+
+def test_a_duplicate_price_date_is_reported_with_both_lines(tmp_path: Path) -> None:
+    csv = tmp_path / "vix.csv"
+    csv.write_text("date,close\n2019-05-03,12.87\n2019-05-06,15.44\n2019-05-06,15.50\n")
+    load = read_prices(csv, "^VIX")
+    assert [str(p) for p in load.skipped] == [
+        "vix.csv:4: column date: duplicate time '2019-05-06' (first on line 3)"
+    ]
+    assert len(load.events) == 2

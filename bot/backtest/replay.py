@@ -165,21 +165,32 @@ class _Row:
     fields: int
 
 
-def _row_shape_ok(
-    row: _Row, header: list[str], problem: Callable[[_Row, str | None, str], None]
-) -> bool:
-    """A row must have as many fields as the header (else it is reported and skipped)."""
+def _row_time(
+    row: _Row, header: list[str], column: str, problem: Callable[[_Row, str | None, str], None]
+) -> tuple[datetime, bool] | None:
+    """The row's time, if the row has as many fields as the header and its date parses.
+
+    Anything else is reported through `problem` and the row is skipped (None).
+    """
     if row.fields < len(header):
         problem(
             row, header[row.fields], f"missing (the row has {row.fields} of {len(header)} columns)"
         )
-        return False
+        return None
     if row.fields > len(header):
         problem(
             row, None, f"{row.fields} fields but the header has {len(header)} (an unquoted comma?)"
         )
-        return False
-    return True
+        return None
+    raw_time = row.values[column]
+    parsed = parse_time(raw_time)
+    if parsed is None:
+        problem(
+            row,
+            column,
+            f"unparsable date {_short(raw_time)}" if raw_time.strip() else "empty date",
+        )
+    return parsed
 
 
 def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], Iterator[_Row]]:
@@ -267,16 +278,8 @@ def read_headlines(
 
     for row in rows:
         load.rows += 1
-        if not _row_shape_ok(row, header, problem):
-            continue
-        raw_time = row.values[time_column]
-        parsed = parse_time(raw_time)
+        parsed = _row_time(row, header, time_column, problem)
         if parsed is None:
-            problem(
-                row,
-                time_column,
-                f"unparsable date {_short(raw_time)}" if raw_time.strip() else "empty date",
-            )
             continue
         text = row.values[text_column].strip()
         if not text:
@@ -356,16 +359,8 @@ def read_prices(
 
     for row in rows:
         load.rows += 1
-        if not _row_shape_ok(row, header, problem):
-            continue
-        raw_time = row.values[time_col]
-        parsed = parse_time(raw_time)
+        parsed = _row_time(row, header, time_col, problem)
         if parsed is None:
-            problem(
-                row,
-                time_col,
-                f"unparsable date {_short(raw_time)}" if raw_time.strip() else "empty date",
-            )
             continue
         when, date_only = parsed
         if date_only:
@@ -384,7 +379,7 @@ def read_prices(
             problem(
                 row,
                 time_col,
-                f"duplicate time {_short(raw_time)} (first on line {first_line[when]})",
+                f"duplicate time {_short(row.values[time_col])} (first on line {first_line[when]})",
             )
             continue
         first_line[when] = row.line
