@@ -27,7 +27,7 @@ from bot.sources.http import Validators, make_client
 from bot.sources.poll import PollOutcome, poll_feed, poll_price
 from bot.sources.scheduler import SourceScheduler
 from bot.storage.leader import LeaderLock
-from bot.storage.store import SourceState, Store, make_worker_id
+from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,9 @@ class Readout:
         self._own_client = http_client is None
         self._initial_ruleset = ruleset
         self._stop = asyncio.Event()
+        # Fetches in flight at once. 1,000 sources due together would otherwise all queue in
+        # httpx's pool, whose bookkeeping grows with the queue (README, Benchmarks: polling).
+        self._fetch_slots = asyncio.Semaphore(settings.poll_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: SourceScheduler | None = None
         self._started_adapters: list[Adapter] = []
@@ -203,32 +206,34 @@ class Readout:
     async def poll_source(self, source: Source) -> list[Alert]:
         """Poll one source, record its health, process its new events. Never raises for feed faults."""
         sid = source_id(source)
-        if self._claim_sources and not await self.store.claim_source(
-            sid,
-            worker_id=self.worker_id,
-            lease_seconds=source.interval * 1.5 + self.settings.poll_jitter,
-            now=self.clock.now(),
-        ):
-            return []  # another worker polls this source this round
-        state = await self.store.get_source_state(sid)
-        if state is not None and (wait := failure_backoff(state, source.interval)) is not None:
-            if self.clock.now() < wait:
-                return []  # a failing source is polled less often until it answers again
-        validators = Validators(
-            etag=state.etag if state else None, last_modified=state.last_modified if state else None
-        )
-        now = self.clock.now()
+        state: SourceState | None
+        if self._claim_sources:
+            state = await self.store.claim_source(
+                sid,
+                worker_id=self.worker_id,
+                lease_seconds=source.interval * 1.5 + self.settings.poll_jitter,
+                now=self.clock.now(),
+            )
+            if state is None:
+                return []  # another worker polls this source this round
+        else:
+            state = await self.store.get_source_state(sid) or SourceState(source_id=sid)
+        if (wait := failure_backoff(state, source.interval)) is not None and self.clock.now() < wait:
+            return []  # a failing source is polled less often until it answers again
+        validators = Validators(etag=state.etag, last_modified=state.last_modified)
         assert self._client is not None
         outcome: PollOutcome
-        if isinstance(source, FeedSource):
-            outcome = await poll_feed(
-                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
-            )
-        else:
-            outcome = await poll_price(
-                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
-            )
-        first_poll = state is None or state.last_success_at is None
+        async with self._fetch_slots:
+            now = self.clock.now()
+            if isinstance(source, FeedSource):
+                outcome = await poll_feed(
+                    self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
+                )
+            else:
+                outcome = await poll_price(
+                    self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
+                )
+        first_poll = state.last_success_at is None
         if outcome.error is not None:
             failed = await self.store.record_poll(sid, at=now, error=outcome.error)
             POLLS.labels(source=sid, outcome="error").inc()
@@ -242,17 +247,16 @@ class Readout:
         events = outcome.events
         if isinstance(source, PriceSource) and len(events) > PRICE_HISTORY_KEEP:
             events = sorted(events, key=lambda e: e.time)[-PRICE_HISTORY_KEEP:]
-        alerts = await self.pipeline.process(events, alert_after=alert_after)
-        # The new ETag is stored only once the items are processed: a crash in between
-        # refetches them (already-seen ones are skipped) instead of getting a 304 and losing them.
-        await self.store.record_poll(
-            sid,
+        # The new ETag is stored with the items, in one transaction: a crash in between cannot
+        # leave a 304 for items that were never processed.
+        poll = PollRecord(
+            source_id=sid,
             at=now,
-            error=None,
             etag=outcome.validators.etag,
             last_modified=outcome.validators.last_modified,
         )
-        if state is not None and state.consecutive_failures:
+        alerts = await self.pipeline.process(events, alert_after=alert_after, poll=poll)
+        if state.consecutive_failures:
             log.info("source %s recovered after %d failures", sid, state.consecutive_failures)
         if alerts and hasattr(self, "outbox"):
             self.outbox.wake()  # deliver now, not at the next outbox tick

@@ -1,10 +1,18 @@
-"""Events → rules → alerts → outbox, one transaction per event.
+"""Events → rules → alerts → outbox, one transaction per group of batches.
 
-An event is marked seen, its alerts written and routed to their destinations
-in one transaction: a crash leaves either all of it or none, so an event is
-never alerted twice and an alert is never lost between "seen" and "queued".
-Dedup (rule × event) and cooldown (rule × key) are decided here against the
-database, so they hold across restarts and across workers.
+A batch (one poll of one source) is marked seen, its alerts written and
+routed to their destinations in one transaction: a crash leaves either all of
+it or none, so an event is never alerted twice and an alert is never lost
+between "seen" and "queued". Dedup (rule × event) and cooldown (rule × key)
+are decided here against the database, so they hold across restarts and
+across workers.
+
+Batches that arrive while another is being written wait, and then go
+together (group commit): each step is one statement for the whole group
+(seen, cooldowns, alerts, outbox rows), so when 1,000 feeds answer at once the
+database sees a few dozen transactions, not 1,000 — and a lone batch is not
+delayed at all. A failed group fails every batch in it; their sources keep
+their old validators and bring the items back on the next poll.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
@@ -20,9 +29,21 @@ from bot.metrics import ALERTS, EVENTS
 from bot.models import Alert, NewsEvent, PriceEvent, Severity
 from bot.rules.engine import RuleEngine
 from bot.rules.loader import RuleSet
-from bot.storage.store import Store
+from bot.storage.store import PollRecord, Store
 
 log = logging.getLogger(__name__)
+
+# Events in one group transaction at most: bounds how long SQLite's write lock is held.
+GROUP_MAX_EVENTS = 2_000
+
+
+@dataclass
+class _Batch:
+    events: list[NewsEvent | PriceEvent]
+    alert_after: datetime | None
+    poll: PollRecord | None
+    done: asyncio.Future[list[Alert]]
+    raised: list[Alert] = field(default_factory=list)
 
 
 class Pipeline:
@@ -41,7 +62,9 @@ class Pipeline:
         self.engine = RuleEngine(ruleset)
         self.console_min = console_min
         self.active_adapters = active_adapters
-        self._lock = asyncio.Lock()  # one batch at a time: engine state and SQLite writes stay ordered
+        # One group at a time: engine state and SQLite writes stay ordered.
+        self._lock = asyncio.Lock()
+        self._waiting: list[_Batch] = []
 
     def replace_ruleset(self, ruleset: RuleSet) -> None:
         """Swap rules in place; price windows and confirm state carry over by rule id."""
@@ -53,65 +76,118 @@ class Pipeline:
         events: Iterable[NewsEvent | PriceEvent],
         *,
         alert_after: datetime | None = None,
+        poll: PollRecord | None = None,
     ) -> list[Alert]:
-        """Process new events in time order; events older than `alert_after` are only recorded."""
+        """Process new events in time order; events older than `alert_after` are only recorded.
+
+        `poll`, the successful poll that brought the events, is recorded in the same
+        transaction: its new validators (ETag) are stored exactly when its items are.
+        Returns this batch's alerts once they are committed, whoever wrote the group."""
         ordered = sorted(events, key=lambda e: e.time)
-        if not ordered:
+        if not ordered and poll is None:
             return []
+        batch = _Batch(ordered, alert_after, poll, asyncio.get_running_loop().create_future())
+        self._waiting.append(batch)
         async with self._lock:
-            return await self._process_batch(ordered, alert_after)
+            if not batch.done.done():  # nobody took it along: write it, with whatever waits
+                await self._write_group(self._take_group(), batch)
+        return batch.done.result()
 
-    async def _process_batch(
-        self, ordered: list[NewsEvent | PriceEvent], alert_after: datetime | None
-    ) -> list[Alert]:
-        now = self.clock.now()
-        routing = await RoutingTable.load(
-            self.store, now=now, console_min=self.console_min, active_adapters=self.active_adapters
-        )
-        raised: list[Alert] = []
-        for ev in ordered:
-            raised.extend(await self._process_one(ev, routing, alert_after))
-        return raised
+    def _take_group(self) -> list[_Batch]:
+        group: list[_Batch] = []
+        size = 0
+        while self._waiting and (not group or size + len(self._waiting[0].events) <= GROUP_MAX_EVENTS):
+            batch = self._waiting.pop(0)
+            group.append(batch)
+            size += len(batch.events)
+        return group
 
-    async def _process_one(
-        self, ev: NewsEvent | PriceEvent, routing: RoutingTable, alert_after: datetime | None
-    ) -> list[Alert]:
+    async def _write_group(self, group: list[_Batch], own: _Batch) -> None:
+        try:
+            await self._process_group(group)
+        except Exception as exc:
+            for batch in group:
+                batch.done.set_exception(exc)
+                batch.done.add_done_callback(_consume)  # its caller may be gone; no "never retrieved"
+            return
+        except BaseException:
+            # Cancelled mid-write: the transaction rolled back; the others' batches go back
+            # in line, and their callers, still waiting for the lock, write them next.
+            self._waiting[:0] = [b for b in group if b is not own]
+            raise
+        for batch in group:
+            batch.done.set_result(batch.raised)
+
+    async def _process_group(self, group: list[_Batch]) -> None:
         now = self.clock.now()
-        raised: list[Alert] = []
         async with self.store.transaction() as conn:
-            if not await self.store.mark_seen(conn, ev, at=now):
-                return []
-            EVENTS.labels(source=ev.source).inc()
-            candidates = self.engine.evaluate(ev, now=now)
-            if alert_after is not None and ev.time < alert_after:
-                if candidates:
-                    log.debug("backlog: %s older than %s, recorded only", ev.id, alert_after)
-                return []
-            for alert in candidates:
-                rule = self.ruleset.get(alert.rule_id)
-                cooldown = rule.cooldown if rule is not None else 0.0
-                if cooldown > 0:
-                    last = await self.store.last_fired(conn, alert.rule_id, alert.key)
-                    if last is not None and alert.created_at - last < timedelta(seconds=cooldown):
-                        log.info(
-                            "suppressed %s (key %r): cooldown %.0fs since %s",
-                            alert.rule_id, alert.key, cooldown, last.isoformat(),
-                        )
+            polls = [b.poll for b in group if b.poll is not None]
+            if polls:
+                await self.store.record_polls(conn, polls)
+            fresh = await self.store.mark_seen_many(conn, [ev for b in group for ev in b.events], at=now)
+            candidates: list[tuple[_Batch, Alert]] = []
+            for batch in group:
+                for ev in batch.events:
+                    if ev.id not in fresh:
                         continue
-                if not await self.store.insert_alert(conn, alert):
-                    continue
-                for route in routing.routes(alert, now=now):
-                    await self.store.enqueue(
-                        conn,
-                        alert_id=alert.id,
-                        adapter=route.adapter,
-                        address=route.address,
-                        status=route.status,
-                        at=now,
-                        not_before=route.not_before,
-                        note=route.note,
-                    )
-                ALERTS.labels(rule=alert.rule_id, severity=alert.severity.value).inc()
-                log.info("alert %s: %s [%s] %s", alert.id[:8], alert.rule_id, alert.severity.value, alert.title[:120])
-                raised.append(alert)
-        return raised
+                    fresh.discard(ev.id)  # the same event twice in one group counts once
+                    EVENTS.labels(source=ev.source).inc()
+                    found = self.engine.evaluate(ev, now=now)
+                    if batch.alert_after is not None and ev.time < batch.alert_after:
+                        if found:
+                            log.debug("backlog: %s older than %s, recorded only", ev.id, batch.alert_after)
+                        continue
+                    candidates.extend((batch, a) for a in found)
+            if not candidates:
+                return
+            last = await self.store.last_fired_many(
+                conn, ((a.rule_id, a.key) for _, a in candidates if self._cooldown(a) > 0)
+            )
+            kept = [(b, a) for b, a in candidates if self._off_cooldown(a, last)]
+            inserted = await self.store.insert_alerts(conn, [a for _, a in kept])
+            raised = [(b, a) for b, a in kept if a.id in inserted]
+            if not raised:
+                return
+            # Loaded only when something fires: most polls of a busy feed bring nothing new.
+            routing = await RoutingTable.load(
+                self.store,
+                now=now,
+                console_min=self.console_min,
+                active_adapters=self.active_adapters,
+                conn=conn,
+            )
+            await self.store.enqueue_many(
+                conn, [route for _, a in raised for route in routing.routes(a, now=now)], at=now
+            )
+        for batch, alert in raised:
+            batch.raised.append(alert)
+            ALERTS.labels(rule=alert.rule_id, severity=alert.severity.value).inc()
+            log.info("alert %s: %s [%s] %s", alert.id[:8], alert.rule_id, alert.severity.value, alert.title[:120])
+
+    def _cooldown(self, alert: Alert) -> float:
+        rule = self.ruleset.get(alert.rule_id)
+        return rule.cooldown if rule is not None else 0.0
+
+    def _off_cooldown(self, alert: Alert, last: dict[tuple[str, str], datetime]) -> bool:
+        """Whether the alert may fire; a fired alert moves `last`, so later ones in the group see it."""
+        cooldown = self._cooldown(alert)
+        if cooldown <= 0:
+            return True
+        pair = (alert.rule_id, alert.key)
+        fired = last.get(pair)
+        if fired is not None and alert.created_at - fired < timedelta(seconds=cooldown):
+            log.info(
+                "suppressed %s (key %r): cooldown %.0fs since %s",
+                alert.rule_id,
+                alert.key,
+                cooldown,
+                fired.isoformat(),
+            )
+            return False
+        last[pair] = alert.created_at
+        return True
+
+
+def _consume(future: asyncio.Future[list[Alert]]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     http_max_redirects: int = Field(default=5, ge=0)
     http_user_agent: str = "Mozilla/5.0 (compatible; Readout/0.1; +https://github.com/readout)"
     poll_jitter: float = Field(default=5.0, ge=0, description="seconds of random jitter per poll")
+    poll_concurrency: int = Field(
+        default=16, ge=1, le=256, description="fetches in flight at once (README, Benchmarks: polling)"
+    )
 
     # Adapters
     console: bool | None = Field(default=None, description="console adapter; default: on when no chat token is set")

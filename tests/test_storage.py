@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.models import Alert, NewsEvent, PriceEvent, Severity
 from bot.storage import migrations, tables
 from bot.storage.leader import LeaderLock
-from bot.storage.store import Delivery, Store, make_worker_id
+from bot.storage.store import Delivery, OutboxEntry, Store, make_worker_id
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,6 +184,10 @@ async def test_record_poll_streaks_and_validators(store: Store) -> None:
     states = await store.all_source_states()
     assert [x.source_id for x in states] == ["ap", "fr"]
     assert len(states[0].last_error or "") == 1000
+    # Counters are computed by the database: concurrent recorders lose no increment.
+    await asyncio.gather(*(store.record_poll("ap", at=T0, error="HTTP 500") for _ in range(8)))
+    ap = await store.get_source_state("ap")
+    assert ap is not None and (ap.polls, ap.consecutive_failures) == (9, 9)
 
 
 # ---- alerts and cooldowns ------------------------------------------------------
@@ -210,6 +214,53 @@ async def test_insert_alert_dedups_rule_event_and_moves_cooldown(store: Store) -
     got = await store.get_alerts([first.id, "missing"])
     assert got == {first.id: first}
     assert await store.get_alerts([]) == {}
+
+
+async def test_batch_writes_report_exactly_the_new_rows(store: Store) -> None:
+    """The pipeline's one-statement-per-batch path: seen, cooldowns, alerts, outbox."""
+    async with store.transaction() as conn:
+        assert await store.mark_seen_many(conn, [_news(1), _news(2)], at=T0) == {"ev1", "ev2"}
+        fresh = await store.mark_seen_many(conn, [_news(2), _news(3), _news(3)], at=T0)
+        assert fresh == {"ev3"}
+        assert await store.mark_seen_many(conn, [], at=T0) == set()
+
+        a1, a2 = _alert(1, event="e1"), _alert(2, rule="other", key="x", event="e1")
+        assert await store.insert_alerts(conn, [a1, a2]) == {a1.id, a2.id}
+        retry = a1.model_copy(update={"id": "f" * 24, "created_at": T0 + timedelta(hours=5)})
+        a3 = _alert(3, event="e3", at=T0 + timedelta(minutes=1))
+        assert await store.insert_alerts(conn, [retry, a3]) == {a3.id}
+        assert await store.last_fired_many(conn, [("r", "k"), ("other", "x"), ("never", "k")]) == {
+            ("r", "k"): a3.created_at,  # moved by a3, not by the skipped duplicate
+            ("other", "x"): a2.created_at,
+        }
+        assert await store.last_fired_many(conn, []) == {}
+
+        entries = [
+            OutboxEntry(alert_id=a1.id, adapter="chat", address=f"c{n}", status="pending")
+            for n in range(1100)  # three multi-row chunks
+        ]
+        assert await store.enqueue_many(conn, entries, at=T0) == 1100
+        again = [
+            *entries[:2],
+            OutboxEntry(
+                alert_id=a1.id,
+                adapter="chat",
+                address="late",
+                status="held",
+                not_before=T0 + timedelta(hours=1),
+                note="quiet hours",
+            ),
+        ]
+        assert await store.enqueue_many(conn, again, at=T0) == 1
+    rows = await store.deliveries(adapter="chat")
+    assert [d.address for d in rows] == [f"c{n}" for n in range(1100)] + ["late"]
+    assert [d.id for d in rows] == sorted(d.id for d in rows)
+    late = rows[-1]
+    assert (late.status, late.next_attempt_at, late.last_error) == (
+        "held",
+        T0 + timedelta(hours=1),
+        "quiet hours",
+    )
 
 
 async def test_find_alert_by_prefix(store: Store) -> None:
@@ -495,6 +546,9 @@ async def test_claim_source_on_sqlite_is_free(tmp_path: Path) -> None:
         assert await store.claim_source("fr", worker_id="w1", lease_seconds=90, now=T0)
         assert await store.claim_source("fr", worker_id="w2", lease_seconds=90, now=T0)
         assert await store.get_source_state("fr") is None  # nothing written
+        await store.record_poll("fr", at=T0, error=None, etag='"e1"')
+        state = await store.claim_source("fr", worker_id="w1", lease_seconds=90, now=T0)
+        assert state is not None and (state.etag, state.polls, state.lease_owner) == ('"e1"', 1, None)
     finally:
         await store.close()
 
@@ -511,6 +565,9 @@ async def test_claim_source_lease(store: Store) -> None:
     assert not await claim("fr", "w2", 60)
     assert await claim("fr", "w1", 60)  # the holder renews: lease until 150
     await store.record_poll("fr", at=T0 + timedelta(seconds=60), error=None, etag='"e"')
+    # The claim reads the state the poll needs (validators, failure streak) in the same statement.
+    renewed = await store.claim_source("fr", worker_id="w1", lease_seconds=90, now=T0 + timedelta(seconds=60))
+    assert renewed is not None and (renewed.etag, renewed.polls) == ('"e"', 1)
     state = await store.get_source_state("fr")  # record_poll kept the lease
     assert state is not None and (
         state.lease_owner,

@@ -23,13 +23,13 @@ fails loudly (there is no SQL engine behind this object).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from bot.models import Alert, NewsEvent, PriceEvent
-from bot.storage.store import Destination, Mute, OutboxStatus, Store, Subscription
+from bot.storage.store import Destination, Mute, OutboxEntry, Store, Subscription
 
 
 class _Txn:
@@ -71,12 +71,14 @@ class MemoryStore(Store):
     async def is_seen(self, conn: Any, event_id: str) -> bool:
         return event_id in self._seen
 
-    async def mark_seen(self, conn: Any, ev: NewsEvent | PriceEvent, *, at: datetime) -> bool:
-        if ev.id in self._seen:
-            return False
-        self._seen[ev.id] = at
-        conn.undo.append(lambda: self._seen.pop(ev.id, None))
-        return True
+    async def mark_seen_many(
+        self, conn: Any, events: Sequence[NewsEvent | PriceEvent], *, at: datetime
+    ) -> set[str]:
+        fresh = {ev.id for ev in events} - self._seen.keys()
+        for event_id in fresh:
+            self._seen[event_id] = at
+        conn.undo.append(lambda: [self._seen.pop(i, None) for i in fresh])
+        return set(fresh)
 
     async def seen_count(self) -> int:
         return len(self._seen)
@@ -86,29 +88,36 @@ class MemoryStore(Store):
     async def alert_exists(self, conn: Any, rule_id: str, event_id: str) -> bool:
         return (rule_id, event_id) in self._alert_keys
 
-    async def last_fired(self, conn: Any, rule_id: str, key: str) -> datetime | None:
-        return self._cooldowns.get((rule_id, key))
+    async def last_fired_many(
+        self, conn: Any, pairs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], datetime]:
+        return {p: self._cooldowns[p] for p in set(pairs) if p in self._cooldowns}
 
-    async def insert_alert(self, conn: Any, alert: Alert) -> bool:
-        pair = (alert.rule_id, alert.event_id)
-        if alert.id in self._alerts or pair in self._alert_keys:
-            return False
-        cooldown = (alert.rule_id, alert.key)
-        before = self._cooldowns.get(cooldown)
-        self._alerts[alert.id] = alert
-        self._alert_keys.add(pair)
-        self._cooldowns[cooldown] = alert.created_at
+    async def insert_alerts(self, conn: Any, alerts: Sequence[Alert]) -> set[str]:
+        inserted: set[str] = set()
+        for alert in alerts:
+            pair = (alert.rule_id, alert.event_id)
+            if alert.id in self._alerts or pair in self._alert_keys:
+                continue
+            cooldown = (alert.rule_id, alert.key)
+            before = self._cooldowns.get(cooldown)
+            self._alerts[alert.id] = alert
+            self._alert_keys.add(pair)
+            self._cooldowns[cooldown] = alert.created_at
+            inserted.add(alert.id)
+            conn.undo.append(self._undo_alert(alert, before))
+        return inserted
 
+    def _undo_alert(self, alert: Alert, cooldown_before: datetime | None) -> Callable[[], None]:
         def undo() -> None:
             self._alerts.pop(alert.id, None)
-            self._alert_keys.discard(pair)
-            if before is None:
-                self._cooldowns.pop(cooldown, None)
+            self._alert_keys.discard((alert.rule_id, alert.event_id))
+            if cooldown_before is None:
+                self._cooldowns.pop((alert.rule_id, alert.key), None)
             else:
-                self._cooldowns[cooldown] = before
+                self._cooldowns[(alert.rule_id, alert.key)] = cooldown_before
 
-        conn.undo.append(undo)
-        return True
+        return undo
 
     async def recent_alerts(self, limit: int = 10) -> list[Alert]:
         ordered = sorted(self._alerts.values(), key=lambda a: (a.created_at, a.id))
@@ -126,29 +135,21 @@ class MemoryStore(Store):
 
     # ---- outbox -------------------------------------------------------------
 
-    async def enqueue(
-        self,
-        conn: Any,
-        *,
-        alert_id: str,
-        adapter: str,
-        address: str,
-        status: OutboxStatus,
-        at: datetime,
-        not_before: datetime | None = None,
-        note: str | None = None,
-    ) -> bool:
-        key = (alert_id, adapter, address)
-        if key in self._outbox:
-            return False
-        self._outbox[key] = {
-            "status": status,
-            "next_attempt_at": not_before or at,
-            "created_at": at,
-            "last_error": note,
-        }
-        conn.undo.append(lambda: self._outbox.pop(key, None))
-        return True
+    async def enqueue_many(self, conn: Any, entries: Sequence[OutboxEntry], *, at: datetime) -> int:
+        added: list[tuple[str, str, str]] = []
+        for e in entries:
+            key = (e.alert_id, e.adapter, e.address)
+            if key in self._outbox:
+                continue
+            self._outbox[key] = {
+                "status": e.status,
+                "next_attempt_at": e.not_before or at,
+                "created_at": at,
+                "last_error": e.note,
+            }
+            added.append(key)
+        conn.undo.append(lambda: [self._outbox.pop(k, None) for k in added])
+        return len(added)
 
     async def queue_depth(self) -> dict[str, int]:
         depth: dict[str, int] = {}
@@ -160,14 +161,14 @@ class MemoryStore(Store):
     # ---- routing inputs: a backtest has no chats ------------------------------
 
     async def subscriptions(
-        self, adapter: str | None = None, address: str | None = None
+        self, adapter: str | None = None, address: str | None = None, *, conn: Any = None
     ) -> list[Subscription]:
         return []
 
-    async def destinations(self, adapter: str | None = None) -> list[Destination]:
+    async def destinations(self, adapter: str | None = None, *, conn: Any = None) -> list[Destination]:
         return []
 
     async def active_mutes(
-        self, *, now: datetime, adapter: str | None = None, address: str | None = None
+        self, *, now: datetime, adapter: str | None = None, address: str | None = None, conn: Any = None
     ) -> list[Mute]:
         return []

@@ -113,10 +113,16 @@ def redact_url(url: str) -> str:
 def make_client(settings: Settings, *, trust_env: bool = True) -> httpx.AsyncClient:
     """The shared client for all sources; redirects are followed by `fetch` itself.
 
-    `trust_env=False` ignores proxy variables (tests talking to 127.0.0.1).
+    `trust_env=False` ignores proxy variables (tests talking to 127.0.0.1). The pool
+    holds as many connections as `poll_concurrency` lets fetches run at once, all kept
+    alive between polls.
     """
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.http_timeout),
+        limits=httpx.Limits(
+            max_connections=settings.poll_concurrency,
+            max_keepalive_connections=settings.poll_concurrency,
+        ),
         follow_redirects=False,
         max_redirects=settings.http_max_redirects,
         headers={

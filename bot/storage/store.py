@@ -22,16 +22,29 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Table, and_, delete, event, func, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.models import Alert, NewsEvent, PriceEvent
@@ -40,8 +53,31 @@ from bot.storage.migrations import advisory_key, upgrade_engine
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 Selector = Literal["severity", "rule", "tag"]
 OutboxStatus = Literal["pending", "held", "sent", "dead", "skipped"]
+
+
+class OutboxEntry(BaseModel):
+    """One destination owed one alert, as routing decided (see `Store.enqueue_many`)."""
+
+    alert_id: str
+    adapter: str
+    address: str
+    status: OutboxStatus
+    not_before: datetime | None = None
+    note: str | None = None
+
+
+class PollRecord(BaseModel):
+    """The outcome of one poll of one source, as `Store.record_polls` stores it."""
+
+    source_id: str
+    at: datetime
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 class SourceState(BaseModel):
@@ -156,6 +192,17 @@ class Store:
         async with self.engine.begin() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def _reading(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
+        """Read on the caller's connection when given one. Inside a write transaction on
+        SQLite this is required: a second connection would wait on a pool that writers
+        blocked behind our own write lock may have drained."""
+        if conn is not None:
+            yield conn
+        else:
+            async with self.engine.connect() as own:
+                yield own
+
     # ---- events -------------------------------------------------------------
 
     async def is_seen(self, conn: AsyncConnection, event_id: str) -> bool:
@@ -168,17 +215,30 @@ class Store:
         self, conn: AsyncConnection, ev: NewsEvent | PriceEvent, *, at: datetime
     ) -> bool:
         """Record an event as seen; False when it already was (another worker won)."""
-        title = ev.title if isinstance(ev, NewsEvent) else f"{ev.symbol} {ev.last}"
-        return await _insert_new(
-            conn,
-            t.events_seen,
-            event_id=ev.id,
-            source=ev.source,
-            kind=ev.kind,
-            title=title[:2000],
-            event_time=ev.time,
-            seen_at=at,
-        )
+        return ev.id in await self.mark_seen_many(conn, [ev], at=at)
+
+    async def mark_seen_many(
+        self, conn: AsyncConnection, events: Sequence[NewsEvent | PriceEvent], *, at: datetime
+    ) -> set[str]:
+        """Record events as seen; returns the ids that were new (the rest were seen before).
+
+        One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING` per chunk. Rows go in
+        id order, so two workers inserting overlapping batches on PostgreSQL wait on
+        each other in the same order and cannot deadlock.
+        """
+        rows = {
+            ev.id: {
+                "event_id": ev.id,
+                "source": ev.source,
+                "kind": ev.kind,
+                "title": (ev.title if isinstance(ev, NewsEvent) else f"{ev.symbol} {ev.last}")[:2000],
+                "event_time": ev.time,
+                "seen_at": at,
+            }
+            for ev in events
+        }
+        ordered = [rows[k] for k in sorted(rows)]
+        return set(await _insert_new_many(conn, t.events_seen, ordered, t.events_seen.c.event_id))
 
     async def seen_count(self) -> int:
         async with self.engine.connect() as conn:
@@ -207,57 +267,73 @@ class Store:
         etag: str | None = None,
         last_modified: str | None = None,
     ) -> SourceState:
-        """Store the outcome of one poll: validators on success, error and streak on failure."""
-        for attempt in range(2):
-            try:
-                return await self._record_poll(
-                    source_id, at=at, error=error, etag=etag, last_modified=last_modified
-                )
-            except IntegrityError:  # another worker created the row first: update it instead
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _record_poll(
-        self, source_id: str, *, at: datetime, error: str | None, etag: str | None, last_modified: str | None
-    ) -> SourceState:
-        s = t.source_state
+        """Store the outcome of one poll, in a transaction of its own (see `record_polls`)."""
+        poll = PollRecord(source_id=source_id, at=at, error=error, etag=etag, last_modified=last_modified)
         async with self.transaction() as conn:
-            row = (
-                await conn.execute(select(s).where(s.c.source_id == source_id).with_for_update())
-            ).mappings().first()
-            state = SourceState(source_id=source_id) if row is None else SourceState.model_validate(dict(row))
-            state.polls += 1
-            if state.first_polled_at is None:
-                state.first_polled_at = at
-            if error is None:
-                state.etag, state.last_modified = etag, last_modified
-                state.last_success_at = at
-                state.consecutive_failures = 0
-            else:
-                state.last_error, state.last_error_at = error[:1000], at
-                state.consecutive_failures += 1
-            values = state.model_dump(exclude={"lease_owner", "lease_until"})
-            if row is None:
-                await conn.execute(insert(t.source_state).values(**values))
-            else:
-                await conn.execute(
-                    update(t.source_state).where(t.source_state.c.source_id == source_id).values(**values)
-                )
+            (state,) = await self.record_polls(conn, [poll])
         return state
 
-    async def claim_source(self, source_id: str, *, worker_id: str, lease_seconds: float, now: datetime) -> bool:
-        """Take (or renew) the lease to poll a source; False while another worker's lease runs.
+    async def record_polls(self, conn: AsyncConnection, polls: Sequence[PollRecord]) -> list[SourceState]:
+        """Store poll outcomes: validators on success, error and streak on failure.
+
+        Upserts whose counters are computed by the database, so two workers
+        recording the same source lose no increment; leases are left alone. One
+        statement for all successes and one for all failures; a source polled twice
+        in `polls` counts its last poll only.
+        """
+        s = t.source_state
+        latest = {p.source_id: p for p in polls}
+        states: list[SourceState] = []
+        for failed in (False, True):
+            rows = [p for p in latest.values() if (p.error is not None) is failed]
+            if not rows:
+                continue
+            outcome = ["last_error", "last_error_at"] if failed else ["etag", "last_modified", "last_success_at"]
+            for chunk in _chunks(rows, _CHUNK_ROWS):
+                stmt = _dialect_insert(conn, s).values(
+                    [
+                        {
+                            "source_id": p.source_id,
+                            "polls": 1,
+                            "first_polled_at": p.at,
+                            "consecutive_failures": int(failed),
+                            "etag": p.etag,
+                            "last_modified": p.last_modified,
+                            "last_success_at": None if failed else p.at,
+                            "last_error": (p.error or "")[:1000] if failed else None,
+                            "last_error_at": p.at if failed else None,
+                        }
+                        for p in chunk
+                    ]
+                )
+                updates: dict[str, Any] = {
+                    "polls": s.c.polls + 1,
+                    "first_polled_at": func.coalesce(s.c.first_polled_at, stmt.excluded.first_polled_at),
+                    "consecutive_failures": s.c.consecutive_failures + 1 if failed else 0,
+                    **{name: stmt.excluded[name] for name in outcome},
+                }
+                result = await conn.execute(
+                    stmt.on_conflict_do_update(index_elements=[s.c.source_id], set_=updates).returning(s)
+                )
+                states.extend(SourceState.model_validate(dict(row)) for row in result.mappings())
+        return states
+
+    async def claim_source(
+        self, source_id: str, *, worker_id: str, lease_seconds: float, now: datetime
+    ) -> SourceState | None:
+        """Take (or renew) the lease to poll a source and return its state; None while
+        another worker's lease runs.
 
         The lease is sticky: its holder renews it on every poll, so the source
         stays with one worker (and its conditional-GET validators stay warm);
         others get it only once `lease_seconds` have passed without a renewal.
         Use a lease longer than the poll interval plus its jitter. One upsert
-        statement. With `single_worker` (SQLite) it is always True and writes nothing.
+        statement that also reads the state. With `single_worker` (SQLite) the
+        lease is always this worker's and only the state is read.
         """
-        if self.single_worker:
-            return True
         s = t.source_state
+        if self.single_worker:
+            return await self.get_source_state(source_id) or SourceState(source_id=source_id)
         until = now + timedelta(seconds=lease_seconds)
         free = or_(
             s.c.lease_owner.is_(None),
@@ -274,9 +350,10 @@ class Store:
                     set_={"lease_owner": worker_id, "lease_until": until},
                     where=free,
                 )
-                .returning(s.c.source_id)
+                .returning(s)
             )
-            return (await conn.execute(stmt)).first() is not None
+            row = (await conn.execute(stmt)).mappings().first()
+        return None if row is None else SourceState.model_validate(dict(row))
 
     async def release_source(self, source_id: str, *, worker_id: str) -> bool:
         """Hand a source's lease back early (shutdown); False if this worker did not hold it."""
@@ -298,46 +375,79 @@ class Store:
         return (await conn.execute(q)).first() is not None
 
     async def last_fired(self, conn: AsyncConnection, rule_id: str, key: str) -> datetime | None:
-        """When this rule last fired for this key. On PostgreSQL it also takes a transaction-level
-        advisory lock on (rule, key), so the cooldown check and the `insert_alert` that follows
-        are one step across workers: a second worker waits for the first to commit, then sees it.
+        """When this rule last fired for this key (see `last_fired_many` for the lock it takes)."""
+        return (await self.last_fired_many(conn, [(rule_id, key)])).get((rule_id, key))
+
+    async def last_fired_many(
+        self, conn: AsyncConnection, pairs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], datetime]:
+        """When each (rule, key) last fired; pairs that never fired are absent.
+
+        On PostgreSQL it first takes a transaction-level advisory lock per pair, in
+        sorted order (so two workers cannot deadlock), which makes the cooldown
+        check and the `insert_alerts` that follows one step across workers: a
+        second worker waits for the first to commit, then sees its alerts.
         """
+        wanted = sorted(set(pairs))
+        if not wanted:
+            return {}
         if conn.dialect.name == "postgresql":
-            lock_key = advisory_key(f"cooldown:{rule_id}\x1f{key}")
-            await conn.execute(select(func.pg_advisory_xact_lock(lock_key)))
-        q = select(t.cooldowns.c.last_fired_at).where(
-            and_(t.cooldowns.c.rule_id == rule_id, t.cooldowns.c.key == key)
-        )
-        value: datetime | None = (await conn.execute(q)).scalar_one_or_none()
-        return value
+            keys = [advisory_key(f"cooldown:{rule_id}\x1f{key}") for rule_id, key in wanted]
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+                {"keys": keys},
+            )
+        c = t.cooldowns.c
+        found: dict[tuple[str, str], datetime] = {}
+        for chunk in _chunks(wanted, _CHUNK_ROWS):
+            q = select(c.rule_id, c.key, c.last_fired_at).where(tuple_(c.rule_id, c.key).in_(chunk))
+            for rule_id, key, fired in await conn.execute(q):
+                found[(rule_id, key)] = fired
+        return found
 
     async def insert_alert(self, conn: AsyncConnection, alert: Alert) -> bool:
         """Insert an alert and move its cooldown; False if this rule already fired on the event."""
-        inserted = await _insert_new(
-            conn,
-            t.alerts,
-            id=alert.id,
-            rule_id=alert.rule_id,
-            event_id=alert.event_id,
-            key=alert.key,
-            severity=alert.severity.value,
-            kind=alert.kind,
-            created_at=alert.created_at,
-            event_time=alert.event_time,
-            payload=alert.model_dump(mode="json"),
-        )
-        if not inserted:
-            return False
-        move = (
-            update(t.cooldowns)
-            .where(and_(t.cooldowns.c.rule_id == alert.rule_id, t.cooldowns.c.key == alert.key))
-            .values(last_fired_at=alert.created_at)
-        )
-        if (await conn.execute(move)).rowcount == 0 and not await _insert_new(
-            conn, t.cooldowns, rule_id=alert.rule_id, key=alert.key, last_fired_at=alert.created_at
-        ):
-            await conn.execute(move)  # another worker created the row meanwhile
-        return True
+        return alert.id in await self.insert_alerts(conn, [alert])
+
+    async def insert_alerts(self, conn: AsyncConnection, alerts: Sequence[Alert]) -> set[str]:
+        """Insert alerts and move their cooldowns; returns the ids inserted.
+
+        An alert whose rule already fired on its event (another worker, a replay) is
+        skipped, and does not move the cooldown. Two statements for the whole batch.
+        """
+        if not alerts:
+            return set()
+        rows = [
+            {
+                "id": a.id,
+                "rule_id": a.rule_id,
+                "event_id": a.event_id,
+                "key": a.key,
+                "severity": a.severity.value,
+                "kind": a.kind,
+                "created_at": a.created_at,
+                "event_time": a.event_time,
+                "payload": a.model_dump(mode="json"),
+            }
+            for a in alerts
+        ]
+        inserted = set(await _insert_new_many(conn, t.alerts, rows, t.alerts.c.id))
+        fired: dict[tuple[str, str], datetime] = {}
+        for a in alerts:
+            if a.id in inserted:
+                pair = (a.rule_id, a.key)
+                fired[pair] = max(a.created_at, fired.get(pair, a.created_at))
+        for chunk in _chunks(sorted(fired.items()), _CHUNK_ROWS):
+            stmt = _dialect_insert(conn, t.cooldowns).values(
+                [{"rule_id": r, "key": k, "last_fired_at": at} for (r, k), at in chunk]
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[t.cooldowns.c.rule_id, t.cooldowns.c.key],
+                    set_={"last_fired_at": stmt.excluded.last_fired_at},
+                )
+            )
+        return inserted
 
     async def recent_alerts(self, limit: int = 10) -> list[Alert]:
         async with self.engine.connect() as conn:
@@ -385,18 +495,29 @@ class Store:
         note: str | None = None,
     ) -> bool:
         """Owe an alert to one destination; False if it was already owed (idempotent)."""
-        return await _insert_new(
-            conn,
-            t.outbox,
-            alert_id=alert_id,
-            adapter=adapter,
-            address=address,
-            status=status,
-            attempts=0,
-            next_attempt_at=not_before or at,
-            created_at=at,
-            last_error=note,
+        row = OutboxEntry(
+            alert_id=alert_id, adapter=adapter, address=address, status=status, not_before=not_before, note=note
         )
+        return await self.enqueue_many(conn, [row], at=at) == 1
+
+    async def enqueue_many(self, conn: AsyncConnection, entries: Sequence[OutboxEntry], *, at: datetime) -> int:
+        """Owe alerts to destinations, in the given order (outbox ids follow it); returns how
+        many were new. One multi-row insert per chunk: an alert for 10,000 subscribers is
+        20 statements, not 10,000."""
+        rows = [
+            {
+                "alert_id": e.alert_id,
+                "adapter": e.adapter,
+                "address": e.address,
+                "status": e.status,
+                "attempts": 0,
+                "next_attempt_at": e.not_before or at,
+                "created_at": at,
+                "last_error": e.note,
+            }
+            for e in entries
+        ]
+        return len(await _insert_new_many(conn, t.outbox, rows, t.outbox.c.id))
 
     async def due_deliveries(self, *, now: datetime, adapters: Sequence[str], limit: int = 100) -> list[Delivery]:
         """The oldest pending row of each destination, if due: order per destination is kept."""
@@ -647,12 +768,14 @@ class Store:
             ).mappings().first()
         return None if row is None else Destination.model_validate(dict(row))
 
-    async def destinations(self, adapter: str | None = None) -> list[Destination]:
+    async def destinations(
+        self, adapter: str | None = None, *, conn: AsyncConnection | None = None
+    ) -> list[Destination]:
         d = t.destinations
         q = select(d).order_by(d.c.adapter, d.c.address)
         if adapter:
             q = q.where(d.c.adapter == adapter)
-        async with self.engine.connect() as conn:
+        async with self._reading(conn) as conn:
             return [Destination.model_validate(dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def update_destination(self, adapter: str, address: str, **values: Any) -> None:
@@ -703,14 +826,16 @@ class Store:
             res = await conn.execute(delete(s).where(cond))
             return int(res.rowcount or 0)
 
-    async def subscriptions(self, adapter: str | None = None, address: str | None = None) -> list[Subscription]:
+    async def subscriptions(
+        self, adapter: str | None = None, address: str | None = None, *, conn: AsyncConnection | None = None
+    ) -> list[Subscription]:
         s = t.subscriptions
         q = select(s.c.adapter, s.c.address, s.c.selector, s.c.value).order_by(s.c.adapter, s.c.address, s.c.id)
         if adapter is not None:
             q = q.where(s.c.adapter == adapter)
         if address is not None:
             q = q.where(s.c.address == address)
-        async with self.engine.connect() as conn:
+        async with self._reading(conn) as conn:
             return [Subscription.model_validate(dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def add_mute(
@@ -729,15 +854,30 @@ class Store:
         async with self.transaction() as conn:
             return int((await conn.execute(delete(m).where(cond))).rowcount or 0)
 
-    async def active_mutes(self, *, now: datetime, adapter: str | None = None, address: str | None = None) -> list[Mute]:
+    async def active_mutes(
+        self,
+        *,
+        now: datetime,
+        adapter: str | None = None,
+        address: str | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> list[Mute]:
         m = t.mutes
         q = select(m.c.adapter, m.c.address, m.c.rule_id, m.c.until).where(m.c.until > now)
         if adapter is not None:
             q = q.where(m.c.adapter == adapter)
         if address is not None:
             q = q.where(m.c.address == address)
-        async with self.engine.connect() as conn:
+        async with self._reading(conn) as conn:
             return [Mute.model_validate(dict(r)) for r in (await conn.execute(q)).mappings()]
+
+
+_CHUNK_ROWS = 500  # rows per multi-row statement: well inside SQLite's 32,766 bound parameters
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 async def _insert_new(conn: AsyncConnection, table: Table, **values: Any) -> bool:
@@ -749,6 +889,17 @@ async def _insert_new(conn: AsyncConnection, table: Table, **values: Any) -> boo
     """
     res = await conn.execute(_dialect_insert(conn, table).values(**values).on_conflict_do_nothing())
     return bool(res.rowcount)
+
+
+async def _insert_new_many(
+    conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], returning: Column[Any]
+) -> list[Any]:
+    """`_insert_new` for many rows, in chunks of multi-row INSERTs; `returning` of the new ones."""
+    new: list[Any] = []
+    for chunk in _chunks(rows, _CHUNK_ROWS):
+        stmt = _dialect_insert(conn, table).values(list(chunk)).on_conflict_do_nothing().returning(returning)
+        new.extend((await conn.execute(stmt)).scalars())
+    return new
 
 
 def _dialect_insert(conn: AsyncConnection, table: Table) -> Any:
@@ -775,6 +926,8 @@ __all__ = [
     "Delivery",
     "Destination",
     "Mute",
+    "OutboxEntry",
+    "PollRecord",
     "SourceState",
     "Store",
     "Subscription",
