@@ -91,9 +91,10 @@ class Readout:
         self._own_client = http_client is None
         self._initial_ruleset = ruleset
         self._stop = asyncio.Event()
-        # Fetches in flight at once. 1,000 sources due together would otherwise all queue in
-        # httpx's pool, whose bookkeeping grows with the queue (README, Benchmarks: polling).
-        self._fetch_slots = asyncio.Semaphore(settings.poll_concurrency)
+        # Polls (claim + fetch) in flight at once. 1,000 sources due together would otherwise
+        # all queue in httpx's pool and the database pool, whose bookkeeping grows with the
+        # queue (README, Benchmarks: polling).
+        self._poll_slots = asyncio.Semaphore(settings.poll_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: SourceScheduler | None = None
         self._started_adapters: list[Adapter] = []
@@ -203,28 +204,34 @@ class Readout:
         cfg = self.pipeline.ruleset.sources
         return [f for f in cfg.feeds if f.enabled] + [p for p in cfg.prices if p.enabled]
 
+    def _lease_seconds(self, source: Source) -> float:
+        """How long a claim on a source lasts: past its next poll, jitter included."""
+        return source.interval * 1.5 + self.settings.poll_jitter
+
     async def poll_source(self, source: Source) -> list[Alert]:
         """Poll one source, record its health, process its new events. Never raises for feed faults."""
         sid = source_id(source)
-        state: SourceState | None
-        if self._claim_sources:
-            state = await self.store.claim_source(
-                sid,
-                worker_id=self.worker_id,
-                lease_seconds=source.interval * 1.5 + self.settings.poll_jitter,
-                now=self.clock.now(),
-            )
-            if state is None:
-                return []  # another worker polls this source this round
-        else:
-            state = await self.store.get_source_state(sid) or SourceState(source_id=sid)
-        if (wait := failure_backoff(state, source.interval)) is not None and self.clock.now() < wait:
-            return []  # a failing source is polled less often until it answers again
-        validators = Validators(etag=state.etag, last_modified=state.last_modified)
-        assert self._client is not None
-        outcome: PollOutcome
-        async with self._fetch_slots:
+        # A slot covers the claim and the fetch: with 1,000 sources due at once, only
+        # `poll_concurrency` of them use a database connection or an HTTP one at a time.
+        async with self._poll_slots:
+            state: SourceState | None
+            if self._claim_sources:
+                state = await self.store.claim_source(
+                    sid,
+                    worker_id=self.worker_id,
+                    lease_seconds=self._lease_seconds(source),
+                    now=self.clock.now(),
+                )
+                if state is None:
+                    return []  # another worker polls this source this round
+            else:
+                state = await self.store.get_source_state(sid) or SourceState(source_id=sid)
+            if (wait := failure_backoff(state, source.interval)) is not None and self.clock.now() < wait:
+                return []  # a failing source is polled less often until it answers again
+            validators = Validators(etag=state.etag, last_modified=state.last_modified)
+            assert self._client is not None
             now = self.clock.now()
+            outcome: PollOutcome
             if isinstance(source, FeedSource):
                 outcome = await poll_feed(
                     self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
@@ -254,6 +261,8 @@ class Readout:
             at=now,
             etag=outcome.validators.etag,
             last_modified=outcome.validators.last_modified,
+            lease_owner=self.worker_id if self._claim_sources else None,
+            lease_until=self.clock.now() + timedelta(seconds=self._lease_seconds(source)),
         )
         alerts = await self.pipeline.process(events, alert_after=alert_after, poll=poll)
         if state.consecutive_failures:

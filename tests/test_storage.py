@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.models import Alert, NewsEvent, PriceEvent, Severity
 from bot.storage import migrations, tables
 from bot.storage.leader import LeaderLock
-from bot.storage.store import Delivery, OutboxEntry, Store, make_worker_id
+from bot.storage.store import Delivery, OutboxEntry, PollRecord, Store, make_worker_id
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[1]
@@ -590,6 +590,40 @@ async def test_claim_source_lease(store: Store) -> None:
     assert await claim("ap", "w1", 0)
     assert await store.release_claims(worker_id="w1") == 2
     assert await claim("ap", "w2", 0)
+
+
+async def test_record_polls_renews_the_holders_lease_and_no_one_elses(store: Store) -> None:
+    store.single_worker = False
+
+    def at(seconds: int) -> datetime:
+        return T0 + timedelta(seconds=seconds)
+
+    assert await store.claim_source("fr", worker_id="w1", lease_seconds=90, now=at(0))
+    async with store.transaction() as conn:
+        (state,) = await store.record_polls(
+            conn, [PollRecord(source_id="fr", at=at(5), etag='"a"', lease_owner="w1", lease_until=at(200))]
+        )
+    assert (state.lease_owner, state.lease_until, state.etag) == ("w1", at(200), '"a"')
+    async with store.transaction() as conn:  # a worker that does not hold the lease renews nothing
+        (state,) = await store.record_polls(
+            conn, [PollRecord(source_id="fr", at=at(6), etag='"b"', lease_owner="w2", lease_until=at(900))]
+        )
+    assert (state.lease_owner, state.lease_until) == ("w1", at(200))
+    # The holder's next claim needs no statement; its state is the last one it wrote.
+    mine = await store.claim_source("fr", worker_id="w1", lease_seconds=90, now=at(100))
+    assert mine is not None and mine.etag == '"b"'
+    assert not await store.claim_source("fr", worker_id="w2", lease_seconds=90, now=at(199))
+    assert await store.claim_source("fr", worker_id="w2", lease_seconds=90, now=at(200))
+    # A rolled-back transaction drops what this Store remembered: the database decides again.
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as conn:
+            await store.record_polls(
+                conn, [PollRecord(source_id="fr", at=at(201), lease_owner="w2", lease_until=at(5000))]
+            )
+            raise RuntimeError("crash before commit")
+    # Had w2 trusted the rolled-back renewal, it would skip renewing and w1 would take over too.
+    assert await store.claim_source("fr", worker_id="w2", lease_seconds=90, now=at(300))
+    assert not await store.claim_source("fr", worker_id="w1", lease_seconds=90, now=at(300))
 
 
 async def test_source_leases_race(db_url: str) -> None:

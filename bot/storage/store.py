@@ -33,6 +33,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
+    case,
     delete,
     event,
     func,
@@ -78,6 +79,9 @@ class PollRecord(BaseModel):
     error: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    # Renew this worker's lease on the source in the same write (several workers).
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
 
 
 class SourceState(BaseModel):
@@ -160,6 +164,9 @@ class Store:
         # SQLite: one worker owns the database; claims by other worker ids are stale (see
         # claim_source, claim_deliveries). Tests turn it off to run the multi-worker SQL on SQLite.
         self.single_worker = engine.dialect.name == "sqlite"
+        # Source states this worker may trust without a query (see claim_source).
+        self._states: dict[str, SourceState] = {}
+        self._states_loaded = False  # single_worker: all of them, loaded once
 
     @classmethod
     async def open(cls, url: str, *, create: bool = True) -> Store:
@@ -189,8 +196,20 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
-            yield conn
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except BaseException:
+            self._states.clear()  # it may hold rolled-back writes: read the database again
+            self._states_loaded = False
+            raise
+
+    @asynccontextmanager
+    async def _one_statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in autocommit mode, for a write that is one statement: no BEGIN and
+        COMMIT round trips around it (on the hot path of every poll)."""
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def _reading(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
@@ -289,33 +308,38 @@ class Store:
             if not rows:
                 continue
             outcome = ["last_error", "last_error_at"] if failed else ["etag", "last_modified", "last_success_at"]
-            for chunk in _chunks(rows, _CHUNK_ROWS):
-                stmt = _dialect_insert(conn, s).values(
-                    [
-                        {
-                            "source_id": p.source_id,
-                            "polls": 1,
-                            "first_polled_at": p.at,
-                            "consecutive_failures": int(failed),
-                            "etag": p.etag,
-                            "last_modified": p.last_modified,
-                            "last_success_at": None if failed else p.at,
-                            "last_error": (p.error or "")[:1000] if failed else None,
-                            "last_error_at": p.at if failed else None,
-                        }
-                        for p in chunk
-                    ]
-                )
-                updates: dict[str, Any] = {
-                    "polls": s.c.polls + 1,
-                    "first_polled_at": func.coalesce(s.c.first_polled_at, stmt.excluded.first_polled_at),
-                    "consecutive_failures": s.c.consecutive_failures + 1 if failed else 0,
-                    **{name: stmt.excluded[name] for name in outcome},
-                }
-                result = await conn.execute(
-                    stmt.on_conflict_do_update(index_elements=[s.c.source_id], set_=updates).returning(s)
-                )
-                states.extend(SourceState.model_validate(dict(row)) for row in result.mappings())
+            stmt = _dialect_insert(conn, s)
+            updates: dict[str, Any] = {
+                "polls": s.c.polls + 1,
+                "first_polled_at": func.coalesce(s.c.first_polled_at, stmt.excluded.first_polled_at),
+                "consecutive_failures": s.c.consecutive_failures + 1 if failed else 0,
+                "lease_until": case(
+                    (s.c.lease_owner == stmt.excluded.lease_owner, stmt.excluded.lease_until),
+                    else_=s.c.lease_until,
+                ),
+                **{name: stmt.excluded[name] for name in outcome},
+            }
+            result = await conn.execute(
+                stmt.on_conflict_do_update(index_elements=[s.c.source_id], set_=updates).returning(s),
+                [
+                    {
+                        "source_id": p.source_id,
+                        "polls": 1,
+                        "first_polled_at": p.at,
+                        "consecutive_failures": int(failed),
+                        "etag": p.etag,
+                        "last_modified": p.last_modified,
+                        "last_success_at": None if failed else p.at,
+                        "last_error": (p.error or "")[:1000] if failed else None,
+                        "last_error_at": p.at if failed else None,
+                        "lease_owner": p.lease_owner,
+                        "lease_until": p.lease_until,
+                    }
+                    for p in rows
+                ],
+            )
+            states.extend(SourceState.model_validate(dict(row)) for row in result.mappings())
+        self._states.update((st.source_id, st) for st in states)
         return states
 
     async def claim_source(
@@ -328,12 +352,27 @@ class Store:
         stays with one worker (and its conditional-GET validators stay warm);
         others get it only once `lease_seconds` have passed without a renewal.
         Use a lease longer than the poll interval plus its jitter. One upsert
-        statement that also reads the state. With `single_worker` (SQLite) the
-        lease is always this worker's and only the state is read.
+        statement that also reads the state — or none: while this worker's lease
+        has more than a third of `lease_seconds` to run (`record_polls` renews it
+        along with the poll's outcome), the state it last wrote is the truth, since
+        no one else may write the row. With `single_worker` (SQLite) the lease is
+        always this worker's and the states are read once. The memory is dropped
+        whenever a transaction rolls back.
         """
         s = t.source_state
         if self.single_worker:
-            return await self.get_source_state(source_id) or SourceState(source_id=source_id)
+            if not self._states_loaded:
+                self._states.update((st.source_id, st) for st in await self.all_source_states())
+                self._states_loaded = True
+            return self._states.get(source_id) or SourceState(source_id=source_id)
+        held = self._states.get(source_id)
+        if (
+            held is not None
+            and held.lease_owner == worker_id
+            and held.lease_until is not None
+            and held.lease_until > now + timedelta(seconds=lease_seconds / 3)
+        ):
+            return held  # our lease runs on (renewed by record_polls): no one else can hold it
         until = now + timedelta(seconds=lease_seconds)
         free = or_(
             s.c.lease_owner.is_(None),
@@ -341,7 +380,7 @@ class Store:
             s.c.lease_until.is_(None),
             s.c.lease_until <= now,
         )
-        async with self.transaction() as conn:
+        async with self._one_statement() as conn:
             stmt = (
                 _dialect_insert(conn, s)
                 .values(source_id=source_id, consecutive_failures=0, polls=0, lease_owner=worker_id, lease_until=until)
@@ -353,7 +392,11 @@ class Store:
                 .returning(s)
             )
             row = (await conn.execute(stmt)).mappings().first()
-        return None if row is None else SourceState.model_validate(dict(row))
+        if row is None:
+            self._states.pop(source_id, None)
+            return None
+        state = self._states[source_id] = SourceState.model_validate(dict(row))
+        return state
 
     async def release_source(self, source_id: str, *, worker_id: str) -> bool:
         """Hand a source's lease back early (shutdown); False if this worker did not hold it."""
@@ -437,15 +480,14 @@ class Store:
             if a.id in inserted:
                 pair = (a.rule_id, a.key)
                 fired[pair] = max(a.created_at, fired.get(pair, a.created_at))
-        for chunk in _chunks(sorted(fired.items()), _CHUNK_ROWS):
-            stmt = _dialect_insert(conn, t.cooldowns).values(
-                [{"rule_id": r, "key": k, "last_fired_at": at} for (r, k), at in chunk]
-            )
+        if fired:
+            stmt = _dialect_insert(conn, t.cooldowns)
             await conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[t.cooldowns.c.rule_id, t.cooldowns.c.key],
                     set_={"last_fired_at": stmt.excluded.last_fired_at},
-                )
+                ),
+                [{"rule_id": r, "key": k, "last_fired_at": at} for (r, k), at in sorted(fired.items())],
             )
         return inserted
 
@@ -894,12 +936,15 @@ async def _insert_new(conn: AsyncConnection, table: Table, **values: Any) -> boo
 async def _insert_new_many(
     conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], returning: Column[Any]
 ) -> list[Any]:
-    """`_insert_new` for many rows, in chunks of multi-row INSERTs; `returning` of the new ones."""
-    new: list[Any] = []
-    for chunk in _chunks(rows, _CHUNK_ROWS):
-        stmt = _dialect_insert(conn, table).values(list(chunk)).on_conflict_do_nothing().returning(returning)
-        new.extend((await conn.execute(stmt)).scalars())
-    return new
+    """`_insert_new` for many rows; `returning` of the new ones.
+
+    An executemany that SQLAlchemy turns into multi-row INSERTs ("insertmanyvalues",
+    batches of 1,000): one compiled statement, cached, whatever the number of rows.
+    """
+    if not rows:
+        return []
+    stmt = _dialect_insert(conn, table).on_conflict_do_nothing().returning(returning)
+    return list((await conn.execute(stmt, list(rows))).scalars())
 
 
 def _dialect_insert(conn: AsyncConnection, table: Table) -> Any:
