@@ -1,20 +1,22 @@
-"""Memory: peak RSS of a process holding a Readout-sized load.
+"""Memory: peak RSS of one Readout worker holding a desk-sized load, through a poll cycle.
 
-    .venv/bin/python bench/memory.py [--rules 1000] [--feeds 1000] [--subscribers 10000] [--headlines 1000]
+    .venv/bin/python bench/memory.py [--rules 1000] [--feeds 1000] [--items 5] [--subscribers 10000]
 
-In this process: a rules folder with `--feeds` feed sources and `--rules` generated match
-rules (bench/_common.py) is loaded into a RuleSet and a RuleEngine; `--subscribers`
-Telegram chats subscribe in a Store (SQLite, temp dir); the routing table for all of them is
-loaded (as the pipeline does per batch) and `--headlines` generated headlines are evaluated
-and the first `--routed` (20) resulting alerts routed. No feed is fetched (no poll cycle). Figure: peak RSS
-(getrusage ru_maxrss). Baseline: peak RSS of a bare `python -c "import bot.app"`, measured
-in the same run. Goal: < 200 MB.
+In this process: `--feeds` local feeds (bench/_feedsrv.py, its own process) of `--items`
+generated headlines each, `--rules` generated match rules (bench/_common.py), and
+`--subscribers` Telegram chats in the Store (SQLite, temp dir), each subscribed to one rule
+(chosen at random) — a chat subscribed to everything would be owed every alert. Then a real
+`Readout` (its Telegram adapter not started: outbox rows are written, not sent) runs one cold poll
+cycle: every feed fetched, parsed, matched, deduplicated, alerts routed to their
+subscribers and queued. Figure: peak RSS (getrusage ru_maxrss). Baseline: peak RSS of a
+bare `python -c "import bot.app"`, measured in the same run. Goal: < 200 MB.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import subprocess
 import sys
 import tempfile
@@ -25,10 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
 
-from bot.delivery.routing import RoutingTable
-from bot.models import NewsEvent
-from bot.rules.engine import RuleEngine
-from bot.rules.loader import load_rules_dir
+from bot.adapters.telegram import TelegramAdapter
+from bot.app import Readout, Source
+from bot.settings import Settings
 from bot.storage.store import Store
 
 GOAL_MB = 200.0
@@ -47,35 +48,43 @@ async def run(args: argparse.Namespace) -> None:
     print(f"baseline: bare `import bot.app` peak RSS {base:.1f} MB")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        feeds = [(f"feed{i:04d}", f"http://127.0.0.1:9/feed{i:04d}.xml") for i in range(args.feeds)]
-        t0 = time.perf_counter()
-        rules_dir = _common.write_rules_dir(tmp_path / "rules", rules=args.rules, feeds=feeds)
-        ruleset = load_rules_dir(rules_dir)
-        engine = RuleEngine(ruleset)
-        print(f"loaded {args.rules:,} rules + {args.feeds:,} feeds in {time.perf_counter() - t0:.1f} s; "
-              f"peak RSS now {_common.peak_rss_mb():.1f} MB")
+        paths = _common.write_feeds(tmp_path / "feeds", args.feeds, items=args.items)
+        with _common.FeedFolderServer(tmp_path / "feeds") as base_url:
+            feeds = [(p.strip("/").removesuffix(".xml"), base_url + p) for p in paths]
+            rules_dir = _common.write_rules_dir(tmp_path / "rules", rules=args.rules, feeds=feeds)
+            database_url = f"sqlite+aiosqlite:///{tmp_path / 'mem.db'}"
 
-        store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'mem.db'}")
-        now = datetime.now(UTC)
-        t0 = time.perf_counter()
-        for i in range(args.subscribers):
-            await store.subscribe("telegram", str(100_000 + i), "severity", "info", at=now)
-        print(f"subscribed {args.subscribers:,} chats in {time.perf_counter() - t0:.1f} s; "
-              f"peak RSS now {_common.peak_rss_mb():.1f} MB")
+            store = await Store.open(database_url)
+            now = datetime.now(UTC)
+            rng = random.Random(3)
+            t0 = time.perf_counter()
+            for i in range(args.subscribers):
+                await store.subscribe("telegram", str(100_000 + i), "rule", f"r{rng.randrange(args.rules):04d}", at=now)
+            await store.close()
+            print(f"subscribed {args.subscribers:,} chats (one rule each) in {time.perf_counter() - t0:.1f} s; "
+                  f"peak RSS now {_common.peak_rss_mb():.1f} MB")
 
-        t0 = time.perf_counter()
-        table = await RoutingTable.load(store, now=now, console_min=None,
-                                        active_adapters=frozenset({"telegram"}))
-        alerts = routes = 0
-        for i, title in enumerate(_common.headlines(args.headlines)):
-            event = NewsEvent(id=f"h{i}", source="bench", title=title, seen_at=now, published=now)
-            for alert in engine.evaluate(event, now=now):
-                alerts += 1
-                if alerts <= args.routed:  # routing all ~9,000 alerts × 10,000 subs takes minutes
-                    routes += len(table.routes(alert, now=now))
-        print(f"routing table for {args.subscribers:,} subscribers + {args.headlines:,} headlines: "
-              f"{alerts:,} alerts, first {args.routed} routed: {routes:,} routes in {time.perf_counter() - t0:.1f} s")
-        await store.close()
+            settings = Settings(_env_file=None, rules_dir=rules_dir, database_url=database_url,  # type: ignore[call-arg]
+                                console=False, telegram_bot_token="123456:not-started")
+            # The adapter routes rows to "telegram" but is never started: nothing is sent.
+            bot = Readout(settings, adapters=[TelegramAdapter(settings)])
+            t0 = time.perf_counter()
+            await bot.open()
+            print(f"loaded {args.rules:,} rules + {args.feeds:,} feeds in {time.perf_counter() - t0:.1f} s; "
+                  f"peak RSS now {_common.peak_rss_mb():.1f} MB")
+            try:
+                t0 = time.perf_counter()
+                # As `run` does: each poll's alerts are dropped once queued (poll_once would keep them all).
+                async def poll(source: Source) -> int:
+                    return len(await bot.poll_source(source))
+
+                alerts = sum(await asyncio.gather(*(poll(s) for s in bot._all_sources())))
+                cycle = time.perf_counter() - t0
+                depth = await bot.store.queue_depth()
+            finally:
+                await bot.stop()
+            print(f"poll cycle: {args.feeds * args.items:,} headlines, {alerts:,} alerts, "
+                  f"{depth.get('pending', 0):,} outbox rows queued, in {cycle:.1f} s")
 
     peak = _common.peak_rss_mb()
     print(f"peak RSS: {peak:.1f} MB   baseline: {base:.1f} MB   ratio: {peak / base:.2f}× "
@@ -87,9 +96,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rules", type=int, default=1_000)
     ap.add_argument("--feeds", type=int, default=1_000)
+    ap.add_argument("--items", type=int, default=5)
     ap.add_argument("--subscribers", type=int, default=10_000)
-    ap.add_argument("--headlines", type=int, default=1_000)
-    ap.add_argument("--routed", type=int, default=20)
     asyncio.run(run(ap.parse_args()))
 
 

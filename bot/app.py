@@ -91,9 +91,9 @@ class Readout:
         self._own_client = http_client is None
         self._initial_ruleset = ruleset
         self._stop = asyncio.Event()
-        # Polls (claim + fetch) in flight at once. 1,000 sources due together would otherwise
-        # all queue in httpx's pool and the database pool, whose bookkeeping grows with the
-        # queue (README, Benchmarks: polling).
+        # Polls in flight at once. 1,000 sources due together would otherwise all queue in
+        # httpx's pool and the database pool, whose bookkeeping grows with the queue, and
+        # their parsed items would wait in memory (README, Benchmarks).
         self._poll_slots = asyncio.Semaphore(settings.poll_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: SourceScheduler | None = None
@@ -130,6 +130,7 @@ class Readout:
             self.clock,
             max_attempts=self.settings.delivery_max_attempts,
             worker_id=self.worker_id,
+            claim_seconds=self.settings.delivery_claim_seconds,
         )
         if self._client is None:
             self._client = make_client(self.settings)
@@ -209,37 +210,42 @@ class Readout:
         return source.interval * 1.5 + self.settings.poll_jitter
 
     async def poll_source(self, source: Source) -> list[Alert]:
-        """Poll one source, record its health, process its new events. Never raises for feed faults."""
-        sid = source_id(source)
-        # A slot covers the claim and the fetch: with 1,000 sources due at once, only
-        # `poll_concurrency` of them use a database connection or an HTTP one at a time.
+        """Poll one source, record its health, process its new events. Never raises for feed faults.
+
+        A slot covers the whole poll — claim, fetch and processing: with 1,000 sources due at
+        once, only `poll_concurrency` of them hold a database or HTTP connection, and parsed
+        items never pile up in memory faster than the pipeline writes them."""
         async with self._poll_slots:
-            state: SourceState | None
-            if self._claim_sources:
-                state = await self.store.claim_source(
-                    sid,
-                    worker_id=self.worker_id,
-                    lease_seconds=self._lease_seconds(source),
-                    now=self.clock.now(),
-                )
-                if state is None:
-                    return []  # another worker polls this source this round
-            else:
-                state = await self.store.get_source_state(sid) or SourceState(source_id=sid)
-            if (wait := failure_backoff(state, source.interval)) is not None and self.clock.now() < wait:
-                return []  # a failing source is polled less often until it answers again
-            validators = Validators(etag=state.etag, last_modified=state.last_modified)
-            assert self._client is not None
-            now = self.clock.now()
-            outcome: PollOutcome
-            if isinstance(source, FeedSource):
-                outcome = await poll_feed(
-                    self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
-                )
-            else:
-                outcome = await poll_price(
-                    self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
-                )
+            return await self._poll(source)
+
+    async def _poll(self, source: Source) -> list[Alert]:
+        sid = source_id(source)
+        state: SourceState | None
+        if self._claim_sources:
+            state = await self.store.claim_source(
+                sid,
+                worker_id=self.worker_id,
+                lease_seconds=self._lease_seconds(source),
+                now=self.clock.now(),
+            )
+            if state is None:
+                return []  # another worker polls this source this round
+        else:
+            state = await self.store.get_source_state(sid) or SourceState(source_id=sid)
+        if (wait := failure_backoff(state, source.interval)) is not None and self.clock.now() < wait:
+            return []  # a failing source is polled less often until it answers again
+        validators = Validators(etag=state.etag, last_modified=state.last_modified)
+        assert self._client is not None
+        now = self.clock.now()
+        outcome: PollOutcome
+        if isinstance(source, FeedSource):
+            outcome = await poll_feed(
+                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
+            )
+        else:
+            outcome = await poll_price(
+                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
+            )
         first_poll = state.last_success_at is None
         if outcome.error is not None:
             failed = await self.store.record_poll(sid, at=now, error=outcome.error)

@@ -33,12 +33,23 @@ class Settings(BaseSettings):
     console_min_severity: Severity = Severity.info
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_max_rate: float = Field(
+        default=29.0,
+        gt=0,
+        le=30,
+        description="messages/s overall: just under Telegram's 30, since requests bunch up in flight",
+    )
     discord_bot_token: SecretStr | None = None
     discord_guild_id: int | None = None
     discord_api_base: str | None = None
 
     # Delivery
     delivery_interval: float = Field(default=1.0, gt=0, description="seconds between outbox drains")
+    delivery_claim_seconds: float = Field(
+        default=120.0,
+        ge=5,
+        description="how long a worker's claim on outbox rows lasts; a dead worker's rows return after it",
+    )
     delivery_max_attempts: int = Field(default=40, ge=1, description='about 3 hours of backoff capped at 5 minutes')
 
     # Logs and metrics

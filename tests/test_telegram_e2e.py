@@ -397,24 +397,20 @@ async def test_migrated_group_moves_subscriptions(
     assert [s.address for s in await store.subscriptions("telegram")] == [str(new)]
 
 
-async def test_private_chat_paced(
-    adapter: TelegramAdapter, monkeypatch: pytest.MonkeyPatch
+async def test_private_chat_paced_after_a_burst(
+    adapter: TelegramAdapter, fake_telegram: FakeTelegram
 ) -> None:
-    import bot.adapters.telegram as telegram_module
-
-    waits: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(seconds: float) -> None:
-        waits.append(seconds)
-        await real_sleep(0)
-
+    """Three alerts at once reach a private chat at once; the fourth waits (about a second)."""
     adapter._per_chat_interval = 1.0
-    monkeypatch.setattr(telegram_module.asyncio, "sleep", fake_sleep)
-    await adapter.send_alert(str(ALICE), sample_alert(1))
-    await adapter.send_alert(str(ALICE), sample_alert(2))
-    await adapter.send_alert(str(GROUP), sample_alert(3))  # groups: left to the AIORateLimiter
-    assert len(waits) == 1 and 0 < waits[0] <= 1.0
+    for n in range(3):
+        assert isinstance(await adapter.send_alert(str(ALICE), sample_alert(n)), Sent)
+    limiter = adapter._chat_limits[ALICE]
+    assert not limiter.has_capacity()  # a fourth now would wait for the bucket to leak
+    for n in range(3, 8):
+        await adapter.send_alert(str(GROUP), sample_alert(n))  # groups: left to the AIORateLimiter
+    assert GROUP not in adapter._chat_limits
+    await adapter.send_alert(str(ALICE), sample_alert(9))  # waits, then goes
+    assert len(fake_telegram.sent_messages(ALICE)) == 4
 
 
 async def test_token_never_logged(

@@ -149,6 +149,8 @@ async def test_three_workers_share_sources_and_survive_a_kill(
         await _wait(
             lambda: _all_delivered(fake_telegram, second), LEASE + INTERVAL + 8, "second headlines delivered", workers
         )
+        # One more interval: the feeds taken over are polled on cadence by their new holders.
+        await asyncio.sleep(INTERVAL + 2 * JITTER + 1)
         for w in survivors:
             assert w.alive(), w.stderr[-3000:]
     finally:
@@ -171,7 +173,7 @@ async def test_three_workers_share_sources_and_survive_a_kill(
     # Each feed polled about once per interval across all workers.
     for fid in FEEDS:
         times = sorted(r.at for r in feed_server.requests_for(f"/{fid}.xml"))
-        assert len(times) >= 3, f"{fid}: {len(times)} polls"
+        assert len(times) >= 3, f"{fid}: polled at {[round(x - killed_at, 2) for x in times]} s from the kill"
         for a, b in itertools.pairwise(times):
             gap = b - a
             assert gap >= INTERVAL / 2, f"{fid} polled twice within {gap:.2f}s"
@@ -197,3 +199,88 @@ async def test_three_workers_share_sources_and_survive_a_kill(
     leaders = [w for w in workers if re.search(r"took the chat leadership", w.stderr)]
     assert 1 <= len(leaders) <= 2, [w.stderr[-1000:] for w in workers]
     assert all("Traceback" not in w.stderr for w in survivors), [w.stderr[-3000:] for w in survivors]
+
+
+async def test_a_worker_killed_mid_delivery_hands_its_rows_over_after_the_claim_lease(
+    pg_url: str, feed_server: FeedServer, fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    """Two workers; one is SIGKILLed while its sendMessage calls hang in the (slow) Bot API.
+
+    Its claimed rows are nobody's once DELIVERY_CLAIM_SECONDS pass: the survivor sends
+    them. A message the API accepted just as the worker died arrives twice — at most
+    one per row the dead worker still held (the at-least-once window), never more.
+    """
+    rules = _write_rules(tmp_path / "rules", feed_server)
+    store = await Store.open(pg_url)
+    try:
+        for chat in CHATS:
+            await store.ensure_destination("telegram", str(chat), at=datetime.now(UTC), chat_kind="private")
+            await store.subscribe("telegram", str(chat), "severity", "info", at=datetime.now(UTC))
+    finally:
+        await store.close()
+    fake_telegram.set_delay("sendMessage", 2.0)
+    _publish(feed_server, FIRST)
+    env = {
+        "DATABASE_URL": pg_url,
+        "RULES_DIR": str(rules),
+        "TELEGRAM_BOT_TOKEN": fake_telegram.token,
+        "TELEGRAM_BASE_URL": fake_telegram.base_url,
+        "POLL_JITTER": str(JITTER),
+        "DELIVERY_INTERVAL": "0.3",
+        "DELIVERY_CLAIM_SECONDS": "5",
+        "CONSOLE": "false",
+        "LOG_LEVEL": "INFO",
+    }
+    workers = [BotProcess(env, tmp_path / f"worker{i}") for i in range(2)]
+    conn = await asyncpg.connect(_asyncpg_dsn(pg_url))
+    try:
+        for w in workers:
+            w.start()
+        claimed: list[asyncpg.Record] = []
+
+        async def someone_sending() -> bool:
+            claimed[:] = await conn.fetch(
+                "SELECT claimed_by, count(*) AS n FROM outbox WHERE status = 'pending'"
+                " AND claimed_by IS NOT NULL GROUP BY claimed_by ORDER BY n DESC"
+            )
+            return bool(claimed)
+
+        deadline = time.monotonic() + 30
+        while not await someone_sending():
+            assert time.monotonic() < deadline, [w.stderr[-2000:] for w in workers]
+            await asyncio.sleep(0.05)
+        owner = claimed[0]["claimed_by"]
+        pids = {w.proc.pid: w for w in workers if w.proc is not None}
+        victim = pids[int(owner.split(":")[-2])]
+        victim.signal(signal.SIGKILL)
+        victim.wait(10)
+        stuck = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE status = 'pending' AND claimed_by = $1", owner
+        )
+        fake_telegram.set_delay("sendMessage", 0)
+        survivor = next(w for w in workers if w is not victim)
+        first = [t for titles in FIRST.values() for t in titles]
+        await _wait(lambda: _all_delivered(fake_telegram, first), 40, "all delivered after the kill", workers)
+        # The dead worker's rows are sent again once their claim lapses (5 s), not before.
+        deadline = time.monotonic() + 30
+        while owed := await conn.fetch("SELECT * FROM outbox WHERE status <> 'sent'"):
+            assert time.monotonic() < deadline, (owed, survivor.stderr[-3000:])
+            await asyncio.sleep(0.2)
+        assert survivor.alive(), survivor.stderr[-3000:]
+    finally:
+        await conn.close()
+        for w in workers:
+            if w.alive():
+                w.signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(15)
+            except Exception:  # noqa: BLE001 — reported by the asserts above
+                w.kill()
+
+    got = _received(fake_telegram)
+    duplicates = sum(n - 1 for chat in CHATS for n in got[chat].values())
+    assert 1 <= stuck <= len(CHATS)  # one row per chat in flight at most: order per chat holds
+    assert duplicates <= stuck, (duplicates, stuck, got)
+    for chat in CHATS:
+        assert set(got[chat]) == set(first), f"chat {chat}: {got[chat]}"

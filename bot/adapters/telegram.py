@@ -1,11 +1,14 @@
 """Telegram adapter: python-telegram-bot 22 long polling inside Readout's own asyncio loop.
 
 `start` builds the PTB Application (token, `TELEGRAM_BASE_URL`, AIORateLimiter
-for Telegram's 30 msg/s overall and 20 msg/min per group), registers the
+for Telegram's 30 msg/s overall — `TELEGRAM_MAX_RATE`, 29 by default — and
+20 msg/min per group), registers the
 commands (`bot.adapters.telegram_commands`) and the command menu, then polls
 for updates in the background of the running loop. Sending paces each private
-chat to one message per second (the rate limiter does not) and maps Telegram's
-answers onto the outbox's three outcomes:
+chat (the rate limiter does not) to one message per second on average, with a
+burst of three — Telegram's guidance is about one a second per chat, and
+alerts often come in twos and threes (one poll, several rules) — and maps
+Telegram's answers onto the outbox's three outcomes:
 
 - `Sent(message_id)`
 - `RetryLater(after=retry_after)` on 429 (RetryAfter); `RetryLater` on
@@ -18,14 +21,13 @@ while the adapter runs, and httpx request lines are kept at WARNING.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from aiolimiter import AsyncLimiter
 from telegram import InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -76,23 +78,26 @@ class TelegramAdapter:
         *,
         poll_timeout: float = 10.0,
         per_chat_interval: float = 1.0,
+        per_chat_burst: int = 3,
         request_timeout: float = 10.0,
     ) -> None:
-        """`poll_timeout`: getUpdates long-poll seconds; `per_chat_interval`: seconds between
-        messages to one private chat; `request_timeout`: read timeout of other API calls, seconds."""
+        """`poll_timeout`: getUpdates long-poll seconds; `per_chat_interval`: seconds per message
+        to one private chat on average, after a burst of `per_chat_burst`; `request_timeout`:
+        read timeout of other API calls, seconds."""
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._token = settings.telegram_bot_token
         self._base_url = settings.telegram_base_url.rstrip("/")
+        self._max_rate = settings.telegram_max_rate
         self._poll_timeout = poll_timeout
         self._per_chat_interval = per_chat_interval
+        self._per_chat_burst = max(1, per_chat_burst)
         self._request_timeout = request_timeout
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._services: Services | None = None
         self._redactor = RedactSecrets([self._token.get_secret_value()])
         self._filtered: list[logging.Logger] = []
-        self._last_sent: dict[int, float] = {}
-        self._chat_locks: dict[int, asyncio.Lock] = {}
+        self._chat_limits: dict[int, AsyncLimiter] = {}
         self.listen_on_start = True
 
     # ---- lifecycle ------------------------------------------------------------
@@ -113,7 +118,7 @@ class TelegramAdapter:
             .base_file_url(file_base_url(self._base_url))
             .rate_limiter(
                 AIORateLimiter(
-                    overall_max_rate=30,
+                    overall_max_rate=self._max_rate,
                     overall_time_period=1,
                     group_max_rate=20,
                     group_time_period=60,
@@ -272,20 +277,17 @@ class TelegramAdapter:
         return sent
 
     async def _pace(self, chat_id: int) -> None:
-        """At most one message per `per_chat_interval` seconds to one private chat."""
+        """Wait for room to send to one private chat (a leaky bucket per chat, aiolimiter's)."""
         if chat_id < 0 or self._per_chat_interval <= 0:
             return  # groups and channels: the AIORateLimiter's per-group limit applies
-        lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
-        async with lock:
-            wait = self._last_sent.get(chat_id, -1e9) + self._per_chat_interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._last_sent[chat_id] = time.monotonic()
-        if len(self._last_sent) > 10_000:
-            horizon = time.monotonic() - self._per_chat_interval
-            for key in [k for k, t in self._last_sent.items() if t < horizon]:
-                self._last_sent.pop(key, None)
-                self._chat_locks.pop(key, None)
+        limiter = self._chat_limits.get(chat_id)
+        if limiter is None:
+            if len(self._chat_limits) >= 10_000:  # forget chats whose bucket has drained
+                for key in [k for k, v in self._chat_limits.items() if v.has_capacity(v.max_rate)]:
+                    del self._chat_limits[key]
+            burst = self._per_chat_burst
+            limiter = self._chat_limits[chat_id] = AsyncLimiter(burst, burst * self._per_chat_interval)
+        await limiter.acquire()
 
     async def _migrated(
         self,
