@@ -34,9 +34,9 @@ from bot.storage.store import OutboxEntry, PollRecord, Store
 log = logging.getLogger(__name__)
 
 # Events in one group transaction at most: bounds how long SQLite's write lock is held and
-# how many alerts a group holds in memory (bench/memory.py: 2,000 → 631 MB peak, 200 → 329 MB).
+# how many alerts one transaction holds in memory (see README, Benchmarks: memory).
 GROUP_MAX_EVENTS = 500
-# Outbox rows built before they are written.
+# Outbox rows built before they are written: one alert may owe thousands.
 ENQUEUE_CHUNK = 5_000
 
 
