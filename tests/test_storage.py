@@ -24,6 +24,7 @@ from bot.models import Alert, NewsEvent, PriceEvent, Severity
 from bot.storage import migrations, tables
 from bot.storage.leader import LeaderLock
 from bot.storage.store import Delivery, OutboxEntry, PollRecord, Store, make_worker_id
+from tests.support.databases import with_driver
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[1]
@@ -838,8 +839,9 @@ async def test_leader_on_sqlite_is_always_this_worker(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_leader_lock_exclusive_and_taken_over(pg_url: str) -> None:
-    store = await Store.open(pg_url)
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+async def test_leader_lock_exclusive_and_taken_over(pg_url: str, driver: str) -> None:
+    store = await Store.open(with_driver(pg_url, driver))
     locks = [LeaderLock(store, name="chat") for _ in range(3)]
     try:
         got = await asyncio.gather(*(lock.try_acquire() for lock in locks))
@@ -875,8 +877,9 @@ async def test_leader_lock_exclusive_and_taken_over(pg_url: str) -> None:
         await store.close()
 
 
-async def test_leader_run_reports_changes(pg_url: str) -> None:
-    store = await Store.open(pg_url)
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+async def test_leader_run_reports_changes(pg_url: str, driver: str) -> None:
+    store = await Store.open(with_driver(pg_url, driver))
     changes: list[tuple[str, bool]] = []
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
 

@@ -936,8 +936,10 @@ async def _insert_new(conn: AsyncConnection, table: Table, **values: Any) -> boo
     duplicate (every poll re-reads items already seen); under concurrency on
     PostgreSQL it waits for the other inserter and then skips if that one committed.
     """
-    res = await conn.execute(_dialect_insert(conn, table).values(**values).on_conflict_do_nothing())
-    return bool(res.rowcount)
+    stmt = _dialect_insert(conn, table).values(**values).on_conflict_do_nothing()
+    # RETURNING, not rowcount: with a generated key psycopg reports -1 for a skipped row.
+    res = await conn.execute(stmt.returning(*table.primary_key.columns))
+    return res.first() is not None
 
 
 async def _insert_new_many(

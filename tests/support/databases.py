@@ -1,8 +1,9 @@
 """Database fixtures: every storage-dependent test runs on SQLite and on PostgreSQL.
 
-`db_url` is parametrized `sqlite` (a fresh file under tmp_path) and `postgresql`
+`db_url` is parametrized `sqlite` (a fresh file under tmp_path), `postgresql`
 (a freshly created database `readout_test_<random>` on the server at
-`TEST_DATABASE_URL`, default the local one, dropped after the test). Where no
+`TEST_DATABASE_URL`, default the local one, dropped after the test, through
+asyncpg) and `psycopg` (the same, through psycopg 3). Where no
 PostgreSQL answers, the `postgresql` cases are skipped with the reason shown
 (or fail, with `READOUT_REQUIRE_POSTGRES=1`, for CI). `pg_url` is the
 PostgreSQL case alone. `store` is an opened, migrated Store on `db_url`,
@@ -94,14 +95,19 @@ async def _scratch_postgres() -> PostgresDatabase:
     return PostgresDatabase(server)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def with_driver(url: str, driver: str) -> str:
+    """The same PostgreSQL database through another driver (`asyncpg` or `psycopg`)."""
+    return make_url(url).set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "psycopg"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty database, once on SQLite and once on PostgreSQL."""
+    """An empty database: on SQLite, on PostgreSQL through asyncpg, and through psycopg."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'readout.db'}"
         return
     async with await _scratch_postgres() as url:
-        yield url
+        yield with_driver(url, "psycopg" if request.param == "psycopg" else "asyncpg")
 
 
 @pytest.fixture
