@@ -936,10 +936,8 @@ async def _insert_new(conn: AsyncConnection, table: Table, **values: Any) -> boo
     duplicate (every poll re-reads items already seen); under concurrency on
     PostgreSQL it waits for the other inserter and then skips if that one committed.
     """
-    stmt = _dialect_insert(conn, table).values(**values).on_conflict_do_nothing()
-    # RETURNING, not rowcount: with a generated key psycopg reports -1 for a skipped row.
-    res = await conn.execute(stmt.returning(*table.primary_key.columns))
-    return res.first() is not None
+    key = next(iter(table.primary_key.columns))
+    return bool(await _insert_new_many(conn, table, [values], key))
 
 
 async def _insert_new_many(
@@ -947,8 +945,10 @@ async def _insert_new_many(
 ) -> list[Any]:
     """`_insert_new` for many rows; `returning` of the new ones.
 
-    An executemany that SQLAlchemy turns into multi-row INSERTs ("insertmanyvalues",
-    batches of 1,000): one compiled statement, cached, whatever the number of rows.
+    RETURNING, not rowcount: with a generated key psycopg reports -1 for a skipped row.
+    Several rows go as an executemany that SQLAlchemy turns into multi-row INSERTs
+    ("insertmanyvalues", batches of 1,000): one compiled statement, cached, whatever
+    the number of rows.
     """
     if not rows:
         return []
