@@ -97,10 +97,11 @@ async def _wait(predicate, timeout: float, what: str, workers: list[BotProcess])
         await asyncio.sleep(0.1)
 
 
-async def test_three_workers_share_sources_and_survive_a_kill(
-    pg_url: str, feed_server: FeedServer, fake_telegram: FakeTelegram, tmp_path: Path
-) -> None:
-    rules = _write_rules(tmp_path / "rules", feed_server)
+async def _prepare(
+    pg_url: str, feeds: FeedServer, fake: FakeTelegram, tmp_path: Path, **settings: str
+) -> dict[str, str]:
+    """Rules for FEEDS, CHATS subscribed to everything, and the workers' environment."""
+    rules = _write_rules(tmp_path / "rules", feeds)
     store = await Store.open(pg_url)
     try:
         for chat in CHATS:
@@ -108,17 +109,36 @@ async def test_three_workers_share_sources_and_survive_a_kill(
             await store.subscribe("telegram", str(chat), "severity", "info", at=datetime.now(UTC))
     finally:
         await store.close()
-    _publish(feed_server, FIRST)
-    env = {
+    return {
         "DATABASE_URL": pg_url,
         "RULES_DIR": str(rules),
-        "TELEGRAM_BOT_TOKEN": fake_telegram.token,
-        "TELEGRAM_BASE_URL": fake_telegram.base_url,
+        "TELEGRAM_BOT_TOKEN": fake.token,
+        "TELEGRAM_BASE_URL": fake.base_url,
         "POLL_JITTER": str(JITTER),
         "DELIVERY_INTERVAL": "0.3",
         "CONSOLE": "false",
         "LOG_LEVEL": "INFO",
+        **settings,
     }
+
+
+def _stop_all(workers: list[BotProcess]) -> None:
+    """SIGTERM the live ones; a worker that does not exit in 15 s is killed (the asserts report it)."""
+    for w in workers:
+        if w.alive():
+            w.signal(signal.SIGTERM)
+    for w in workers:
+        try:
+            w.wait(15)
+        except Exception:  # noqa: BLE001 — any failure to stop: kill, and let the asserts speak
+            w.kill()
+
+
+async def test_three_workers_share_sources_and_survive_a_kill(
+    pg_url: str, feed_server: FeedServer, fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    env = await _prepare(pg_url, feed_server, fake_telegram, tmp_path)
+    _publish(feed_server, FIRST)
     workers = [BotProcess(env, tmp_path / f"worker{i}") for i in range(3)]
     try:
         for w in workers:
@@ -155,14 +175,7 @@ async def test_three_workers_share_sources_and_survive_a_kill(
             assert w.alive(), w.stderr[-3000:]
     finally:
         stopping_at = time.monotonic()
-        for w in workers:
-            if w.alive():
-                w.signal(signal.SIGTERM)
-        for w in workers:
-            try:
-                w.wait(15)
-            except Exception:  # noqa: BLE001 — a stuck worker is killed below and reported by asserts
-                w.kill()
+        _stop_all(workers)
 
     # Every alert to every chat; none twice (the kill came with nothing in flight).
     got = _received(fake_telegram)
@@ -210,27 +223,9 @@ async def test_a_worker_killed_mid_delivery_hands_its_rows_over_after_the_claim_
     them. A message the API accepted just as the worker died arrives twice — at most
     one per row the dead worker still held (the at-least-once window), never more.
     """
-    rules = _write_rules(tmp_path / "rules", feed_server)
-    store = await Store.open(pg_url)
-    try:
-        for chat in CHATS:
-            await store.ensure_destination("telegram", str(chat), at=datetime.now(UTC), chat_kind="private")
-            await store.subscribe("telegram", str(chat), "severity", "info", at=datetime.now(UTC))
-    finally:
-        await store.close()
+    env = await _prepare(pg_url, feed_server, fake_telegram, tmp_path, DELIVERY_CLAIM_SECONDS="5")
     fake_telegram.set_delay("sendMessage", 2.0)
     _publish(feed_server, FIRST)
-    env = {
-        "DATABASE_URL": pg_url,
-        "RULES_DIR": str(rules),
-        "TELEGRAM_BOT_TOKEN": fake_telegram.token,
-        "TELEGRAM_BASE_URL": fake_telegram.base_url,
-        "POLL_JITTER": str(JITTER),
-        "DELIVERY_INTERVAL": "0.3",
-        "DELIVERY_CLAIM_SECONDS": "5",
-        "CONSOLE": "false",
-        "LOG_LEVEL": "INFO",
-    }
     workers = [BotProcess(env, tmp_path / f"worker{i}") for i in range(2)]
     conn = await asyncpg.connect(_asyncpg_dsn(pg_url))
     try:
@@ -269,14 +264,7 @@ async def test_a_worker_killed_mid_delivery_hands_its_rows_over_after_the_claim_
         assert survivor.alive(), survivor.stderr[-3000:]
     finally:
         await conn.close()
-        for w in workers:
-            if w.alive():
-                w.signal(signal.SIGTERM)
-        for w in workers:
-            try:
-                w.wait(15)
-            except Exception:  # noqa: BLE001 — reported by the asserts above
-                w.kill()
+        _stop_all(workers)
 
     got = _received(fake_telegram)
     duplicates = sum(n - 1 for chat in CHATS for n in got[chat].values())
