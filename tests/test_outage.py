@@ -24,6 +24,7 @@ from bot.settings import Settings
 from tests.support.botproc import rss, write_rules
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.feed_server import FeedServer
+from tests.support.store_reads import deliveries
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 ALICE, BOB = 5201, 5202
@@ -110,10 +111,10 @@ async def test_outage_queues_then_drains_in_order_while_polling_and_console_carr
     console_text = bot.console_out.getvalue()
     assert all(t in console_text for t in bot.titles)  # the console got every alert at once
     pending = [
-        d for d in await readout.store.deliveries(adapter="telegram") if d.status == "pending"
+        d for d in await deliveries(readout.store, adapter="telegram") if d.status == "pending"
     ]
     assert len(pending) == 20 and max(d.attempts for d in pending) >= 2  # retried, backing off
-    assert all(d.status == "sent" for d in await readout.store.deliveries(adapter="console"))
+    assert all(d.status == "sent" for d in await deliveries(readout.store, adapter="console"))
     status = await readout.services.status()
     assert status.queue.get("pending") == 20 and status.sources[0].healthy
 
@@ -130,5 +131,5 @@ async def test_outage_queues_then_drains_in_order_while_polling_and_console_carr
     assert bot.received(BOB) == bot.titles
     assert (await readout.store.queue_depth()).get("pending", 0) == 0
     assert [
-        d for d in await readout.store.deliveries(adapter="telegram") if d.status != "sent"
+        d for d in await deliveries(readout.store, adapter="telegram") if d.status != "sent"
     ] == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,6 @@ from bot.delivery.preferences import (
 from bot.models import Alert, Severity
 from bot.storage.store import Destination
 
-UTC = timezone.utc
 
 
 def _alert(**kw: object) -> Alert:
