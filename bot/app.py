@@ -22,24 +22,18 @@ from bot.pipeline import Pipeline
 from bot.rules.loader import RuleSet, load_rules_dir
 from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
-from bot.sources.config import FeedSource, PriceSource
+from bot.sources.config import Source
 from bot.sources.http import Validators, make_client
-from bot.sources.poll import PollOutcome, poll_feed, poll_price
+from bot.sources.poll import poll_source
 from bot.sources.scheduler import SourceScheduler
 from bot.storage.leader import LeaderLock
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
 
 log = logging.getLogger(__name__)
 
-Source = FeedSource | PriceSource
-
 # A price CSV (FRED) answers with its whole history on every poll: only the
 # tail can matter to the rules, the rest is old news already recorded.
 PRICE_HISTORY_KEEP = 500
-
-
-def source_id(source: Source) -> str:
-    return source.id if isinstance(source, FeedSource) else source.source_id
 
 
 def failure_backoff(state: SourceState, interval: int) -> datetime | None:
@@ -202,8 +196,7 @@ class Readout:
     # ---- work ----------------------------------------------------------------
 
     def _all_sources(self) -> list[Source]:
-        cfg = self.pipeline.ruleset.sources
-        return [f for f in cfg.feeds if f.enabled] + [p for p in cfg.prices if p.enabled]
+        return self.pipeline.ruleset.sources.enabled()
 
     def _lease_seconds(self, source: Source) -> float:
         """How long a claim on a source lasts: past its next poll, jitter included."""
@@ -219,7 +212,7 @@ class Readout:
             return await self._poll(source)
 
     async def _poll(self, source: Source) -> list[Alert]:
-        sid = source_id(source)
+        sid = source.source_id
         state: SourceState | None
         if self._claim_sources:
             state = await self.store.claim_source(
@@ -237,15 +230,9 @@ class Readout:
         validators = Validators(etag=state.etag, last_modified=state.last_modified)
         assert self._client is not None
         now = self.clock.now()
-        outcome: PollOutcome
-        if isinstance(source, FeedSource):
-            outcome = await poll_feed(
-                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
-            )
-        else:
-            outcome = await poll_price(
-                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
-            )
+        outcome = await poll_source(
+            self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
+        )
         first_poll = state.last_success_at is None
         if outcome.error is not None:
             failed = await self.store.record_poll(sid, at=now, error=outcome.error)
@@ -258,7 +245,7 @@ class Readout:
         if first_poll:
             alert_after = now - timedelta(hours=self.settings.backlog_hours)
         events = outcome.events
-        if isinstance(source, PriceSource) and len(events) > PRICE_HISTORY_KEEP:
+        if source.kind == "price" and len(events) > PRICE_HISTORY_KEEP:
             events = sorted(events, key=lambda e: e.time)[-PRICE_HISTORY_KEEP:]
         # The new ETag is stored with the items, in one transaction: a crash in between cannot
         # leave a 304 for items that were never processed.
