@@ -105,7 +105,7 @@ async def _run(settings: Settings) -> int:
         from bot.metrics import serve
 
         serve(settings.metrics_port)
-    bot = Readout(settings, ruleset=ruleset)
+    bot = await Readout.open(settings, ruleset=ruleset)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, bot.request_stop)
@@ -131,7 +131,7 @@ async def _once(settings: Settings, *, as_json: bool) -> int:
     adapters = build_adapters(settings)
     if as_json:  # stdout is for JSON lines only
         adapters = [a for a in adapters if a.name != "console"]
-    bot = Readout(settings, ruleset=ruleset, adapters=adapters, claim_sources=False)
+    bot = await Readout.open(settings, ruleset=ruleset, adapters=adapters, claim_sources=False)
     await bot.start(scheduler=False)
     try:
         alerts = await bot.poll_once()

@@ -53,7 +53,12 @@ class Bot:
             settings, poll_timeout=1, per_chat_interval=0, request_timeout=request_timeout
         )
         self.console = ConsoleAdapter(self.console_out)
-        self.readout = Readout(settings, clock=self.clock, adapters=[self.telegram, self.console])
+        self.settings = settings
+        self.readout: Readout  # opened by the fixture (`open`)
+
+    async def open(self) -> Readout:
+        self.readout = await Readout.open(self.settings, clock=self.clock, adapters=[self.telegram, self.console])
+        return self.readout
 
     def publish(self, *titles: str) -> None:
         """Add headlines to the feed (the newest published now)."""
@@ -77,6 +82,7 @@ async def bot(
 ) -> AsyncIterator[Bot]:
     b = Bot(fake_telegram, feed_server, tmp_path, request_timeout=0.3)
     b.mode = request.param
+    await b.open()
     await b.readout.start(scheduler=False)
     for chat in (ALICE, BOB):
         await b.readout.store.subscribe("telegram", str(chat), "severity", "warning", at=T0)

@@ -24,6 +24,8 @@ class ScriptedAdapter:
     """A chat backend whose answers the test scripts, recording every call in order."""
 
     name = "chat"
+    takes_commands = False
+    listen_on_start = False
 
     def __init__(self) -> None:
         self.script: list[SendResult] = []
@@ -33,6 +35,8 @@ class ScriptedAdapter:
     async def start(self, services: object) -> None: ...
 
     async def stop(self) -> None: ...
+
+    async def set_listening(self, on: bool) -> None: ...
 
     async def send_alert(self, address: str, alert: Alert) -> SendResult:
         self.calls.append((address, alert.id))

@@ -91,7 +91,7 @@ class World:
 
     async def start(self, *, scheduler: bool = False) -> Readout:
         self.adapter = TelegramAdapter(self.settings, poll_timeout=1, per_chat_interval=0)
-        self.readout = Readout(self.settings, clock=self.clock, adapters=[self.adapter])
+        self.readout = await Readout.open(self.settings, clock=self.clock, adapters=[self.adapter])
         await self.readout.start(scheduler=scheduler)
         return self.readout
 

@@ -56,6 +56,7 @@ class DiscordAdapter:
     """Readout in Discord: `/readout …` commands and alert embeds in channels."""
 
     name = ADAPTER
+    takes_commands = True
 
     def __init__(self, settings: Settings, *, connect_gateway: bool = True) -> None:
         if settings.discord_bot_token is None:
