@@ -220,7 +220,7 @@ async def test_subscribe_keyboard_and_buttons(bot: Bot) -> None:
     )
     bot.fake.push_callback(ALICE, "sub:rule:tariff-truce")
     await bot.fake.wait_for(lambda: bot.fake.callback_answers())
-    assert "Subscribed to rule tariff-truce" in bot.fake.callback_answers()[-1]["text"]
+    assert "Subscribed this chat to rule tariff-truce" in bot.fake.callback_answers()[-1]["text"]
     subs = await bot.store.subscriptions("telegram", str(ALICE))
     assert [(s.selector, s.value) for s in subs] == [("rule", "tariff-truce")]
 
@@ -417,6 +417,12 @@ async def test_alert_buttons_mute_and_more(bot: Bot) -> None:
     bot.fake.push_callback(ALICE, buttons[0]["callback_data"])
     bot.fake.push_callback(ALICE, buttons[1]["callback_data"])
     await bot.fake.wait_for(lambda: len(bot.fake.callback_answers()) == 2)
+    # the buttons run the commands: the same answers as /mute 24h and /subscribe <rule>
+    texts = sorted(a["text"] for a in bot.fake.callback_answers())
+    assert texts == [
+        "✅ Subscribed this chat to rule tariff-announcement.",
+        "🔇 Muted rule tariff-announcement in this chat until 2025-04-03 20:00 UTC. /unmute ends it.",
+    ]
     mutes = await bot.store.active_mutes(now=T0, address=str(ALICE))
     assert [(m.rule_id, m.until) for m in mutes] == [
         ("tariff-announcement", T0 + timedelta(hours=24))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from telegram import (
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ADAPTER = "telegram"
-BUTTON_MUTE = timedelta(hours=24)
+BUTTON_MUTE = "24h"  # what "Mute this rule 24h" runs: /mute 24h <rule>
 CALLBACK_LIMIT = 64  # bytes of callback_data Telegram allows
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -87,18 +87,6 @@ async def may_change(
     return member.status in (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
 
 
-
-async def ensure_destination(services: Services, message: Message) -> str:
-    chat = message.chat
-    address = address_of(message)
-    await services.store.ensure_destination(
-        ADAPTER,
-        address,
-        at=services.clock.now(),
-        chat_kind=chat.type,
-        title=chat.title if chat.type != Chat.PRIVATE else None,
-    )
-    return address
 
 
 async def reply(

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from telegram import BotCommand, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    BotCommand,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+    User,
+)
 
 from bot.adapters.telegram_chat import (
     ADAPTER,
@@ -27,11 +35,15 @@ from bot.commands import COMMANDS, ChatDestination, Reply, run
 from bot.commands.reply import Button
 
 
-def destination_of(update: Update, context: Context, message: Message) -> ChatDestination:
+def destination_of(
+    context: Context, message: Message, user: User | None, sender_chat: Chat | None
+) -> ChatDestination:
+    """The chat (or forum topic) of `message`; `user` (or an anonymous admin posting as
+    `sender_chat`) is who asks, checked only when a command changes something."""
     chat = message.chat
 
     async def allowed() -> bool:
-        return await may_change(context, chat, update.effective_user, message.sender_chat)
+        return await may_change(context, chat, user, sender_chat)
 
     return ChatDestination(
         adapter=ADAPTER,
@@ -59,7 +71,7 @@ def handler(name: str) -> Handler:
         message = update.effective_message
         if message is None:
             return
-        destination = destination_of(update, context, message)
+        destination = destination_of(context, message, update.effective_user, message.sender_chat)
         answer = await run(name, services_of(context), destination, context.args or [])
         await send_reply(message, answer)
 

@@ -28,17 +28,14 @@ from bot.adapters.telegram_chat import (
     ADAPTER,
     BUTTON_MUTE,
     Context,
-    address_of,
     disable_chat,
-    ensure_destination,
-    may_change,
     migrate_chat,
     reply,
     services_of,
 )
-from bot.adapters.telegram_commands import handlers, keyboard
+from bot.adapters.telegram_commands import destination_of, handlers, keyboard
 from bot.adapters.telegram_render import esc, explain_lines
-from bot.commands import PreferenceError, Refusal
+from bot.commands import PreferenceError, Refusal, run
 from bot.commands.limit import REFUSAL, Verdict
 from bot.commands.parse import parse_selector
 from bot.commands.routing import choose_buttons
@@ -103,6 +100,7 @@ async def on_button(update: Update, context: Context) -> None:
 
 
 async def _button(query: CallbackQuery, update: Update, context: Context) -> None:
+    """Buttons run the same commands as typing them (`bot.commands`); the answer is a popup."""
     message = query.message
     if not isinstance(message, Message):
         await query.answer("This message is too old for buttons; use the commands instead.")
@@ -110,13 +108,6 @@ async def _button(query: CallbackQuery, update: Update, context: Context) -> Non
     services = services_of(context)
     ruleset = services.rules.current
     kind, _, rest = (query.data or "").partition(":")
-    address = address_of(message)
-    now = services.clock.now()
-
-    async def check() -> None:
-        if not await may_change(context, message.chat, query.from_user, None):
-            raise Refusal("Sorry, only this group's admins can change what Readout sends here.")
-
     if kind == "why":
         alert = await services.store.find_alert(rest)
         if alert is None:
@@ -124,37 +115,28 @@ async def _button(query: CallbackQuery, update: Update, context: Context) -> Non
             return
         await query.answer()
         await reply(message, explain_lines(alert))
-    elif kind == "choose":
+        return
+    if kind == "choose":
         await query.answer()
         await reply(message, "Tap what this chat should get:", markup=keyboard(choose_buttons(ruleset)))
-    elif kind in ("mute", "more"):
-        if ruleset.get(rest) is None:
-            await query.answer("That rule is not loaded any more.")
-            return
-        await check()
-        await ensure_destination(services, message)
-        if kind == "mute":
-            await services.store.add_mute(
-                ADAPTER, address, rule_id=rest, until=now + BUTTON_MUTE, at=now
-            )
-            await query.answer(f"Muted {rest} for 24h. /unmute ends it.")
-        else:
-            await services.store.subscribe(ADAPTER, address, "rule", rest, at=now)
-            await query.answer(f"Subscribed to {rest}.")
-    elif kind == "sub":
+        return
+    if kind in ("mute", "more") and ruleset.get(rest) is None:
+        await query.answer("That rule is not loaded any more.")
+        return
+    if kind == "sub":
         selector_name, _, value = rest.partition(":")
-        selector, value = parse_selector(value, ruleset)
-        if selector != selector_name:
+        if parse_selector(value, ruleset)[0] != selector_name:  # bad values raise PreferenceError
             await query.answer("That button is out of date.")
             return
-        await check()
-        await ensure_destination(services, message)
-        new = await services.store.subscribe(ADAPTER, address, selector, value, at=now)
-        await query.answer(
-            f"{'Subscribed to' if new else 'Already subscribed to'} {selector} {value}."
-        )
-    else:
+        rest = value
+    commands = {"mute": ("mute", [BUTTON_MUTE, rest]), "more": ("subscribe", [rest]), "sub": ("subscribe", [rest])}
+    if kind not in commands:
         await query.answer("That button is out of date.")
+        return
+    name, args = commands[kind]
+    destination = destination_of(context, message, query.from_user, None)
+    answer = await run(name, services, destination, args)
+    await query.answer(answer.text()[:200], show_alert=answer.refusal)
 
 
 async def on_membership(update: Update, context: Context) -> None:
