@@ -8,7 +8,6 @@ moved through without waiting.
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -124,8 +123,8 @@ async def test_outage_queues_then_drains_in_order_while_polling_and_console_carr
     status = await readout.services.status()
     assert status.queue.get("pending") == 20 and status.sources[0].healthy
 
-    if bot.mode == "timeout":  # stalled requests get their 504 before the gateway recovers
-        await asyncio.sleep(0.7)
+    # stalled requests get their 504 before the gateway recovers
+    await fake.wait_for(lambda: fake.in_flight("sendMessage") == 0)
     fake.set_outage("sendMessage", None)
     fake.set_delay("sendMessage", 0)
     for _ in range(12):  # the API is back: within a few backoff periods (≤ 5 min each) all drain
