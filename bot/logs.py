@@ -38,12 +38,19 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+_NOISE = (
+    # PTB's AIORateLimiter logs every 429 as an error with a traceback; the outbox retries those.
+    ("telegram.ext", "Rate limit hit after maximum of"),
+    # discord.py warns that voice needs extra packages; Readout has no voice.
+    ("discord.client", "PyNaCl is not installed"),
+    ("discord.client", "davey is not installed"),
+)
+
+
 def handled_noise(record: logging.LogRecord) -> bool:
-    """Drop library errors for what Readout handles itself: PTB's AIORateLimiter logs
-    every 429 as an error with a traceback; the outbox retries those."""
-    return not (
-        record.name.startswith("telegram.ext") and str(record.msg).startswith("Rate limit hit after maximum of")
-    )
+    """Drop library warnings and errors about what Readout handles itself or never uses."""
+    message = str(record.msg)
+    return not any(record.name.startswith(name) and message.startswith(text) for name, text in _NOISE)
 
 
 def log_filters(secrets: Iterable[str]) -> list[logging.Filter | Callable[[logging.LogRecord], bool]]:

@@ -108,7 +108,6 @@ class DiscordAdapter:
     def _build(self) -> discord.Client:
         """A fresh client with the `/readout` tree attached (a failed login spoils a client)."""
         assert self._services is not None
-        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # Readout has no voice
         client = discord.Client(
             intents=INTENTS,
             allowed_mentions=discord.AllowedMentions.none(),
