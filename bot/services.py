@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.clock import Clock
-from bot.delivery.command_limit import CommandLimiter
+from bot.commands.limit import CommandLimiter
 from bot.settings import Settings
 from bot.storage.store import Destination, SourceState, Store
 
@@ -88,13 +88,8 @@ class Services:
         ruleset = self.rules.current
         states = {s.source_id: s for s in await self.store.all_source_states()}
         sources = [
-            SourceHealth(f.id, "feed", f.interval, states.get(f.id))
-            for f in ruleset.sources.feeds
-            if f.enabled
-        ] + [
-            SourceHealth(p.source_id, "price", p.interval, states.get(p.source_id))
-            for p in ruleset.sources.prices
-            if p.enabled
+            SourceHealth(s.source_id, s.kind, s.interval, states.get(s.source_id))
+            for s in ruleset.sources.enabled()
         ]
         return StatusReport(
             sources=sources,

@@ -82,7 +82,8 @@ def test_sigkill_mid_burst_then_restart_delivers_everything_at_most_once_more(
         first.wait(10)
     at_kill = _delivered(fake_telegram)
     assert at_kill < total, "the burst finished before the kill; nothing was tested"
-    time.sleep(0.5)  # requests the dead process left with the fake are answered by now
+    # the requests the dead process left with the fake are answered before the next starts
+    fake_telegram.wait_for_sync(lambda: fake_telegram.in_flight() == 0, 30)
 
     fake_telegram.set_delay("sendMessage", 0)
     second = BotProcess(_env(fake_telegram, rules, db), tmp_path / "second")

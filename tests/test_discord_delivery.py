@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,8 +22,8 @@ from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
 from bot.storage.store import Store
 from tests.support.fake_discord import APP_ID, FakeDiscord
+from tests.support.store_reads import deliveries, enqueue
 
-UTC = timezone.utc
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 TOKEN = "MTIz.fake-discord-token.SECRET-must-not-leak"
 CHANNEL = 1_200_000_000_000_000_001
@@ -98,6 +98,9 @@ async def test_start_logs_in_and_syncs_commands_globally(
         "watchlist",
         "recent",
         "status",
+        "filter",
+        "why",
+        "help",
         "mute",
         "unmute",
         "quiet",
@@ -226,6 +229,7 @@ async def test_token_never_logged(
     with caplog.at_level(logging.DEBUG):
         a = DiscordAdapter(_settings(fake_discord), connect_gateway=False)
         await a.start(services)
+        assert Route.BASE == before  # the adapter's client is pointed at the fake, not the process
         fake_discord.rate_limit(f"/channels/{CHANNEL}/messages", retry_after=99)
         await a.send_alert(str(CHANNEL), _alert())
         fake_discord.fail(f"/channels/{CHANNEL}/messages", 403)
@@ -235,7 +239,7 @@ async def test_token_never_logged(
     assert caplog.records  # discord.py's debug logs were captured
     assert TOKEN not in caplog.text
     assert "SECRET" not in repr(_settings(fake_discord))
-    assert Route.BASE == before  # restored on stop
+    assert before == Route.BASE
 
 
 async def test_gateway_connects_to_the_apis_gateway(
@@ -251,10 +255,10 @@ async def test_gateway_connects_to_the_apis_gateway(
         [identify] = [op for op in fake_discord.state.gateway_ops if op["op"] == 2]
         assert identify["d"]["intents"] == discord.Intents(guilds=True).value
         assert isinstance(await a.send_alert(str(CHANNEL), _alert()), Sent)
+        assert default_gateway == DiscordWebSocket.DEFAULT_GATEWAY  # per client, not class-wide
     finally:
         await a.stop()
     assert a._task is None
-    assert DiscordWebSocket.DEFAULT_GATEWAY == default_gateway
 
 
 async def test_outbox_unroutes_a_lost_channel_and_honours_429(
@@ -271,7 +275,7 @@ async def test_outbox_unroutes_a_lost_channel_and_honours_429(
     async with store.transaction() as conn:
         await store.insert_alert(conn, _alert())
         for address in (str(CHANNEL), str(lost)):
-            await store.enqueue(
+            await enqueue(store,
                 conn,
                 alert_id=_alert().id,
                 adapter="discord",
@@ -283,7 +287,7 @@ async def test_outbox_unroutes_a_lost_channel_and_honours_429(
     fake_discord.fail(f"/channels/{lost}/messages", 403)
     worker = OutboxWorker(store, {"discord": adapter}, services.clock)
     await worker.drain_once()
-    rows = {d.address: d for d in await store.deliveries(adapter="discord")}
+    rows = {d.address: d for d in await deliveries(store, adapter="discord")}
     assert rows[str(CHANNEL)].status == "pending"
     assert rows[str(CHANNEL)].next_attempt_at == T0 + timedelta(seconds=45)
     assert rows[str(lost)].status == "dead"

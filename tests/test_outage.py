@@ -8,7 +8,6 @@ moved through without waiting.
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from bot.settings import Settings
 from tests.support.botproc import rss, write_rules
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.feed_server import FeedServer
+from tests.support.store_reads import deliveries
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 ALICE, BOB = 5201, 5202
@@ -52,7 +52,12 @@ class Bot:
             settings, poll_timeout=1, per_chat_interval=0, request_timeout=request_timeout
         )
         self.console = ConsoleAdapter(self.console_out)
-        self.readout = Readout(settings, clock=self.clock, adapters=[self.telegram, self.console])
+        self.settings = settings
+        self.readout: Readout  # opened by the fixture (`open`)
+
+    async def open(self) -> Readout:
+        self.readout = await Readout.open(self.settings, clock=self.clock, adapters=[self.telegram, self.console])
+        return self.readout
 
     def publish(self, *titles: str) -> None:
         """Add headlines to the feed (the newest published now)."""
@@ -76,6 +81,7 @@ async def bot(
 ) -> AsyncIterator[Bot]:
     b = Bot(fake_telegram, feed_server, tmp_path, request_timeout=0.3)
     b.mode = request.param
+    await b.open()
     await b.readout.start(scheduler=False)
     for chat in (ALICE, BOB):
         await b.readout.store.subscribe("telegram", str(chat), "severity", "warning", at=T0)
@@ -110,15 +116,15 @@ async def test_outage_queues_then_drains_in_order_while_polling_and_console_carr
     console_text = bot.console_out.getvalue()
     assert all(t in console_text for t in bot.titles)  # the console got every alert at once
     pending = [
-        d for d in await readout.store.deliveries(adapter="telegram") if d.status == "pending"
+        d for d in await deliveries(readout.store, adapter="telegram") if d.status == "pending"
     ]
     assert len(pending) == 20 and max(d.attempts for d in pending) >= 2  # retried, backing off
-    assert all(d.status == "sent" for d in await readout.store.deliveries(adapter="console"))
+    assert all(d.status == "sent" for d in await deliveries(readout.store, adapter="console"))
     status = await readout.services.status()
     assert status.queue.get("pending") == 20 and status.sources[0].healthy
 
-    if bot.mode == "timeout":  # stalled requests get their 504 before the gateway recovers
-        await asyncio.sleep(0.7)
+    # stalled requests get their 504 before the gateway recovers
+    await fake.wait_for(lambda: fake.in_flight("sendMessage") == 0)
     fake.set_outage("sendMessage", None)
     fake.set_delay("sendMessage", 0)
     for _ in range(12):  # the API is back: within a few backoff periods (≤ 5 min each) all drain
@@ -130,5 +136,5 @@ async def test_outage_queues_then_drains_in_order_while_polling_and_console_carr
     assert bot.received(BOB) == bot.titles
     assert (await readout.store.queue_depth()).get("pending", 0) == 0
     assert [
-        d for d in await readout.store.deliveries(adapter="telegram") if d.status != "sent"
+        d for d in await deliveries(readout.store, adapter="telegram") if d.status != "sent"
     ] == []

@@ -9,6 +9,7 @@ survive every reload.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import re
@@ -66,7 +67,12 @@ class Running:
             console=True,
             poll_jitter=0,
         )
-        self.readout = Readout(settings, clock=self.clock, adapters=[ConsoleAdapter(self.out)])
+        self.settings = settings
+        self.readout: Readout  # opened by the fixture (`open`)
+
+    async def open(self) -> Readout:
+        self.readout = await Readout.open(self.settings, clock=self.clock, adapters=[ConsoleAdapter(self.out)])
+        return self.readout
 
     def publish(self, *titles: str) -> None:
         start = len(self.items)
@@ -90,6 +96,7 @@ class Running:
 @pytest.fixture
 async def running(feed_server: FeedServer, tmp_path: Path) -> AsyncIterator[Running]:
     r = Running(feed_server, tmp_path)
+    await r.open()
     await r.readout.start(scheduler=False)
     try:
         yield r
@@ -105,14 +112,28 @@ async def _until(check: object, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _armed(folder: Path, seen: asyncio.Event, timeout: float = 30.0) -> None:
+    """Wait until the watcher reports a change: touch a scratch (non-rule) file until it does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    probe = folder / "watcher-probe.txt"
+    while not seen.is_set():
+        assert loop.time() < deadline, "the rule watcher never reported a change"
+        probe.write_text(str(loop.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(seen.wait(), timeout=0.2)
+    probe.unlink()
+
+
 async def test_bad_edit_rejected_with_path_line_then_fix_takes_over(
     running: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.reload")
     readout, holder = running.readout, running.readout.services.rules
-    watcher = asyncio.create_task(watch_rules(readout, running.rules, debounce_ms=50))
+    seen = asyncio.Event()
+    watcher = asyncio.create_task(watch_rules(readout, running.rules, debounce_ms=50, seen=seen))
     try:
-        await asyncio.sleep(0.3)  # the watcher is armed
+        await _armed(running.rules, seen)
         running.publish("Tariffs on steel")
         assert await running.poll() == ["Tariffs on steel"]
 

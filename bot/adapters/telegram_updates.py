@@ -1,6 +1,6 @@
 """Everything else a Telegram user can send: buttons, unknown commands, membership changes.
 
-`register` wires the commands (`bot.adapters.telegram_commands`), these
+`register` wires the commands (`bot.commands` via `bot.adapters.telegram_commands`), these
 handlers and the one error handler, which logs with the traceback and answers
 with a short apology, so nothing a user sends can crash the bot.
 """
@@ -28,20 +28,17 @@ from bot.adapters.telegram_chat import (
     ADAPTER,
     BUTTON_MUTE,
     Context,
-    Refusal,
-    address_of,
-    choose_keyboard,
     disable_chat,
-    ensure_destination,
-    may_change,
     migrate_chat,
     reply,
     services_of,
 )
-from bot.adapters.telegram_commands import COMMANDS
+from bot.adapters.telegram_commands import destination_of, handlers, keyboard
 from bot.adapters.telegram_render import esc, explain_lines
-from bot.delivery.command_limit import REFUSAL, Verdict
-from bot.delivery.preferences import PreferenceError, parse_selector
+from bot.commands import PreferenceError, Refusal, run
+from bot.commands.limit import REFUSAL, Verdict
+from bot.commands.parse import parse_selector
+from bot.commands.routing import choose_buttons
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +100,7 @@ async def on_button(update: Update, context: Context) -> None:
 
 
 async def _button(query: CallbackQuery, update: Update, context: Context) -> None:
+    """Buttons run the same commands as typing them (`bot.commands`); the answer is a popup."""
     message = query.message
     if not isinstance(message, Message):
         await query.answer("This message is too old for buttons; use the commands instead.")
@@ -110,13 +108,6 @@ async def _button(query: CallbackQuery, update: Update, context: Context) -> Non
     services = services_of(context)
     ruleset = services.rules.current
     kind, _, rest = (query.data or "").partition(":")
-    address = address_of(message)
-    now = services.clock.now()
-
-    async def check() -> None:
-        if not await may_change(context, message.chat, query.from_user, None):
-            raise Refusal("Sorry, only this group's admins can change what Readout sends here.")
-
     if kind == "why":
         alert = await services.store.find_alert(rest)
         if alert is None:
@@ -124,37 +115,28 @@ async def _button(query: CallbackQuery, update: Update, context: Context) -> Non
             return
         await query.answer()
         await reply(message, explain_lines(alert))
-    elif kind == "choose":
+        return
+    if kind == "choose":
         await query.answer()
-        await reply(message, "Tap what this chat should get:", markup=choose_keyboard(ruleset))
-    elif kind in ("mute", "more"):
-        if ruleset.get(rest) is None:
-            await query.answer("That rule is not loaded any more.")
-            return
-        await check()
-        await ensure_destination(services, message)
-        if kind == "mute":
-            await services.store.add_mute(
-                ADAPTER, address, rule_id=rest, until=now + BUTTON_MUTE, at=now
-            )
-            await query.answer(f"Muted {rest} for 24h. /unmute ends it.")
-        else:
-            await services.store.subscribe(ADAPTER, address, "rule", rest, at=now)
-            await query.answer(f"Subscribed to {rest}.")
-    elif kind == "sub":
+        await reply(message, "Tap what this chat should get:", markup=keyboard(choose_buttons(ruleset)))
+        return
+    if kind in ("mute", "more") and ruleset.get(rest) is None:
+        await query.answer("That rule is not loaded any more.")
+        return
+    if kind == "sub":
         selector_name, _, value = rest.partition(":")
-        selector, value = parse_selector(value, ruleset)
-        if selector != selector_name:
+        if parse_selector(value, ruleset)[0] != selector_name:  # bad values raise PreferenceError
             await query.answer("That button is out of date.")
             return
-        await check()
-        await ensure_destination(services, message)
-        new = await services.store.subscribe(ADAPTER, address, selector, value, at=now)
-        await query.answer(
-            f"{'Subscribed to' if new else 'Already subscribed to'} {selector} {value}."
-        )
-    else:
+        rest = value
+    commands = {"mute": ("mute", [BUTTON_MUTE, rest]), "more": ("subscribe", [rest]), "sub": ("subscribe", [rest])}
+    if kind not in commands:
         await query.answer("That button is out of date.")
+        return
+    name, args = commands[kind]
+    destination = destination_of(context, message, query.from_user, None)
+    answer = await run(name, services, destination, args)
+    await query.answer(answer.text()[:200], show_alert=answer.refusal)
 
 
 async def on_membership(update: Update, context: Context) -> None:
@@ -211,8 +193,8 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """The rate limit (group -1, before all), every handler, the catch-all, the error handler."""
     messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
     app.add_handler(TypeHandler(Update, rate_limit), group=-1)
-    for c in COMMANDS:
-        app.add_handler(CommandHandler(c.name, c.handler, filters=messages))
+    for name, handle in handlers():
+        app.add_handler(CommandHandler(name, handle, filters=messages))
     app.add_handler(CallbackQueryHandler(on_button))
     app.add_handler(ChatMemberHandler(on_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, on_migrate))

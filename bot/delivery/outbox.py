@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def backoff_seconds(attempts: int, *, base: float = 2.0, cap: float = 300.0) -> float:
-    """Exponential backoff with full jitter: up to base·2^attempts seconds, capped."""
+    """Exponential backoff with equal jitter: between half and all of base·2^attempts
+    seconds (capped), so a retry never comes at once yet retries still spread out."""
     ceiling: float = min(cap, base * (2 ** min(attempts, 20)))
     return random.uniform(ceiling / 2, ceiling)
 

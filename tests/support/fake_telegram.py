@@ -31,7 +31,7 @@ import json
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -205,6 +205,7 @@ class FakeTelegram(ServerThread):
         self.max_poll = max_poll  # seconds: getUpdates never waits longer, whatever the bot asks
         self._port = port
         self._lock = threading.Lock()
+        self._in_flight: Counter[str] = Counter()  # per method: received, not answered yet
         self._calls: list[Call] = []
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -559,7 +560,22 @@ class FakeTelegram(ServerThread):
             {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
         )
 
+    def in_flight(self, method: str | None = None) -> int:
+        """Requests received and not answered yet (of one method, or all: long polls too)."""
+        with self._lock:
+            return self._in_flight[method] if method else sum(self._in_flight.values())
+
     async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        with self._lock:
+            self._in_flight[method] += 1
+        try:
+            return await self._answer(request)
+        finally:
+            with self._lock:
+                self._in_flight[method] -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         token = request.match_info["token"]
         started = time.monotonic()
