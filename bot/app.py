@@ -256,6 +256,11 @@ class Readout:
         POLLS.labels(source=sid, outcome="not_modified" if outcome.not_modified else "ok").inc()
         alert_after: datetime | None = None
         if first_poll:
+            if not outcome.events:
+                # The first poll is the first that read items: a 304 or an empty feed recorded as
+                # a success would switch the backlog filter off before any backlog was seen.
+                log.info("source %s: first poll read no items; backlog filter stays on", sid)
+                return []
             alert_after = now - timedelta(hours=self.settings.backlog_hours)
         events = outcome.events
         if isinstance(source, PriceSource) and len(events) > PRICE_HISTORY_KEEP:

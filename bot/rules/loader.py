@@ -11,6 +11,9 @@ everything to fix.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +145,30 @@ class _Placed:
         return self.doc.problem(full, message)
 
 
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why `path` cannot be loaded as a rule file, or None. Never opens it (a FIFO would block)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "cannot read: symbolic link loop"
+        if exc.errno == errno.ENOENT:
+            return "missing" if not os.path.lexists(path) else "cannot read: dangling symbolic link"
+        return f"cannot read: {exc.strerror}"
+    if not stat.S_ISREG(mode):
+        return f"cannot read: not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'not a file')})"
+    return None
+
+
 def _keys_of(*models: type[BaseModel]) -> set[str]:
     return {name for model in models for name in model.model_fields}
 
@@ -188,6 +215,12 @@ class _Loader:
 
     def _doc(self, name: str, *, required: bool) -> YamlDoc | None:
         path = self.root / name
+        unreadable = _unreadable(path)
+        if unreadable is not None and (required or os.path.lexists(path)):
+            if unreadable == "missing":
+                unreadable = f"missing: a rules directory needs {name}"
+            self.problems.append(Problem(path=str(path), line=0, message=unreadable))
+            return None
         if not path.is_file():
             if required:
                 self.problems.append(
@@ -238,7 +271,7 @@ class _Loader:
                 path.suffix in (".yaml", ".yml")
                 and path.name not in _SPECIAL
                 and not path.name.startswith((".", "_"))
-                and path.is_file()
+                and not path.is_dir()
             ):
                 yield path
 
