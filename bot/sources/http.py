@@ -8,6 +8,7 @@ Exceptions: everything that can go wrong on the wire surfaces as `FetchError` wi
     http_status    the server answered 4xx/5xx (`status` is set)
     too_large      the decompressed body passed `max_bytes`
     redirect_loop  a redirect pointed back to a URL already visited
+    redirect_refused  the source's redirect policy forbids the target (see `redirects`)
     too_many_redirects  more hops than the client allows
     decoding       the server's Content-Encoding could not be decoded
     bad_url        not an http(s) URL, or unparseable
@@ -23,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from bot.settings import Settings
+from bot.sources.redirects import RedirectPolicy, redirect_refusal
 
 FetchReason = Literal[
     "timeout",
@@ -30,6 +32,7 @@ FetchReason = Literal[
     "http_status",
     "too_large",
     "redirect_loop",
+    "redirect_refused",
     "too_many_redirects",
     "decoding",
     "bad_url",
@@ -141,11 +144,13 @@ async def fetch(
     validators: Validators | None = None,
     max_bytes: int,
     total_timeout: float | None = None,
+    redirects: RedirectPolicy = "same-host",
 ) -> FetchResult:
     """GET `url` conditionally, following redirects, reading at most `max_bytes` (decompressed).
 
     `total_timeout` (seconds) bounds the whole exchange so a server trickling bytes cannot
     hold a poll forever; by default it is twice the client's read timeout.
+    Redirects are followed as the source's `redirects` policy allows (`redirect_refusal`).
     Raises `FetchError`; never returns a 4xx/5xx.
     """
     if total_timeout is None:
@@ -153,13 +158,13 @@ async def fetch(
         total_timeout = 2 * read if read else None
     try:
         async with asyncio.timeout(total_timeout):
-            return await _fetch(client, url, validators or Validators(), max_bytes)
+            return await _fetch(client, url, validators or Validators(), max_bytes, redirects)
     except TimeoutError:
         raise FetchError("timeout", url, f"no complete answer within {total_timeout:g} s") from None
 
 
 async def _fetch(
-    client: httpx.AsyncClient, url: str, validators: Validators, max_bytes: int
+    client: httpx.AsyncClient, url: str, validators: Validators, max_bytes: int, redirects: RedirectPolicy
 ) -> FetchResult:
     current = url
     visited = [url]
@@ -190,18 +195,8 @@ async def _fetch(
             if response.has_redirect_location and response.next_request is not None:
                 nxt = response.next_request
                 target = str(nxt.url)
-                if nxt.url.scheme not in ("http", "https"):
-                    raise FetchError(
-                        "bad_url", current, f"redirect to non-http(s) URL {redact_url(target)}"
-                    )
-                if target in visited:
-                    chain = " -> ".join(redact_url(u) for u in [*visited, target])
-                    raise FetchError("redirect_loop", url, f"redirect loop: {chain}")
                 hops += 1
-                if hops > client.max_redirects:
-                    raise FetchError(
-                        "too_many_redirects", url, f"more than {client.max_redirects} redirects"
-                    )
+                await _check_redirect(url, current, nxt.url, visited, hops, client.max_redirects, redirects)
                 visited.append(target)
                 current = target
                 request = nxt
@@ -239,6 +234,29 @@ async def _fetch(
             )
         finally:
             await response.aclose()
+
+
+async def _check_redirect(
+    url: str,
+    current: str,
+    target_url: httpx.URL,
+    visited: list[str],
+    hops: int,
+    max_redirects: int,
+    redirects: RedirectPolicy,
+) -> None:
+    """Raise `FetchError` unless the redirect from `current` to `target_url` may be followed."""
+    target = str(target_url)
+    if target_url.scheme not in ("http", "https"):
+        raise FetchError("bad_url", current, f"redirect to non-http(s) URL {redact_url(target)}")
+    refused = await redirect_refusal(url, target, policy=redirects)
+    if refused is not None:
+        raise FetchError("redirect_refused", current, f"{refused}: {redact_url(target)}")
+    if target in visited:
+        chain = " -> ".join(redact_url(u) for u in [*visited, target])
+        raise FetchError("redirect_loop", url, f"redirect loop: {chain}")
+    if hops > max_redirects:
+        raise FetchError("too_many_redirects", url, f"more than {max_redirects} redirects")
 
 
 async def _read_capped(response: httpx.Response, url: str, max_bytes: int) -> bytes:

@@ -18,6 +18,7 @@ from bot.sources.config import FeedSource, PriceSource
 from bot.sources.http import FetchError, FetchResult, Validators, fetch
 from bot.sources.news import FeedError, parse_feed
 from bot.sources.prices import PriceError, parse_prices
+from bot.sources.redirects import RedirectPolicy
 
 
 class PollOutcome(BaseModel):
@@ -40,7 +41,7 @@ async def poll_feed(
 ) -> PollOutcome:
     """Fetch and parse one feed; problems land in `error`, never in an exception."""
     old = validators or Validators()
-    result = await _fetch(client, str(feed.url), feed.id, old, max_bytes)
+    result = await _fetch(client, str(feed.url), feed.id, old, max_bytes, feed.follow_redirects)
     if isinstance(result, PollOutcome):
         return result
     if result.not_modified:
@@ -67,7 +68,7 @@ async def poll_price(
         url = price.resolved_url()
     except ValueError as exc:
         return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
-    result = await _fetch(client, url, source_id, old, max_bytes)
+    result = await _fetch(client, url, source_id, old, max_bytes, price.follow_redirects)
     if isinstance(result, PollOutcome):
         return result
     if result.not_modified:
@@ -80,9 +81,14 @@ async def poll_price(
 
 
 async def _fetch(
-    client: httpx.AsyncClient, url: str, source_id: str, old: Validators, max_bytes: int
+    client: httpx.AsyncClient,
+    url: str,
+    source_id: str,
+    old: Validators,
+    max_bytes: int,
+    redirects: RedirectPolicy,
 ) -> FetchResult | PollOutcome:
     try:
-        return await fetch(client, url, validators=old, max_bytes=max_bytes)
+        return await fetch(client, url, validators=old, max_bytes=max_bytes, redirects=redirects)
     except FetchError as exc:
         return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
