@@ -26,6 +26,7 @@ from bot.sources.config import FeedSource, PriceSource
 from bot.sources.http import Validators, make_client
 from bot.sources.poll import PollOutcome, poll_feed, poll_price
 from bot.sources.scheduler import SourceScheduler
+from bot.sources.slots import PollSlot, PollSlots
 from bot.storage.leader import LeaderLock
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
 
@@ -94,7 +95,10 @@ class Readout:
         # Polls in flight at once. 1,000 sources due together would otherwise all queue in
         # httpx's pool and the database pool, whose bookkeeping grows with the queue, and
         # their parsed items would wait in memory (README, Benchmarks).
-        self._poll_slots = asyncio.Semaphore(settings.poll_concurrency)
+        # Slow sources (a dripping body) cannot take every slot: see bot/sources/slots.py.
+        self._poll_slots = PollSlots(
+            general=settings.poll_concurrency, slow=settings.slow_slots(), slow_after=settings.poll_slow_after
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: SourceScheduler | None = None
         self._started_adapters: list[Adapter] = []
@@ -215,10 +219,10 @@ class Readout:
         A slot covers the whole poll — claim, fetch and processing: with 1,000 sources due at
         once, only `poll_concurrency` of them hold a database or HTTP connection, and parsed
         items never pile up in memory faster than the pipeline writes them."""
-        async with self._poll_slots:
-            return await self._poll(source)
+        async with self._poll_slots.poll(source_id(source)) as slot:
+            return await self._poll(source, slot)
 
-    async def _poll(self, source: Source) -> list[Alert]:
+    async def _poll(self, source: Source, slot: PollSlot) -> list[Alert]:
         sid = source_id(source)
         state: SourceState | None
         if self._claim_sources:
@@ -237,15 +241,15 @@ class Readout:
         validators = Validators(etag=state.etag, last_modified=state.last_modified)
         assert self._client is not None
         now = self.clock.now()
-        outcome: PollOutcome
-        if isinstance(source, FeedSource):
-            outcome = await poll_feed(
-                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
-            )
-        else:
-            outcome = await poll_price(
-                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
-            )
+        max_bytes, deadline = self.settings.http_max_bytes, self.settings.poll_deadline
+        work = (
+            poll_feed(self._client, source, validators=validators, max_bytes=max_bytes, now=now, deadline=deadline)
+            if isinstance(source, FeedSource)
+            else poll_price(self._client, source, validators=validators, max_bytes=max_bytes, now=now, deadline=deadline)
+        )
+        outcome: PollOutcome = await slot.fetch(
+            work, lambda why: PollOutcome(source_id=sid, validators=validators, error=f"{sid}: {why}")
+        )
         first_poll = state.last_success_at is None
         if outcome.error is not None:
             failed = await self.store.record_poll(sid, at=now, error=outcome.error)

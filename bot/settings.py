@@ -27,6 +27,19 @@ class Settings(BaseSettings):
     poll_concurrency: int = Field(
         default=16, ge=1, le=256, description="fetches in flight at once (README, Benchmarks: polling)"
     )
+    poll_deadline: float = Field(
+        default=30.0, gt=0, description="seconds for one whole fetch, redirects and a dripping body included"
+    )
+    poll_slow_after: float = Field(
+        default=5.0, gt=0, description="seconds after which a fetch counts as slow and leaves its poll slot"
+    )
+    poll_slow_slots: int = Field(
+        default=0, ge=0, le=256, description="slow fetches at once, on top of poll_concurrency; 0: a quarter of it"
+    )
+
+    def slow_slots(self) -> int:
+        """Slots for slow fetches (see bot/sources/slots.py)."""
+        return self.poll_slow_slots or max(1, self.poll_concurrency // 4)
 
     # Adapters
     console: bool | None = Field(default=None, description="console adapter; default: on when no chat token is set")

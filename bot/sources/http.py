@@ -117,13 +117,13 @@ def make_client(settings: Settings, *, trust_env: bool = True) -> httpx.AsyncCli
     """The shared client for all sources; redirects are followed by `fetch` itself.
 
     `trust_env=False` ignores proxy variables (tests talking to 127.0.0.1). The pool
-    holds as many connections as `poll_concurrency` lets fetches run at once, all kept
-    alive between polls.
+    holds as many connections as poll slots let fetches run at once (`poll_concurrency`
+    plus the slow slots), `poll_concurrency` of them kept alive between polls.
     """
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.http_timeout),
         limits=httpx.Limits(
-            max_connections=settings.poll_concurrency,
+            max_connections=settings.poll_concurrency + settings.slow_slots(),
             max_keepalive_connections=settings.poll_concurrency,
         ),
         follow_redirects=False,

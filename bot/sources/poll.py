@@ -38,10 +38,13 @@ async def poll_feed(
     validators: Validators | None,
     max_bytes: int,
     now: datetime,
+    deadline: float | None = None,
 ) -> PollOutcome:
-    """Fetch and parse one feed; problems land in `error`, never in an exception."""
+    """Fetch and parse one feed; problems land in `error`, never in an exception.
+
+    `deadline`: seconds for the whole fetch (default: `fetch`'s)."""
     old = validators or Validators()
-    result = await _fetch(client, str(feed.url), feed.id, old, max_bytes, feed.follow_redirects)
+    result = await _fetch(client, str(feed.url), feed.id, old, max_bytes, feed.follow_redirects, deadline)
     if isinstance(result, PollOutcome):
         return result
     if result.not_modified:
@@ -60,6 +63,7 @@ async def poll_price(
     validators: Validators | None,
     max_bytes: int,
     now: datetime,
+    deadline: float | None = None,
 ) -> PollOutcome:
     """Fetch and parse one price source; problems land in `error`, never in an exception."""
     source_id = price.source_id
@@ -68,7 +72,7 @@ async def poll_price(
         url = price.resolved_url()
     except ValueError as exc:
         return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
-    result = await _fetch(client, url, source_id, old, max_bytes, price.follow_redirects)
+    result = await _fetch(client, url, source_id, old, max_bytes, price.follow_redirects, deadline)
     if isinstance(result, PollOutcome):
         return result
     if result.not_modified:
@@ -87,8 +91,11 @@ async def _fetch(
     old: Validators,
     max_bytes: int,
     redirects: RedirectPolicy,
+    deadline: float | None,
 ) -> FetchResult | PollOutcome:
     try:
-        return await fetch(client, url, validators=old, max_bytes=max_bytes, redirects=redirects)
+        return await fetch(
+            client, url, validators=old, max_bytes=max_bytes, redirects=redirects, total_timeout=deadline
+        )
     except FetchError as exc:
         return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
