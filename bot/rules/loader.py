@@ -31,7 +31,14 @@ from bot.rules.schema import (
     WatchlistsFile,
     known_keys,
 )
-from bot.rules.yamlfile import Problem, YamlDoc, YamlError, load_yaml, validation_problems
+from bot.rules.yamlfile import (
+    Problem,
+    YamlDoc,
+    YamlError,
+    load_yaml,
+    parse_yaml,
+    validation_problems,
+)
 from bot.sources.config import FeedSource, PriceSource, SourcesFile
 
 __all__ = ["Problem", "RuleLoadError", "RuleSet", "check_rules_dir", "load_rules_dir"]
@@ -119,9 +126,13 @@ class RuleSet:
         return f"RuleSet({len(self._rules)} rules, {len(self._watchlists)} watch-lists)"
 
 
-def load_rules_dir(path: Path) -> RuleSet:
-    """Load and validate a rules directory. Raises RuleLoadError listing every problem."""
-    ruleset, problems = _Loader(Path(path)).load()
+def load_rules_dir(path: Path, *, contents: Mapping[str, str | None] | None = None) -> RuleSet:
+    """Load and validate a rules directory. Raises RuleLoadError listing every problem.
+
+    `contents` (file name → text, None: leave the file out) is used instead of
+    reading those files: hot reload validates exactly the snapshot it checked for
+    stability, with a broken file's last good text in its place."""
+    ruleset, problems = _Loader(Path(path), contents).load()
     if problems or ruleset is None:
         raise RuleLoadError(problems)
     return ruleset
@@ -174,8 +185,9 @@ def _keys_of(*models: type[BaseModel]) -> set[str]:
 
 
 class _Loader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, contents: Mapping[str, str | None] | None = None) -> None:
         self.root = root
+        self.contents = dict(contents or {})
         self.problems: list[Problem] = []
 
     def load(self) -> tuple[RuleSet | None, list[Problem]]:
@@ -215,6 +227,8 @@ class _Loader:
 
     def _doc(self, name: str, *, required: bool) -> YamlDoc | None:
         path = self.root / name
+        if name in self.contents:
+            return self._given(name, required=required)
         unreadable = _unreadable(path)
         if unreadable is not None and (required or os.path.lexists(path)):
             if unreadable == "missing":
@@ -231,6 +245,22 @@ class _Loader:
             return None
         try:
             return load_yaml(path)
+        except YamlError as exc:
+            self.problems.extend(exc.problems)
+            return None
+
+    def _given(self, name: str, *, required: bool) -> YamlDoc | None:
+        """A file's text from `contents` (None: as if the file were absent)."""
+        path = self.root / name
+        text = self.contents[name]
+        if text is None:
+            if required:
+                self.problems.append(
+                    Problem(path=str(path), line=0, message=f"missing: a rules directory needs {name}")
+                )
+            return None
+        try:
+            return parse_yaml(text, str(path))
         except YamlError as exc:
             self.problems.extend(exc.problems)
             return None
@@ -266,12 +296,15 @@ class _Loader:
         }
 
     def _rule_files(self) -> Iterator[Path]:
-        for path in sorted(self.root.iterdir()):
+        names = {p.name for p in self.root.iterdir()} | {n for n, t in self.contents.items() if t is not None}
+        for path in sorted(self.root / n for n in names):
+            if self.contents.get(path.name, "") is None:
+                continue
             if (
                 path.suffix in (".yaml", ".yml")
                 and path.name not in _SPECIAL
                 and not path.name.startswith((".", "_"))
-                and not path.is_dir()
+                and (path.name in self.contents or not path.is_dir())
             ):
                 yield path
 
