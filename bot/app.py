@@ -27,6 +27,7 @@ from bot.sources.http import Validators, make_client
 from bot.sources.poll import PollOutcome, poll_feed, poll_price
 from bot.sources.scheduler import SourceScheduler
 from bot.sources.slots import PollSlot, PollSlots
+from bot.storage.faults import open_store
 from bot.storage.leader import LeaderLock
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
 
@@ -113,7 +114,7 @@ class Readout:
     async def open(self) -> None:
         """Load rules and open the database; no network, no adapters yet."""
         ruleset = self._initial_ruleset or load_rules_dir(self.settings.rules_dir)
-        self.store = await Store.open(self.settings.database_url)
+        self.store = await open_store(self.settings.database_url, wait=self.settings.database_wait, stop=self._stop)
         holder = RuleSetHolder(ruleset)
         holder.loaded_at = self.clock.now()
         self.services = Services(

@@ -11,8 +11,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.app import Readout
 
 log = logging.getLogger("bot")
 
@@ -92,6 +96,19 @@ def _load_or_report(settings: Settings) -> object | None:
         return None
 
 
+async def _started(bot: Readout, *, scheduler: bool = True) -> bool:
+    """Start the bot; a database that cannot be used ends the start with one line (exit 1)."""
+    from bot.storage.faults import DatabaseUnavailableError
+
+    try:
+        await bot.start(scheduler=scheduler)
+    except DatabaseUnavailableError as exc:
+        log.error("cannot start: %s", exc)
+        await bot.stop()
+        return False
+    return True
+
+
 async def _run(settings: Settings) -> int:
     from bot.app import Readout
     from bot.reload import watch_rules
@@ -109,7 +126,8 @@ async def _run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, bot.request_stop)
-    await bot.start()
+    if not await _started(bot):
+        return 1
     watcher = asyncio.create_task(watch_rules(bot, settings.rules_dir))
     try:
         await bot.wait_stopped()
@@ -132,7 +150,8 @@ async def _once(settings: Settings, *, as_json: bool) -> int:
     if as_json:  # stdout is for JSON lines only
         adapters = [a for a in adapters if a.name != "console"]
     bot = Readout(settings, ruleset=ruleset, adapters=adapters, claim_sources=False)
-    await bot.start(scheduler=False)
+    if not await _started(bot, scheduler=False):
+        return 1
     try:
         alerts = await bot.poll_once()
         await bot.drain_once()

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from bot.storage.faults import DatabaseFaultFilter
+
 REDACTED = "***"
 
 
@@ -52,6 +54,7 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(*, level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:
     """Configure the root logger once for the process; logs go to stderr."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(DatabaseFaultFilter())  # an outage: one line a minute, not a traceback per poll
     handler.addFilter(RedactSecrets(secrets))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

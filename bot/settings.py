@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     rules_dir: Path = Field(default=Path("rules"), description="sources.yaml, watchlists.yaml, rule files")
     database_url: str = "sqlite+aiosqlite:///readout.db"
     backlog_hours: float = Field(default=24.0, ge=0)
+    database_wait: float = Field(
+        default=300.0, ge=0, description="seconds to keep retrying an unreachable database at start; then exit 1"
+    )
 
     # HTTP client for sources
     http_timeout: float = Field(default=15.0, gt=0, description="seconds")
