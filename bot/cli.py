@@ -218,8 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_backtest(args, settings)
     if args.command == "db":
+        from bot.storage.faults import create_private_sqlite_file
         from bot.storage.migrations import upgrade
 
+        create_private_sqlite_file(settings.database_url)
         asyncio.run(upgrade(settings.database_url))
         return 0
     return 2

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from bot.rules.regex_engine import Alternation, Searcher, compile_user_regex, user_regex_problem
+from bot.rules.regex_engine import Searcher, combine, compile_user_regex, user_regex_problem
 
 FLAGS = re.IGNORECASE
 K = TypeVar("K")
@@ -201,13 +201,13 @@ class CompiledTerm:
 Needs = frozenset[Anchor] | None  # None: cannot be prefiltered (may match without any anchor)
 
 
-def _alternation(terms: Sequence[CompiledTerm]) -> Alternation | None:
+def _alternation(terms: Sequence[CompiledTerm]) -> Searcher | None:
     if not terms:
         return None
     # longest first so "serious concerns" wins over "concerns" at the same position
     ordered = sorted(terms, key=lambda t: -len(t.pattern))
     user = [t.pattern for t in ordered if t.label.startswith("/")]
-    return Alternation([t.pattern for t in ordered if not t.label.startswith("/")], user)
+    return combine([t.pattern for t in ordered if not t.label.startswith("/")], user)
 
 
 _SINGLE_TOKEN = re.compile(r"\w+")
@@ -231,7 +231,7 @@ class _Part:
     groups: list[Condition]
     words: list[tuple[str, str]] = field(init=False)  # (label, lower-case token)
     regex_terms: list[CompiledTerm] = field(init=False)
-    combined: Alternation | None = field(init=False)
+    combined: Searcher | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.words = []
@@ -252,7 +252,7 @@ class _Part:
         ]
 
 
-def _found(text: str, regex: Alternation) -> list[str]:
+def _found(text: str, regex: Searcher) -> list[str]:
     return [m.group(0) for m in regex.finditer(text) if m.group(0)]
 
 

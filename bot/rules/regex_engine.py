@@ -102,6 +102,16 @@ def _children(op: Any, av: Any) -> Iterator[Sequence[tuple[Any, Any]]]:
         return
 
 
+def combine(text_patterns: Sequence[str], user_patterns: Sequence[str]) -> Searcher:
+    """One searcher for a list of terms: a plain compiled pattern when one engine suffices
+    (no wrapper call on the hot path), else an `Alternation` of both."""
+    if not user_patterns:
+        return re.compile("|".join(f"(?:{p})" for p in text_patterns), FLAGS)
+    if not text_patterns:
+        return compile_user_regex("|".join(f"(?:{p})" for p in user_patterns))
+    return Alternation(text_patterns, user_patterns)
+
+
 class Alternation:
     """Several terms searched as one: Readout's text terms on `re`, user regexes on RE2."""
 
