@@ -52,6 +52,7 @@ def _check_rules(rules: Path, timeout: float = 60) -> subprocess.CompletedProces
         text=True,
         timeout=timeout,
         preexec_fn=_limit_memory,
+        check=False,
     )
 
 
