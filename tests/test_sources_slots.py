@@ -68,3 +68,34 @@ async def test_healthy_feed_alerts_while_slow_feeds_drip(feed_server: FeedServer
         assert len(timed_out) == 1 and "no complete answer within 8 s" in (states[timed_out[0]] or ""), states
     finally:
         await bot.stop()
+
+
+async def test_known_slow_sources_queue_for_the_slow_slot_not_the_general_ones() -> None:
+    """PollSlots alone, with events instead of a network: once sources are known slow, they wait
+    for the single slow slot before taking a general one, so a healthy poll finds a slot free."""
+    from bot.sources.slots import PollSlots
+
+    slots = PollSlots(general=2, slow=1, slow_after=0.05)
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def poll(sid: str) -> str:
+        async with slots.poll(sid) as slot:
+            async def work() -> str:
+                if sid.startswith("slow"):
+                    await release.wait()
+                return sid
+
+            result = await slot.fetch(work(), lambda why: f"{sid} given up: {why}")
+            order.append(result)
+            return result
+
+    slots.slow_sources |= {"slow0", "slow1", "slow2"}
+    slow = [asyncio.create_task(poll(f"slow{n}")) for n in range(3)]
+    await asyncio.sleep(0)
+    assert await poll("healthy") == "healthy"  # a general slot was free: slow ones hold at most one
+    assert order == ["healthy"]
+    release.set()
+    assert sorted(await asyncio.gather(*slow)) == ["slow0", "slow1", "slow2"]
+    # slow1 and slow2 answered at once when their turn came: known healthy again
+    assert not {"slow1", "slow2"} & slots.slow_sources
