@@ -75,7 +75,7 @@ async def test_known_slow_sources_queue_for_the_slow_slot_not_the_general_ones()
     for the single slow slot before taking a general one, so a healthy poll finds a slot free."""
     from bot.sources.slots import PollSlots
 
-    slots = PollSlots(general=2, slow=1, slow_after=0.05)
+    slots = PollSlots(general=2, slow=1, slow_after=5.0)  # far beyond any step here: no timing race
     release = asyncio.Event()
     order: list[str] = []
 
