@@ -24,8 +24,10 @@ from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
 from bot.sources.config import Source
 from bot.sources.http import Validators, make_client
-from bot.sources.poll import poll_source
+from bot.sources.poll import PollOutcome, poll_source
 from bot.sources.scheduler import SourceScheduler
+from bot.sources.slots import PollSlot, PollSlots
+from bot.storage.faults import open_store
 from bot.storage.leader import LeaderLock
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
 
@@ -80,6 +82,7 @@ class Readout:
         adapters: list[Adapter] | None = None,
         http_client: httpx.AsyncClient | None = None,
         claim_sources: bool = True,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -89,11 +92,14 @@ class Readout:
         self.adapters = build_adapters(settings) if adapters is None else list(adapters)
         self._own_client = http_client is None
         self._client = make_client(settings) if http_client is None else http_client
-        self._stop = asyncio.Event()
+        self._stop = stop if stop is not None else asyncio.Event()
         # Polls in flight at once. 1,000 sources due together would otherwise all queue in
         # httpx's pool and the database pool, whose bookkeeping grows with the queue, and
         # their parsed items would wait in memory (README, Benchmarks).
-        self._poll_slots = asyncio.Semaphore(settings.poll_concurrency)
+        # Slow sources (a dripping body) cannot take every slot: see bot/sources/slots.py.
+        self._poll_slots = PollSlots(
+            general=settings.poll_concurrency, slow=settings.slow_slots(), slow_after=settings.poll_slow_after
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: SourceScheduler | None = None
         self._started_adapters: list[Adapter] = []
@@ -129,10 +135,15 @@ class Readout:
         http_client: httpx.AsyncClient | None = None,
         ruleset: RuleSet | None = None,
         claim_sources: bool = True,
+        stop: asyncio.Event | None = None,
     ) -> Readout:
-        """Load the rules (unless given) and open the database; no network, no adapters yet."""
+        """Load the rules (unless given) and open the database; no network, no adapters yet.
+
+        A database that cannot be used raises `DatabaseUnavailableError` (one line); a server
+        that is not reachable yet is waited for (`database_wait`), and setting `stop` (SIGTERM)
+        ends that wait. The event becomes the bot's own stop event."""
         rules = ruleset or load_rules_dir(settings.rules_dir)
-        store = await Store.open(settings.database_url)
+        store = await open_store(settings.database_url, wait=settings.database_wait, stop=stop)
         return cls(
             settings,
             store=store,
@@ -141,6 +152,7 @@ class Readout:
             adapters=adapters,
             http_client=http_client,
             claim_sources=claim_sources,
+            stop=stop,
         )
 
     # ---- lifecycle -----------------------------------------------------------
@@ -220,10 +232,10 @@ class Readout:
         A slot covers the whole poll — claim, fetch and processing: with 1,000 sources due at
         once, only `poll_concurrency` of them hold a database or HTTP connection, and parsed
         items never pile up in memory faster than the pipeline writes them."""
-        async with self._poll_slots:
-            return await self._poll(source)
+        async with self._poll_slots.poll(source.source_id) as slot:
+            return await self._poll(source, slot)
 
-    async def _poll(self, source: Source) -> list[Alert]:
+    async def _poll(self, source: Source, slot: PollSlot) -> list[Alert]:
         sid = source.source_id
         state: SourceState | None
         if self._claim_sources:
@@ -241,8 +253,16 @@ class Readout:
             return []  # a failing source is polled less often until it answers again
         validators = Validators(etag=state.etag, last_modified=state.last_modified)
         now = self.clock.now()
-        outcome = await poll_source(
-            self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
+        outcome = await slot.fetch(
+            poll_source(
+                self._client,
+                source,
+                validators=validators,
+                max_bytes=self.settings.http_max_bytes,
+                now=now,
+                deadline=self.settings.poll_deadline,
+            ),
+            lambda why: PollOutcome(source_id=sid, validators=validators, error=f"{sid}: {why}"),
         )
         first_poll = state.last_success_at is None
         if outcome.error is not None:
@@ -254,6 +274,11 @@ class Readout:
         POLLS.labels(source=sid, outcome="not_modified" if outcome.not_modified else "ok").inc()
         alert_after: datetime | None = None
         if first_poll:
+            if not outcome.events:
+                # The first poll is the first that read items: a 304 or an empty feed recorded as
+                # a success would switch the backlog filter off before any backlog was seen.
+                log.info("source %s: first poll read no items; backlog filter stays on", sid)
+                return []
             alert_after = now - timedelta(hours=self.settings.backlog_hours)
         events = outcome.events
         if source.kind == "price" and len(events) > PRICE_HISTORY_KEEP:

@@ -11,8 +11,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.app import Readout
 
 log = logging.getLogger("bot")
 
@@ -92,8 +96,27 @@ def _load_or_report(settings: Settings) -> object | None:
         return None
 
 
-async def _run(settings: Settings) -> int:
+async def _opened(settings: Settings, **kwargs: Any) -> Readout | None:
+    """Open the bot (rules, database); a database that cannot be used ends the start with
+    one line (exit 1). SIGTERM or SIGINT while waiting for a database server ends the wait."""
     from bot.app import Readout
+    from bot.storage.faults import DatabaseUnavailableError
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await Readout.open(settings, stop=stop, **kwargs)
+    except DatabaseUnavailableError as exc:
+        log.error("cannot start: %s", exc)
+        return None
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _run(settings: Settings) -> int:
     from bot.reload import watch_rules
     from bot.rules.loader import RuleSet
 
@@ -105,7 +128,9 @@ async def _run(settings: Settings) -> int:
         from bot.metrics import serve
 
         serve(settings.metrics_port)
-    bot = await Readout.open(settings, ruleset=ruleset)
+    bot = await _opened(settings, ruleset=ruleset)
+    if bot is None:
+        return 1
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, bot.request_stop)
@@ -121,7 +146,7 @@ async def _run(settings: Settings) -> int:
 
 
 async def _once(settings: Settings, *, as_json: bool) -> int:
-    from bot.app import Readout, build_adapters
+    from bot.app import build_adapters
     from bot.rules.loader import RuleSet
 
     ruleset = _load_or_report(settings)
@@ -131,7 +156,9 @@ async def _once(settings: Settings, *, as_json: bool) -> int:
     adapters = build_adapters(settings)
     if as_json:  # stdout is for JSON lines only
         adapters = [a for a in adapters if a.name != "console"]
-    bot = await Readout.open(settings, ruleset=ruleset, adapters=adapters, claim_sources=False)
+    bot = await _opened(settings, ruleset=ruleset, adapters=adapters, claim_sources=False)
+    if bot is None:
+        return 1
     await bot.start(scheduler=False)
     try:
         alerts = await bot.poll_once()
@@ -195,8 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_backtest(args, settings)
     if args.command == "db":
+        from bot.storage.faults import create_private_sqlite_file
         from bot.storage.migrations import upgrade
 
+        create_private_sqlite_file(settings.database_url)
         asyncio.run(upgrade(settings.database_url))
         return 0
     return 2

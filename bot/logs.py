@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from bot.storage.faults import DatabaseFaultFilter
+
 REDACTED = "***"
 
 
@@ -54,8 +56,9 @@ def handled_noise(record: logging.LogRecord) -> bool:
 
 
 def log_filters(secrets: Iterable[str]) -> list[logging.Filter | Callable[[logging.LogRecord], bool]]:
-    """The filters every handler gets: secrets redacted, handled noise dropped."""
-    return [handled_noise, RedactSecrets(secrets)]
+    """The filters every handler gets: handled noise dropped, a database fault one line a
+    minute (not a traceback per poll), secrets redacted (last, so they see the final text)."""
+    return [handled_noise, DatabaseFaultFilter(), RedactSecrets(secrets)]
 
 
 class JsonFormatter(logging.Formatter):

@@ -69,11 +69,18 @@ class Pipeline:
         # One group at a time: engine state and SQLite writes stay ordered.
         self._lock = asyncio.Lock()
         self._waiting: list[_Batch] = []
+        self._pending_rules: RuleSet | None = None
 
     def replace_ruleset(self, ruleset: RuleSet) -> None:
-        """Swap rules in place; price windows and confirm state carry over by rule id."""
+        """Swap rules in place; price windows and confirm state carry over by rule id.
+
+        While a group is being evaluated (in a worker thread) the engine is left alone:
+        the swap happens before the next group."""
         self.ruleset = ruleset
-        self.engine.replace_ruleset(ruleset)
+        if self._lock.locked():
+            self._pending_rules = ruleset
+        else:
+            self.engine.replace_ruleset(ruleset)
 
     async def process(
         self,
@@ -129,19 +136,14 @@ class Pipeline:
             if polls:
                 await self.store.record_polls(conn, polls)
             fresh = await self.store.mark_seen_many(conn, [ev for b in group for ev in b.events], at=now)
+            todo = _fresh_events(group, fresh)
             candidates: list[tuple[_Batch, Alert]] = []
-            for batch in group:
-                for ev in batch.events:
-                    if ev.id not in fresh:
-                        continue
-                    fresh.discard(ev.id)  # the same event twice in one group counts once
-                    EVENTS.labels(source=ev.source).inc()
-                    found = self.engine.evaluate(ev, now=now)
-                    if batch.alert_after is not None and ev.time < batch.alert_after:
-                        if found:
-                            log.debug("backlog: %s older than %s, recorded only", ev.id, batch.alert_after)
-                        continue
-                    candidates.extend((batch, a) for a in found)
+            for (batch, ev), found in zip(todo, await self._evaluate(todo, now), strict=True):
+                if batch.alert_after is not None and ev.time < batch.alert_after:
+                    if found:
+                        log.debug("backlog: %s older than %s, recorded only", ev.id, batch.alert_after)
+                    continue
+                candidates.extend((batch, a) for a in found)
             if not candidates:
                 return
             last = await self.store.last_fired_many(
@@ -172,6 +174,20 @@ class Pipeline:
             ALERTS.labels(rule=alert.rule_id, severity=alert.severity.value).inc()
             log.info("alert %s: %s [%s] %s", alert.id[:8], alert.rule_id, alert.severity.value, alert.title[:120])
 
+    async def _evaluate(
+        self, todo: list[tuple[_Batch, NewsEvent | PriceEvent]], now: datetime
+    ) -> list[list[Alert]]:
+        """Rule matching in a worker thread: the event loop keeps answering commands and
+        delivering while a large group is matched (the engine is only touched here, one
+        group at a time, and by rule swaps between groups)."""
+        if self._pending_rules is not None:
+            self.engine.replace_ruleset(self._pending_rules)
+            self._pending_rules = None
+        if not todo:
+            return []
+        engine = self.engine
+        return await asyncio.to_thread(lambda: [engine.evaluate(ev, now=now) for _, ev in todo])
+
     def _cooldown(self, alert: Alert) -> float:
         rule = self.ruleset.get(alert.rule_id)
         return rule.cooldown if rule is not None else 0.0
@@ -194,6 +210,19 @@ class Pipeline:
             return False
         last[pair] = alert.created_at
         return True
+
+
+def _fresh_events(group: list[_Batch], fresh: set[str]) -> list[tuple[_Batch, NewsEvent | PriceEvent]]:
+    """The group's events not seen before, each once, with their batch."""
+    todo: list[tuple[_Batch, NewsEvent | PriceEvent]] = []
+    for batch in group:
+        for ev in batch.events:
+            if ev.id not in fresh:
+                continue
+            fresh.discard(ev.id)  # the same event twice in one group counts once
+            EVENTS.labels(source=ev.source).inc()
+            todo.append((batch, ev))
+    return todo
 
 
 def _consume(future: asyncio.Future[list[Alert]]) -> None:

@@ -1,59 +1,170 @@
 """Rule hot reload: edits under `rules/` take effect while the bot runs.
 
-A change that fails validation is rejected with `path:line` messages in the
-log and the last good rule set stays in force. Cooldown and dedup state live
-in the database, so a reload forgets neither.
+Only a complete, stable rule set goes live. After a change the watcher reads
+every rule file, waits `settle` seconds and reads them again, until two
+readings are identical: an editor writing a file in two halves (or a copy in
+progress) is never loaded half-way. That snapshot is what gets validated.
+
+A file that fails validation keeps its last good version in force (its rules
+do not vanish; other files' edits still apply) and the problems are logged
+with `path:line` and shown in /status until the file is valid again. Cooldown
+and dedup state live in the database, so a reload forgets neither.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watchfiles import awatch
 
-from bot.rules.loader import RuleLoadError, load_rules_dir
+from bot.rules.loader import RuleLoadError, RuleSet, load_rules_dir
 
 if TYPE_CHECKING:
     from bot.app import Readout
 
 log = logging.getLogger(__name__)
 
+Snapshot = dict[str, str]
+# Readings before a still-changing folder is loaded anyway (broken files keep their last good version).
+MAX_SETTLE_ROUNDS = 30
+
 
 def _is_rule_file(path: str) -> bool:
     return path.endswith((".yaml", ".yml"))
 
 
-async def reload_now(bot: Readout, rules_dir: Path) -> bool:
-    """Validate and swap in the rule set from `rules_dir`; False (and logged) if invalid."""
-    try:
-        ruleset = await asyncio.to_thread(load_rules_dir, rules_dir)
-    except RuleLoadError as exc:
+def read_snapshot(rules_dir: Path) -> Snapshot:
+    """The text of every readable regular YAML file in `rules_dir` (the loader reports the rest)."""
+    out: Snapshot = {}
+    for path in sorted(rules_dir.iterdir()):
+        if not _is_rule_file(path.name) or path.name.startswith((".", "_")):
+            continue
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                continue
+            out[path.name] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    return out
+
+
+async def stable_snapshot(rules_dir: Path, settle: float) -> Snapshot:
+    """Read until two readings `settle` seconds apart are identical."""
+    current = await asyncio.to_thread(read_snapshot, rules_dir)
+    for _ in range(MAX_SETTLE_ROUNDS):
+        if settle <= 0:
+            break
+        await asyncio.sleep(settle)
+        again = await asyncio.to_thread(read_snapshot, rules_dir)
+        if again == current:
+            break
+        current = again
+    else:
+        log.warning("rules folder still changing after %d readings; loading what is there", MAX_SETTLE_ROUNDS)
+    return current
+
+
+class RuleReloader:
+    """Reloads one rules folder into one bot, remembering each file's last good text."""
+
+    def __init__(self, bot: Readout, rules_dir: Path, *, settle: float = 1.0) -> None:
+        self.bot = bot
+        self.rules_dir = rules_dir
+        self.settle = settle
+        self.last_good: Snapshot = {}
+        self._seen: Snapshot | None = None  # the last snapshot handled
+        self._in_force: Snapshot | None = None  # the texts the rules in force came from
+
+    def remember_current(self) -> None:
+        """Take the folder as it is now as the last good version of each file (at start)."""
+        self.last_good = read_snapshot(self.rules_dir)
+        self._seen = dict(self.last_good)
+        self._in_force = dict(self.last_good)
+
+    async def reload(self) -> bool:
+        """Load the settled folder; True when every file was valid as written."""
+        snap = await stable_snapshot(self.rules_dir, self.settle)
+        if snap == self._seen:
+            return self.bot.services.rules.last_error is None  # handled already
+        try:
+            ruleset = await asyncio.to_thread(load_rules_dir, self.rules_dir, contents=snap)
+        except RuleLoadError as exc:
+            return await self._fall_back(snap, exc)
+        self._put_in_force(ruleset, snap)
+        self.bot.services.rules.last_error = None
+        log.info("rules reloaded: %d rules (%d enabled)", len(ruleset.rules), len(ruleset.enabled_rules()))
+        return True
+
+    async def _fall_back(self, snap: Snapshot, exc: RuleLoadError) -> bool:
+        """Retry with each broken file's last good text; else keep the rules in force."""
         for problem in exc.problems:
             log.error("rules reload rejected: %s", problem)
-        bot.services.rules.last_error = f"reload rejected: {exc.problems[0]}" if exc.problems else "reload rejected"
+        first = f"reload rejected: {exc.problems[0]}" if exc.problems else "reload rejected"
+        broken = {Path(p.path).name for p in exc.problems if Path(p.path).parent == self.rules_dir}
+        if self.last_good and broken:
+            # dict of str | None: None leaves a new, never-valid file out
+            patched: dict[str, str | None] = {**snap, **{name: self.last_good.get(name) for name in broken}}
+            try:
+                ruleset = await asyncio.to_thread(load_rules_dir, self.rules_dir, contents=patched)
+            except RuleLoadError:
+                pass
+            else:
+                kept = {n: t for n, t in patched.items() if t is not None}
+                if kept != self._in_force:
+                    self._put_in_force(ruleset, kept, good=[n for n in snap if n not in broken])
+                self._seen = snap
+                log.error(
+                    "rules: kept the last good version of %s until it is valid again; other edits applied",
+                    ", ".join(sorted(broken)),
+                )
+                self.bot.services.rules.last_error = first
+                return False
+        self._seen = snap
+        self.bot.services.rules.last_error = first
         return False
-    bot.reload_rules(ruleset)
-    log.info("rules reloaded: %d rules (%d enabled)", len(ruleset.rules), len(ruleset.enabled_rules()))
-    return True
+
+    def _put_in_force(self, ruleset: RuleSet, snap: Snapshot, *, good: list[str] | None = None) -> None:
+        self.bot.reload_rules(ruleset)
+        self._seen = self._in_force = snap
+        names = snap if good is None else good
+        for name in names:
+            self.last_good[name] = snap[name]
+        if good is None:
+            for gone in set(self.last_good) - set(snap):
+                del self.last_good[gone]
+
+
+async def reload_now(bot: Readout, rules_dir: Path) -> bool:
+    """Validate and swap in the rule set from `rules_dir` as it is now; False (and logged) if invalid."""
+    return await RuleReloader(bot, rules_dir, settle=0).reload()
 
 
 async def watch_rules(
-    bot: Readout, rules_dir: Path, *, debounce_ms: int = 300, seen: asyncio.Event | None = None
+    bot: Readout,
+    rules_dir: Path,
+    *,
+    debounce_ms: int = 300,
+    settle: float = 1.0,
+    seen: asyncio.Event | None = None,
 ) -> None:
     """Reload on every settled change of a YAML file in `rules_dir`, until cancelled.
 
     `seen` is set whenever the watcher reports any change in the folder: a caller
     that touches a scratch file there and waits for it knows the watcher is armed.
     """
+    reloader = RuleReloader(bot, rules_dir, settle=settle)
     try:
+        await asyncio.to_thread(reloader.remember_current)
         async for changes in awatch(rules_dir, debounce=debounce_ms, recursive=False):
             if seen is not None:
                 seen.set()
             if any(_is_rule_file(path) for _, path in changes):
-                await reload_now(bot, rules_dir)
+                await reloader.reload()
     except asyncio.CancelledError:
         raise
     except Exception:

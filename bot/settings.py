@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     rules_dir: Path = Field(default=Path("rules"), description="sources.yaml, watchlists.yaml, rule files")
     database_url: str = "sqlite+aiosqlite:///readout.db"
     backlog_hours: float = Field(default=24.0, ge=0)
+    database_wait: float = Field(
+        default=300.0, ge=0, description="seconds to keep retrying an unreachable database at start; then exit 1"
+    )
 
     # HTTP client for sources
     http_timeout: float = Field(default=15.0, gt=0, description="seconds")
@@ -27,6 +30,19 @@ class Settings(BaseSettings):
     poll_concurrency: int = Field(
         default=16, ge=1, le=256, description="fetches in flight at once (README, Benchmarks: polling)"
     )
+    poll_deadline: float = Field(
+        default=30.0, gt=0, description="seconds for one whole fetch, redirects and a dripping body included"
+    )
+    poll_slow_after: float = Field(
+        default=5.0, gt=0, description="seconds after which a fetch counts as slow and leaves its poll slot"
+    )
+    poll_slow_slots: int = Field(
+        default=0, ge=0, le=256, description="slow fetches at once, on top of poll_concurrency; 0: a quarter of it"
+    )
+
+    def slow_slots(self) -> int:
+        """Slots for slow fetches (see bot/sources/slots.py)."""
+        return self.poll_slow_slots or max(1, self.poll_concurrency // 4)
 
     # Adapters
     console: bool | None = Field(default=None, description="console adapter; default: on when no chat token is set")

@@ -208,3 +208,33 @@ async def test_validators_are_kept_only_after_the_items_are_processed(
     polls = feed_server.requests_for("/wire.xml")
     assert len(polls) == 2 and polls[1].header("If-None-Match") is None
     assert any("US to impose 25% tariffs" in a.title for a in alerts)
+
+
+@pytest.mark.parametrize("first", ["304", "empty"])
+async def test_first_poll_is_the_first_that_read_items(
+    first: str, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A 304 (or an empty feed) on the very first poll must not switch the backlog filter off:
+    when items finally arrive, the three-day-old ones are recorded, only the fresh one alerts."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.botproc import rss, write_rules
+
+    rules = write_rules(tmp_path / "rules", {"wire": feed_server.url("/wire.xml")})
+    if first == "304":
+        feed_server.route("/wire.xml", status=304)
+    else:
+        feed_server.route("/wire.xml", body=rss([]), content_type="application/rss+xml")
+    bot = await Readout.open(settings_for(tmp_path, rules, backlog_hours=24), adapters=[])
+    await bot.start(scheduler=False)
+    try:
+        assert await bot.poll_once() == []
+        assert len(feed_server.requests_for("/wire.xml")) == 1
+        old = rss(["Old tariff story one", "Old tariff story two"], now=datetime.now(UTC) - timedelta(days=3))
+        fresh = rss(["Fresh tariff story"])
+        body = old.replace(b"</channel></rss>", fresh.split(b"</description>", 1)[1].split(b"</channel>")[0] + b"</channel></rss>")
+        feed_server.route("/wire.xml", body=body, content_type="application/rss+xml")
+        fired = await bot.poll_once()
+    finally:
+        await bot.stop()
+    assert [a.title for a in fired] == ["Fresh tariff story"]

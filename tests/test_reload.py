@@ -23,6 +23,7 @@ from bot.adapters.console import ConsoleAdapter
 from bot.app import Readout
 from bot.clock import ManualClock
 from bot.reload import reload_now, watch_rules
+from bot.rules.loader import RuleSet
 from bot.settings import Settings
 from tests.support.botproc import rss, write_rules
 from tests.support.feed_server import FeedServer
@@ -185,3 +186,80 @@ async def test_reload_now_reports_every_problem_and_keeps_last_good(
     (running.rules / "rules.yaml").write_text(V2)
     assert await reload_now(running.readout, running.rules) is True
     assert (await running.readout.services.status()).rules_error is None
+
+
+TWO_RULES = V1 + """\
+  - id: retaliation
+    type: match
+    description: Retaliation headlines
+    severity: warning
+    key: title
+    any: [retaliat*]
+"""
+
+
+def _record_swaps(readout: Readout) -> list[list[str]]:
+    """The rule ids of every rule set put in force from now on."""
+    swaps: list[list[str]] = []
+    real = readout.reload_rules
+
+    def recording(ruleset: RuleSet) -> None:
+        swaps.append([r.id for r in ruleset.rules])
+        real(ruleset)
+
+    readout.reload_rules = recording  # type: ignore[method-assign]
+    return swaps
+
+
+async def test_a_file_written_in_two_halves_never_goes_live_half_way(running: Running) -> None:
+    """The first half parses (one rule of two); the writer pauses well past the watcher's
+    debounce, then writes the rest. Only the complete file may go live."""
+    (running.rules / "rules.yaml").write_text(TWO_RULES)
+    assert await reload_now(running.readout, running.rules) is True
+    swaps = _record_swaps(running.readout)
+    watcher = asyncio.create_task(watch_rules(running.readout, running.rules, debounce_ms=50, settle=1.0))
+    try:
+        await asyncio.sleep(0.3)  # the watcher is armed
+        wider = TWO_RULES.replace("any: [retaliat*]", "any: [retaliat*, countermeasure*]")
+        with (running.rules / "rules.yaml").open("w") as f:  # in place, as an editor without atomic save
+            f.write(wider[: wider.index("  - id: retaliation")])
+            f.flush()
+            await asyncio.sleep(0.4)  # the writer pauses mid-file: past the debounce, within the settle time
+            f.write(wider[wider.index("  - id: retaliation") :])
+        await _until(lambda: bool(swaps))
+        running.publish("Beijing vows countermeasures")
+        assert await running.poll() == ["Beijing vows countermeasures"]
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    assert swaps and all(ids == ["trade", "retaliation"] for ids in swaps), swaps
+
+
+async def test_a_broken_file_keeps_its_last_good_rules_while_other_edits_apply(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="bot.reload")
+    (running.rules / "other.yaml").write_text("rules:\n" + TWO_RULES[TWO_RULES.index("  - id: retaliation") :])
+    assert await reload_now(running.readout, running.rules) is True
+    holder = running.readout.services.rules
+    watcher = asyncio.create_task(watch_rules(running.readout, running.rules, debounce_ms=50, settle=0.2))
+    try:
+        await asyncio.sleep(0.3)  # the watcher is armed
+        # other.yaml breaks (a truncated save) while rules.yaml gains a term
+        (running.rules / "other.yaml").write_text("rules:\n  - id: retaliation\n    type: match\n    any: [retal")
+        (running.rules / "rules.yaml").write_text(V2)
+        await _until(lambda: holder.last_error is not None)
+        assert "other.yaml" in holder.last_error
+        ids = [r.id for r in running.readout.pipeline.ruleset.rules]
+        assert sorted(ids) == ["retaliation", "trade"], ids  # the broken file's last good rule is kept
+        running.publish("Sanctions on banks", "China retaliates")
+        assert sorted(await running.poll()) == ["China retaliates", "Sanctions on banks"]
+        assert any("kept the last good version of other.yaml" in r.getMessage() for r in caplog.records)
+        # fixed: its new version takes over and the error clears
+        (running.rules / "other.yaml").write_text("rules:\n" + TWO_RULES[TWO_RULES.index("  - id: retaliation") :].replace("retaliat*", "retaliat*, reprisal*"))
+        await _until(lambda: holder.last_error is None)
+        running.publish("Reprisals feared")
+        assert await running.poll() == ["Reprisals feared"]
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)

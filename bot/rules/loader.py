@@ -11,6 +11,9 @@ everything to fix.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,14 @@ from bot.rules.schema import (
     WatchlistsFile,
     known_keys,
 )
-from bot.rules.yamlfile import Problem, YamlDoc, YamlError, load_yaml, validation_problems
+from bot.rules.yamlfile import (
+    Problem,
+    YamlDoc,
+    YamlError,
+    load_yaml,
+    parse_yaml,
+    validation_problems,
+)
 from bot.sources.config import FeedSource, PriceSource, SourcesFile
 
 __all__ = ["Problem", "RuleLoadError", "RuleSet", "check_rules_dir", "load_rules_dir"]
@@ -116,9 +126,13 @@ class RuleSet:
         return f"RuleSet({len(self._rules)} rules, {len(self._watchlists)} watch-lists)"
 
 
-def load_rules_dir(path: Path) -> RuleSet:
-    """Load and validate a rules directory. Raises RuleLoadError listing every problem."""
-    ruleset, problems = _Loader(Path(path)).load()
+def load_rules_dir(path: Path, *, contents: Mapping[str, str | None] | None = None) -> RuleSet:
+    """Load and validate a rules directory. Raises RuleLoadError listing every problem.
+
+    `contents` (file name → text, None: leave the file out) is used instead of
+    reading those files: hot reload validates exactly the snapshot it checked for
+    stability, with a broken file's last good text in its place."""
+    ruleset, problems = _Loader(Path(path), contents).load()
     if problems or ruleset is None:
         raise RuleLoadError(problems)
     return ruleset
@@ -142,13 +156,38 @@ class _Placed:
         return self.doc.problem(full, message)
 
 
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why `path` cannot be loaded as a rule file, or None. Never opens it (a FIFO would block)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "cannot read: symbolic link loop"
+        if exc.errno == errno.ENOENT:
+            return "missing" if not os.path.lexists(path) else "cannot read: dangling symbolic link"
+        return f"cannot read: {exc.strerror}"
+    if not stat.S_ISREG(mode):
+        return f"cannot read: not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'not a file')})"
+    return None
+
+
 def _keys_of(*models: type[BaseModel]) -> set[str]:
     return {name for model in models for name in model.model_fields}
 
 
 class _Loader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, contents: Mapping[str, str | None] | None = None) -> None:
         self.root = root
+        self.contents = dict(contents or {})
         self.problems: list[Problem] = []
 
     def load(self) -> tuple[RuleSet | None, list[Problem]]:
@@ -188,6 +227,14 @@ class _Loader:
 
     def _doc(self, name: str, *, required: bool) -> YamlDoc | None:
         path = self.root / name
+        if name in self.contents:
+            return self._given(name, required=required)
+        unreadable = _unreadable(path)
+        if unreadable is not None and (required or os.path.lexists(path)):
+            if unreadable == "missing":
+                unreadable = f"missing: a rules directory needs {name}"
+            self.problems.append(Problem(path=str(path), line=0, message=unreadable))
+            return None
         if not path.is_file():
             if required:
                 self.problems.append(
@@ -198,6 +245,22 @@ class _Loader:
             return None
         try:
             return load_yaml(path)
+        except YamlError as exc:
+            self.problems.extend(exc.problems)
+            return None
+
+    def _given(self, name: str, *, required: bool) -> YamlDoc | None:
+        """A file's text from `contents` (None: as if the file were absent)."""
+        path = self.root / name
+        text = self.contents[name]
+        if text is None:
+            if required:
+                self.problems.append(
+                    Problem(path=str(path), line=0, message=f"missing: a rules directory needs {name}")
+                )
+            return None
+        try:
+            return parse_yaml(text, str(path))
         except YamlError as exc:
             self.problems.extend(exc.problems)
             return None
@@ -233,12 +296,15 @@ class _Loader:
         }
 
     def _rule_files(self) -> Iterator[Path]:
-        for path in sorted(self.root.iterdir()):
+        names = {p.name for p in self.root.iterdir()} | {n for n, t in self.contents.items() if t is not None}
+        for path in sorted(self.root / n for n in names):
+            if self.contents.get(path.name, "") is None:
+                continue
             if (
                 path.suffix in (".yaml", ".yml")
                 and path.name not in _SPECIAL
                 and not path.name.startswith((".", "_"))
-                and path.is_file()
+                and (path.name in self.contents or not path.is_dir())
             ):
                 yield path
 

@@ -8,10 +8,9 @@ trailing `*` on a word meaning "any word ending". Every term also yields an
 set can be prefiltered with a single tokenisation of the headline instead of
 one regex search per rule (see `KeywordIndex`).
 
-User regexes are checked before use: they must compile, must not use
-backreferences or global inline flags (they are spliced into alternations), and
-must not have the shapes that backtrack catastrophically (nested unbounded
-quantifiers, or an alternation with ambiguous branches under a repeat).
+User regexes are checked before use: they must compile, must not use global
+inline flags (they are spliced into alternations), and run on RE2, linear-time
+by construction (see `regex_engine`), so a regex bomb cannot stall the bot.
 """
 
 from __future__ import annotations
@@ -19,9 +18,11 @@ from __future__ import annotations
 import re
 import re._constants as sre
 import re._parser as sre_parse
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
+
+from bot.rules.regex_engine import Searcher, combine, compile_user_regex, user_regex_problem
 
 FLAGS = re.IGNORECASE
 K = TypeVar("K")
@@ -125,192 +126,26 @@ def text_term_anchor(term: str) -> Anchor | None:
 # ---------------------------------------------------------------------------
 # User regexes
 
-_UNBOUNDED = sre.MAXREPEAT
-_ALPHABET: tuple[str, ...] = tuple(chr(i) for i in range(128)) + ("é", "ß", "中", "\u00a0", "'")
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT)
 
 
 def check_regex(pattern: str) -> str:
     """Validate a user regex for use in a rule; returns it. Raises ValueError.
 
-    Refuses what would break splicing into alternations (backreferences,
-    global inline flags) and the classic catastrophic-backtracking shapes.
+    Refuses what would break splicing into alternations (global inline flags)
+    and what RE2 cannot run in linear time (lookaround, backreferences, ...).
     """
     if not pattern:
         raise ValueError("empty regex")
     try:
         re.compile(pattern, FLAGS)
-        parsed = sre_parse.parse(pattern, FLAGS)
         re.compile(f"(?:{pattern})|(?:x)", FLAGS)
     except re.error as exc:
         raise ValueError(f"bad regex '{pattern}': {exc}") from None
-    if _has_backref(parsed.data):
-        raise ValueError(f"regex '{pattern}': backreferences are not supported")
-    problem = _backtracking_problem(parsed.data, inside_repeat=False)
+    problem = user_regex_problem(pattern)
     if problem:
-        raise ValueError(
-            f"regex '{pattern}' risks catastrophic backtracking ({problem}); "
-            "rewrite it without nested or ambiguous repeats (atomic groups (?>...) "
-            "and possessive quantifiers like a++ are allowed)"
-        )
+        raise ValueError(problem)
     return pattern
-
-
-def _children(op: Any, av: Any) -> Iterator[Sequence[tuple[Any, Any]]]:
-    """The sub-sequences of one parsed regex node."""
-    if op is sre.SUBPATTERN:
-        yield av[3]
-    elif op in _REPEATS or op is sre.POSSESSIVE_REPEAT:
-        yield av[2]
-    elif op is sre.ATOMIC_GROUP:
-        yield av
-    elif op is sre.BRANCH:
-        yield from av[1]
-    elif op in (sre.ASSERT, sre.ASSERT_NOT):
-        yield av[1]
-    elif op is sre.GROUPREF_EXISTS:
-        yield av[1]
-        if av[2] is not None:
-            yield av[2]
-
-
-def _has_backref(items: Sequence[tuple[Any, Any]]) -> bool:
-    for op, av in items:
-        if op in (sre.GROUPREF, sre.GROUPREF_EXISTS, sre.GROUPREF_IGNORE):
-            return True
-        if any(_has_backref(child) for child in _children(op, av)):
-            return True
-    return False
-
-
-def _backtracking_problem(items: Sequence[tuple[Any, Any]], *, inside_repeat: bool) -> str | None:
-    """Find a nested quantifier or an ambiguous alternation under a repeat."""
-    for op, av in items:
-        if op in _REPEATS:
-            _lo, hi, body = av
-            repeats = hi > 1
-            if repeats and inside_repeat:
-                return "nested quantifier"
-            unbounded_outer = repeats and hi == _UNBOUNDED
-            if unbounded_outer and _contains_repeat(body):
-                return "nested quantifier"
-            if repeats:
-                ambiguous = _ambiguous_branch(body)
-                if ambiguous:
-                    return ambiguous
-            found = _backtracking_problem(body, inside_repeat=inside_repeat or unbounded_outer)
-            if found:
-                return found
-        elif op in (sre.POSSESSIVE_REPEAT, sre.ATOMIC_GROUP):
-            continue  # no backtracking into these
-        else:
-            for child in _children(op, av):
-                found = _backtracking_problem(child, inside_repeat=inside_repeat)
-                if found:
-                    return found
-    return None
-
-
-def _contains_repeat(items: Sequence[tuple[Any, Any]]) -> bool:
-    for op, av in items:
-        if op in _REPEATS and av[1] > 1:
-            return True
-        if op in (sre.POSSESSIVE_REPEAT, sre.ATOMIC_GROUP):
-            continue
-        if any(_contains_repeat(child) for child in _children(op, av)):
-            return True
-    return False
-
-
-def _ambiguous_branch(items: Sequence[tuple[Any, Any]]) -> str | None:
-    """An alternation directly under a repeat whose branches can start alike."""
-    for op, av in items:
-        if op is sre.SUBPATTERN:
-            found = _ambiguous_branch(av[3])
-            if found:
-                return found
-        elif op is sre.BRANCH:
-            branches = av[1]
-            firsts = [_first(b) for b in branches]
-            for i in range(len(firsts)):
-                for j in range(i + 1, len(firsts)):
-                    (fi, ni), (fj, nj) = firsts[i], firsts[j]
-                    if (ni and nj) or (fi & fj):
-                        return "alternation with overlapping branches inside a repeat"
-    return None
-
-
-def _first(items: Sequence[tuple[Any, Any]]) -> tuple[frozenset[str], bool]:
-    """Approximate first-character set of a sequence, and whether it can match empty."""
-    acc: set[str] = set()
-    for op, av in items:
-        chars, nullable = _first_node(op, av)
-        acc |= chars
-        if not nullable:
-            return frozenset(acc), False
-    return frozenset(acc), True
-
-
-def _first_node(op: Any, av: Any) -> tuple[frozenset[str], bool]:
-    if op is sre.LITERAL:
-        c = chr(av)
-        return frozenset({c, c.lower(), c.upper()}), False
-    if op is sre.NOT_LITERAL:
-        c = chr(av)
-        return frozenset(_ALPHABET) - {c, c.lower(), c.upper()}, False
-    if op is sre.ANY:
-        return frozenset(_ALPHABET), False
-    if op is sre.IN:
-        return frozenset(ch for ch in _ALPHABET if _in_class(ch, av)), False
-    if op is sre.SUBPATTERN:
-        return _first(av[3])
-    if op is sre.ATOMIC_GROUP:
-        return _first(av)
-    if op in _REPEATS or op is sre.POSSESSIVE_REPEAT:
-        chars, nullable = _first(av[2])
-        return chars, nullable or av[0] == 0
-    if op is sre.BRANCH:
-        acc: set[str] = set()
-        any_nullable = False
-        for branch in av[1]:
-            chars, nullable = _first(branch)
-            acc |= chars
-            any_nullable = any_nullable or nullable
-        return frozenset(acc), any_nullable
-    if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
-        return frozenset(), True
-    return frozenset(_ALPHABET), True
-
-
-_CATEGORY_TESTS: dict[Any, Callable[[str], bool]] = {
-    sre.CATEGORY_DIGIT: str.isdigit,
-    sre.CATEGORY_NOT_DIGIT: lambda c: not c.isdigit(),
-    sre.CATEGORY_SPACE: str.isspace,
-    sre.CATEGORY_NOT_SPACE: lambda c: not c.isspace(),
-    sre.CATEGORY_WORD: lambda c: c.isalnum() or c == "_",
-    sre.CATEGORY_NOT_WORD: lambda c: not (c.isalnum() or c == "_"),
-    sre.CATEGORY_LINEBREAK: lambda c: c == "\n",
-    sre.CATEGORY_NOT_LINEBREAK: lambda c: c != "\n",
-}
-
-
-def _in_class(ch: str, items: Sequence[tuple[Any, Any]]) -> bool:
-    negate = False
-    hit = False
-    for op, av in items:
-        if op is sre.NEGATE:
-            negate = True
-        elif op is sre.LITERAL:
-            hit = hit or ch.lower() == chr(av).lower()
-        elif op is sre.RANGE:
-            lo, hi = av
-            hit = hit or any(lo <= ord(c) <= hi for c in {ch, ch.lower(), ch.upper()})
-        elif op is sre.CATEGORY:
-            test = _CATEGORY_TESTS.get(av)
-            hit = hit or (test(ch) if test else True)
-        else:
-            hit = True
-    return hit != negate
 
 
 def regex_anchor(pattern: str) -> Anchor | None:
@@ -350,7 +185,7 @@ class CompiledTerm:
 
     label: str
     pattern: str
-    regex: re.Pattern[str]
+    regex: Searcher
     anchor: Anchor | None
 
     @classmethod
@@ -360,18 +195,19 @@ class CompiledTerm:
 
     @classmethod
     def from_regex(cls, pattern: str) -> CompiledTerm:
-        return cls(f"/{pattern}/", pattern, re.compile(pattern, FLAGS), regex_anchor(pattern))
+        return cls(f"/{pattern}/", pattern, compile_user_regex(pattern), regex_anchor(pattern))
 
 
 Needs = frozenset[Anchor] | None  # None: cannot be prefiltered (may match without any anchor)
 
 
-def _alternation(terms: Sequence[CompiledTerm]) -> re.Pattern[str] | None:
+def _alternation(terms: Sequence[CompiledTerm]) -> Searcher | None:
     if not terms:
         return None
     # longest first so "serious concerns" wins over "concerns" at the same position
     ordered = sorted(terms, key=lambda t: -len(t.pattern))
-    return re.compile("|".join(f"(?:{t.pattern})" for t in ordered), FLAGS)
+    user = [t.pattern for t in ordered if t.label.startswith("/")]
+    return combine([t.pattern for t in ordered if not t.label.startswith("/")], user)
 
 
 _SINGLE_TOKEN = re.compile(r"\w+")
@@ -395,7 +231,7 @@ class _Part:
     groups: list[Condition]
     words: list[tuple[str, str]] = field(init=False)  # (label, lower-case token)
     regex_terms: list[CompiledTerm] = field(init=False)
-    combined: re.Pattern[str] | None = field(init=False)
+    combined: Searcher | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.words = []
@@ -416,7 +252,7 @@ class _Part:
         ]
 
 
-def _found(text: str, regex: re.Pattern[str]) -> list[str]:
+def _found(text: str, regex: Searcher) -> list[str]:
     return [m.group(0) for m in regex.finditer(text) if m.group(0)]
 
 

@@ -21,6 +21,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 Loc = tuple[str | int, ...]
 
+# Nodes built beyond the document's own: what aliases may add. A rule file reuses a block
+# a few times; a "billion laughs" file asks for 9**9 (46 s and 3 GB before this budget).
+ALIAS_EXPANSION_BUDGET = 10_000
+
 
 class Problem(BaseModel):
     """One thing wrong with a rules directory, at a file and line (0: the file as a whole)."""
@@ -125,13 +129,20 @@ class _Builder:
         self.doc = doc
         self.problems = problems
         self._active: set[int] = set()
+        self._built: set[int] = set()
+        self._repeats = 0
+        self._site = 1  # line of the innermost node built for the first time: where aliases are used
 
     def build(self, node: Node, loc: Loc) -> Any:
         if id(node) in self._active:
             self.problems.append(self.doc.problem(loc, "recursive YAML alias"))
             return None
+        first = self._first_time(node)
         if isinstance(node, ScalarNode):
             return self.loader.construct_object(node, deep=True)
+        outer_site = self._site
+        if first:
+            self._site = node.start_mark.line + 1
         self._active.add(id(node))
         try:
             if isinstance(node, SequenceNode):
@@ -169,6 +180,21 @@ class _Builder:
             return self.loader.construct_object(node, deep=True)
         finally:
             self._active.discard(id(node))
+            self._site = outer_site
+
+    def _first_time(self, node: Node) -> bool:
+        """Count nodes built again through aliases; stop at once beyond the budget."""
+        if id(node) not in self._built:
+            self._built.add(id(node))
+            return True
+        self._repeats += 1
+        if self._repeats > ALIAS_EXPANSION_BUDGET:
+            message = (
+                f"YAML aliases expand to more than {ALIAS_EXPANSION_BUDGET:,} nodes "
+                "(an alias bomb?); write the repeated parts out or reuse less"
+            )
+            raise YamlError([Problem(path=self.doc.path, line=self._site, message=message)])
+        return False
 
 
 def format_loc(loc: Loc) -> str:

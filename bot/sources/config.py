@@ -6,6 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
+from bot.sources.redirects import RedirectPolicy
+
 PriceProvider = Literal["yahoo", "cboe", "csv"]
 
 DEFAULT_PRICE_URLS: dict[str, str] = {
@@ -28,6 +30,7 @@ class FeedSource(_Strict):
     tags: tuple[str, ...] = ()
     enabled: bool = True
     name: str | None = None
+    follow_redirects: RedirectPolicy = "same-host"  # "any": other hosts too (never internal ones)
 
     @property
     def source_id(self) -> str:
@@ -50,6 +53,7 @@ class PriceSource(_Strict):
     enabled: bool = True
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.^=-]*$", max_length=64)
     column: str | None = None  # csv provider: value column (default: the second column)
+    follow_redirects: RedirectPolicy = "same-host"  # "any": other hosts too (never internal ones)
 
     @field_validator("url")
     @classmethod

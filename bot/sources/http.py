@@ -8,6 +8,7 @@ Exceptions: everything that can go wrong on the wire surfaces as `FetchError` wi
     http_status    the server answered 4xx/5xx (`status` is set)
     too_large      the decompressed body passed `max_bytes`
     redirect_loop  a redirect pointed back to a URL already visited
+    redirect_refused  the source's redirect policy forbids the target (see `redirects`)
     too_many_redirects  more hops than the client allows
     decoding       the server's Content-Encoding could not be decoded
     bad_url        not an http(s) URL, or unparseable
@@ -24,6 +25,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from bot.settings import Settings
+from bot.sources.redirects import RedirectPolicy, redirect_refusal
 
 FetchReason = Literal[
     "timeout",
@@ -31,6 +33,7 @@ FetchReason = Literal[
     "http_status",
     "too_large",
     "redirect_loop",
+    "redirect_refused",
     "too_many_redirects",
     "decoding",
     "bad_url",
@@ -116,13 +119,13 @@ def make_client(settings: Settings, *, trust_env: bool = True) -> httpx.AsyncCli
     `http_max_redirects`); its response hook asks each fetch's `Redirects` first.
 
     `trust_env=False` ignores proxy variables (tests talking to 127.0.0.1). The pool
-    holds as many connections as `poll_concurrency` lets fetches run at once, all kept
-    alive between polls.
+    holds as many connections as poll slots let fetches run at once (`poll_concurrency`
+    plus the slow slots), `poll_concurrency` of them kept alive between polls.
     """
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.http_timeout),
         limits=httpx.Limits(
-            max_connections=settings.poll_concurrency,
+            max_connections=settings.poll_concurrency + settings.slow_slots(),
             max_keepalive_connections=settings.poll_concurrency,
         ),
         follow_redirects=True,
@@ -144,11 +147,13 @@ async def fetch(
     validators: Validators | None = None,
     max_bytes: int,
     total_timeout: float | None = None,
+    redirects: RedirectPolicy = "same-host",
 ) -> FetchResult:
     """GET `url` conditionally, following redirects, reading at most `max_bytes` (decompressed).
 
     `total_timeout` (seconds) bounds the whole exchange so a server trickling bytes cannot
     hold a poll forever; by default it is twice the client's read timeout.
+    Redirects are followed as the source's `redirects` policy allows (`redirect_refusal`).
     Raises `FetchError`; never returns a 4xx/5xx.
     """
     if total_timeout is None:
@@ -156,7 +161,7 @@ async def fetch(
         total_timeout = 2 * read if read else None
     try:
         async with asyncio.timeout(total_timeout):
-            return await _fetch(client, url, validators or Validators(), max_bytes)
+            return await _fetch(client, url, validators or Validators(), max_bytes, redirects)
     except TimeoutError:
         raise FetchError("timeout", url, f"no complete answer within {total_timeout:g} s") from None
 
@@ -167,15 +172,20 @@ _REDIRECTS = "readout.redirects"  # request extension: the fetch's Redirects (ht
 class Redirects:
     """Where one fetch has been, and the one place that decides whether to follow a redirect."""
 
-    def __init__(self, url: str, max_bytes: int) -> None:
+    def __init__(self, url: str, max_bytes: int, policy: RedirectPolicy = "same-host") -> None:
         self.start = url
         self.visited = [url]
         self.max_bytes = max_bytes
+        self.policy = policy
 
-    def follow(self, current: httpx.URL, target: httpx.URL) -> None:
-        """Raise `FetchError` unless the redirect from `current` to `target` may be followed."""
+    async def follow(self, current: httpx.URL, target: httpx.URL) -> None:
+        """Raise `FetchError` unless the redirect from `current` to `target` may be followed:
+        http(s) only, as the source's policy allows (`redirect_refusal`), never in a loop."""
         if target.scheme not in ("http", "https"):
             raise FetchError("bad_url", str(current), f"redirect to non-http(s) URL {redact_url(str(target))}")
+        refused = await redirect_refusal(self.start, str(target), policy=self.policy)
+        if refused is not None:
+            raise FetchError("redirect_refused", str(current), f"{refused}: {redact_url(str(target))}")
         if str(target) in self.visited:
             chain = " -> ".join(redact_url(u) for u in [*self.visited, str(target)])
             raise FetchError("redirect_loop", self.start, f"redirect loop: {chain}")
@@ -195,7 +205,7 @@ async def _before_following(response: httpx.Response) -> None:
         target = response.request.url.join(response.headers["location"])
     except (httpx.InvalidURL, ValueError):
         return  # httpx itself refuses the Location header (a network error below)
-    redirects.follow(response.request.url, target)
+    await redirects.follow(response.request.url, target)
 
 
 class _CappedStream(httpx.AsyncByteStream):
@@ -218,14 +228,14 @@ class _CappedStream(httpx.AsyncByteStream):
 
 
 async def _fetch(
-    client: httpx.AsyncClient, url: str, validators: Validators, max_bytes: int
+    client: httpx.AsyncClient, url: str, validators: Validators, max_bytes: int, redirects: RedirectPolicy
 ) -> FetchResult:
     try:
         request = client.build_request(
             "GET",
             url,
             headers=validators.request_headers(),
-            extensions={_REDIRECTS: Redirects(url, max_bytes)},
+            extensions={_REDIRECTS: Redirects(url, max_bytes, redirects)},
         )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
         raise FetchError("bad_url", url, str(exc) or "invalid URL") from None

@@ -37,13 +37,24 @@ async def poll_source(
     validators: Validators | None,
     max_bytes: int,
     now: datetime,
+    deadline: float | None = None,
 ) -> PollOutcome:
-    """Fetch and parse one source (feed or prices); problems land in `error`, never in an exception."""
+    """Fetch and parse one source (feed or prices); problems land in `error`, never in an exception.
+
+    `deadline`: seconds for the whole fetch (default: `fetch`'s). Redirects follow the
+    source's `follow_redirects` policy."""
     source_id = source.source_id
     old = validators or Validators()
     try:
         url = source.fetch_url()
-        result = await fetch(client, url, validators=old, max_bytes=max_bytes)
+        result = await fetch(
+            client,
+            url,
+            validators=old,
+            max_bytes=max_bytes,
+            redirects=source.follow_redirects,
+            total_timeout=deadline,
+        )
     except (ValueError, FetchError) as exc:  # ValueError: a price provider without a URL
         return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
     if result.not_modified:
