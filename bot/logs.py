@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 REDACTED = "***"
+QUIET_LIBRARIES = ("alembic", "watchfiles", "discord", "telegram.ext", "apscheduler")
 
 
 class RedactSecrets(logging.Filter):
@@ -67,3 +68,7 @@ def setup_logging(*, level: str = "INFO", fmt: str = "text", secrets: Iterable[s
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.INFO)  # DEBUG logs every statement
+    # Start-up chatter a user cannot act on: Alembic's "Context impl …" on every command,
+    # watchfiles' "N changes detected" on every save, discord.py's gateway lines.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)

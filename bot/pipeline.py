@@ -169,7 +169,11 @@ class Pipeline:
         for batch, alert in raised:
             batch.raised.append(alert)
             ALERTS.labels(rule=alert.rule_id, severity=alert.severity.value).inc()
-            log.info("alert %s: %s [%s] %s", alert.id[:8], alert.rule_id, alert.severity.value, alert.title[:120])
+            # The console adapter already prints each alert as a line: the log says it once, at DEBUG.
+            log.log(
+                logging.DEBUG if self.console_min is not None else logging.INFO,
+                "alert %s: %s [%s] %s", alert.id[:8], alert.rule_id, alert.severity.value, alert.title[:120],
+            )
 
     def _cooldown(self, alert: Alert) -> float:
         rule = self.ruleset.get(alert.rule_id)

@@ -36,7 +36,7 @@ async def reload_now(bot: Readout, rules_dir: Path) -> bool:
         bot.services.rules.last_error = f"reload rejected: {exc.problems[0]}" if exc.problems else "reload rejected"
         return False
     bot.reload_rules(ruleset)
-    log.info("rules reloaded: %d rules (%d enabled)", len(ruleset.rules), len(ruleset.enabled_rules()))
+    log.info("rules reloaded: %s", bot.describe())
     return True
 
 
