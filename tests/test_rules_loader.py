@@ -245,8 +245,8 @@ def test_bad_yaml_indentation(tmp_path: Path) -> None:
 
 def test_wrong_types(tmp_path: Path) -> None:
     assert problems(tmp_path, "wrong_type.yaml") == [
-        "DIR/wrong_type.yaml:6: rules[0].above: Input should be a valid number, unable to parse string as a number (got 'thirty')",
-        "DIR/wrong_type.yaml:7: rules[0].enabled: Input should be a valid boolean, unable to interpret input (got 'maybe')",
+        "DIR/wrong_type.yaml:6: rules[0].above: expected a number (got 'thirty')",
+        "DIR/wrong_type.yaml:7: rules[0].enabled: expected true or false (got 'maybe')",
         "DIR/wrong_type.yaml:8: rules[0].cooldown: expected a duration like 90, '90s', '30m', '2h' or '1d'",
     ]
 
@@ -293,7 +293,7 @@ def test_bad_watchlists_file(tmp_path: Path) -> None:
         "DIR/watchlists.yaml:2: watchlists.chips: missing required key 'tickers'",
         "DIR/watchlists.yaml:5: watchlists.chips: unknown key 'ticker' (did you mean 'tickers'?)",
         (
-            "DIR/watchlists.yaml:9: watchlists.defensives.tickers[0]: String should match pattern "
+            "DIR/watchlists.yaml:9: watchlists.defensives.tickers[0]: expected text matching the pattern "
             "'^[A-Z0-9^][A-Z0-9.^=-]{0,15}$' (got 'xlu')"
         ),
     ]
@@ -301,8 +301,8 @@ def test_bad_watchlists_file(tmp_path: Path) -> None:
 
 def test_bad_sources_file(tmp_path: Path) -> None:
     assert problems(tmp_path, "bad_sources") == [
-        "DIR/sources.yaml:3: feeds[0].url: Input should be a valid URL, relative URL without a base (got 'not-a-url')",
-        "DIR/sources.yaml:7: prices[0].provider: Input should be 'yahoo', 'cboe' or 'csv' (got 'bloomberg')",
+        "DIR/sources.yaml:3: feeds[0].url: expected a valid URL, relative URL without a base (got 'not-a-url')",
+        "DIR/sources.yaml:7: prices[0].provider: expected 'yahoo', 'cboe' or 'csv' (got 'bloomberg')",
     ]
 
 
@@ -370,14 +370,14 @@ def test_rule_level_checks(tmp_path: Path) -> None:
         "DIR/unknown_key.yaml:8: rules[1]: a change rule needs exactly one of 'pct' or 'abs_pct'",
         "DIR/unknown_key.yaml:12: rules[2]: a match rule needs 'any' or 'all' (a 'none' list alone matches everything)",
         "DIR/unknown_key.yaml:19: rules[3].alert_on: alert_on takes 'hope' and/or 'friction' (neutral never alerts)",
-        "DIR/unknown_key.yaml:20: rules[3].key: Input should be 'rule', 'title' or 'source' (got 'symbol')",
+        "DIR/unknown_key.yaml:20: rules[3].key: expected 'rule', 'title' or 'source' (got 'symbol')",
         (
             "DIR/unknown_key.yaml:25: rules[4].any[0]: expected a word/phrase, {regex: ...} or a group "
             "{any|all|none: [...]} (got 5)"
         ),
         "DIR/unknown_key.yaml:25: rules[4].any[1]: unknown key 'anyy' (did you mean 'any'?)",
         (
-            "DIR/unknown_key.yaml:26: rules[5]: Input should be a valid dictionary or object to extract fields from "
+            "DIR/unknown_key.yaml:26: rules[5]: expected a mapping (`key: value` lines) "
             "(got 'just a string')"
         ),
     ]
@@ -385,7 +385,8 @@ def test_rule_level_checks(tmp_path: Path) -> None:
 
 def test_missing_files_and_not_a_directory(tmp_path: Path) -> None:
     assert [str(p) for p in check_rules_dir(tmp_path / "nope")] == [
-        f"{tmp_path / 'nope'}:0: not a directory"
+        f"{tmp_path / 'nope'}:0: not a directory (pass --rules DIR or set RULES_DIR; "
+        "the bundled rules are used when neither is given)"
     ]
     empty = tmp_path / "empty"
     empty.mkdir()
