@@ -112,7 +112,9 @@ class Readout:
 
     async def open(self) -> None:
         """Load rules and open the database; no network, no adapters yet."""
-        ruleset = self._initial_ruleset or load_rules_dir(self.settings.rules_dir)
+        ruleset = self._initial_ruleset or load_rules_dir(
+            self.settings.rules_dir, defaults=self.settings.defaults_dir()
+        )
         self.store = await Store.open(self.settings.database_url)
         holder = RuleSetHolder(ruleset)
         holder.loaded_at = self.clock.now()

@@ -8,6 +8,7 @@ in the database, so a reload forgets neither.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +30,9 @@ def _is_rule_file(path: str) -> bool:
 async def reload_now(bot: Readout, rules_dir: Path) -> bool:
     """Validate and swap in the rule set from `rules_dir`; False (and logged) if invalid."""
     try:
-        ruleset = await asyncio.to_thread(load_rules_dir, rules_dir)
+        ruleset = await asyncio.to_thread(
+            functools.partial(load_rules_dir, rules_dir, defaults=bot.settings.defaults_dir())
+        )
     except RuleLoadError as exc:
         for problem in exc.problems:
             log.error("rules reload rejected: %s", problem)

@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.models import Severity
 
+# The rules shipped with Readout (the repo's `rules/`; present in a checkout or `pip install -e`).
+BUNDLED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Hosts that hand out `postgres://…` (Heroku-style) mean PostgreSQL; Readout talks to it
@@ -43,6 +46,10 @@ class Settings(BaseSettings):
     )
 
     rules_dir: Path = Field(default=Path("rules"), description="sources.yaml, watchlists.yaml, rule files")
+    rules_defaults: bool = Field(
+        default=True,
+        description="files missing from RULES_DIR come from the bundled rules; false: RULES_DIR holds them all",
+    )
     database_url: str = "sqlite+aiosqlite:///readout.db"
     backlog_hours: float = Field(default=24.0, ge=0)
 
@@ -87,6 +94,18 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
     log_format: Literal["text", "json"] = "text"
     metrics_port: int | None = None
+
+    def defaults_dir(self) -> Path | None:
+        """The directory RULES_DIR is layered over (None when opted out or absent)."""
+        if not self.rules_defaults or not BUNDLED_RULES_DIR.is_dir():
+            return None
+        return BUNDLED_RULES_DIR
+
+    def with_found_rules(self) -> Settings:
+        """Started from another folder with no RULES_DIR or --rules: use the bundled rules."""
+        if "rules_dir" in self.model_fields_set or self.rules_dir.is_dir() or not BUNDLED_RULES_DIR.is_dir():
+            return self
+        return self.model_copy(update={"rules_dir": BUNDLED_RULES_DIR})
 
     @field_validator("database_url")
     @classmethod

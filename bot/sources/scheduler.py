@@ -59,7 +59,7 @@ class SourceScheduler:
 
     def next_poll_in(self) -> float | None:
         """Seconds until the earliest scheduled poll (None when nothing is scheduled)."""
-        times = [j.next_run_time for j in self._scheduler.get_jobs() if j.next_run_time is not None]
+        times: list[datetime] = [j.next_run_time for j in self._scheduler.get_jobs() if j.next_run_time is not None]
         if not times:
             return None
         return (min(times) - datetime.now(UTC)).total_seconds()
