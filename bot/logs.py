@@ -70,5 +70,5 @@ def setup_logging(*, level: str = "INFO", fmt: str = "text", secrets: Iterable[s
     logging.getLogger("aiosqlite").setLevel(logging.INFO)  # DEBUG logs every statement
     # Start-up chatter a user cannot act on: Alembic's "Context impl …" on every command,
     # watchfiles' "N changes detected" on every save, discord.py's gateway lines.
-    for name in QUIET_LIBRARIES:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in QUIET_LIBRARIES:  # LOG_LEVEL=DEBUG still shows them
+        logging.getLogger(name).setLevel(logging.WARNING if root.level > logging.DEBUG else logging.NOTSET)

@@ -5,8 +5,9 @@ A rules directory holds `sources.yaml` (feeds and price series),
 (`*.yaml` / `*.yml`, loaded in name order, each `rules: [...]`).
 
 Layers: given `defaults` (the bundled `rules/`), a user's directory may hold only some
-files; each file it lacks comes from the defaults, and a file of the same name replaces
-the bundled one (`rules: []` switches a bundled rule file off). Problems are
+files. `sources.yaml` and `watchlists.yaml` come from the defaults when the directory has
+none; the bundled rule files are used when it has no rule file of its own (one rule file
+of yours replaces them all). Problems are
 collected across all files — syntax, schema, then cross-file checks (duplicate
 ids, unknown watch-lists, sources and confirm references, confirm cycles) — and
 reported together as `path:line: message`, so one `check-rules` run shows
@@ -15,7 +16,7 @@ everything to fix.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -325,12 +326,12 @@ class _Loader:
             for name, e in parsed.watchlists.items()
         }
 
-    def _rule_files(self) -> Iterator[Path]:
-        """The user's rule files, plus each bundled one the user has no file of that name for."""
-        mine = {p.name: p for p in _rule_files_in(self.root)}
-        bundled = {p.name: p for p in _rule_files_in(self.defaults)} if self.defaults else {}
-        for name in sorted({**bundled, **mine}):
-            yield mine.get(name) or bundled[name]
+    def _rule_files(self) -> list[Path]:
+        """The user's rule files; the bundled ones when the user has none."""
+        return _rule_files_in(self.root) or _rule_files_in(self.defaults)
+
+    def _bundled(self, doc: YamlDoc) -> bool:
+        return self.defaults is not None and Path(doc.path).parent == self.defaults
 
     def _load_rule_files(self) -> tuple[list[_Placed], set[str]]:
         keys = known_keys()
@@ -374,6 +375,8 @@ class _Loader:
         provided = {p.symbol for p in sources.prices if p.enabled}
         for p in rules:
             rule = p.rule
+            if self._bundled(p.doc):
+                continue  # the bundled rules cover every symbol the bundled sources have
             if isinstance(rule, (ThresholdRule, ChangeRule)) and rule.enabled and rule.symbol not in provided:
                 self.warnings.append(
                     p.problem(
