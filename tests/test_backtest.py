@@ -492,7 +492,10 @@ def test_cli_bad_input_exits_1_with_a_clear_message(
     assert f"backtest: {message.replace('FIX', str(FIXTURES))}" in err
 
 
-def test_cli_bad_rules_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_cli_bad_rules_exit_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RULES_DEFAULTS", "false")  # else the bundled files fill the empty folder
     code = main(
         ["backtest", "--rules", str(tmp_path), "--headlines", str(FIXTURES / "headlines.csv")]
     )

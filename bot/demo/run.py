@@ -1,8 +1,10 @@
 """Run the demo: a loopback server plays the scenario, a real Readout polls it.
 
 The bot is the same one `run` starts — HTTP fetch, feed parsing, rules, dedup and cooldown,
-outbox, adapters — with its sources pointed at 127.0.0.1. It polls every `TICK` seconds
-instead of on the scheduler, so a fast `--speed` stays deterministic. Without a chat token
+outbox, adapters — with its sources pointed at 127.0.0.1. Instead of the scheduler, the demo
+moves the scenario clock from one scenario time to the next, polls every source and
+delivers, then waits (scenario minutes ÷ `--speed`) before the next: every headline and
+quote is seen in order at any speed, so a fast test run shows what a person sees. Without a chat token
 the state lives in a temporary SQLite file that is removed at the end; with one, the
 configured database is used so that subscribed chats get the demo's alerts too.
 """
@@ -32,7 +34,6 @@ from bot.summary import plural
 
 log = logging.getLogger(__name__)
 
-TICK = 0.25  # seconds between poll rounds (real time)
 DEFAULT_SPEED = 12.0  # scenario minutes per real second: the 7-hour day in 35 s
 
 
@@ -71,11 +72,8 @@ async def run_demo(
     run_id = secrets.token_hex(4)
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     started = time.monotonic()
-
-    def minutes() -> float:
-        return (time.monotonic() - started) * speed
-
-    server = DemoServer(scenario, day=day, run_id=run_id, minutes=minutes)
+    now = [0.0]  # scenario minutes since the start, moved by the loop below
+    server = DemoServer(scenario, day=day, run_id=run_id, minutes=lambda: now[0])
     await server.start()
     with tempfile.TemporaryDirectory(prefix="readout-demo-") as tmp:
         rules = Path(tmp) / "rules"
@@ -107,13 +105,11 @@ async def run_demo(
         alerts = 0
         try:
             await bot.start(scheduler=False)
-            while True:
-                done = minutes() >= scenario.minutes
+            for at in _moments(scenario):
+                await asyncio.sleep((at - now[0]) / speed)
+                now[0] = at
                 alerts += len(await bot.poll_once())
                 await bot.drain_once()
-                if done:
-                    break
-                await asyncio.sleep(TICK)
         finally:
             await bot.stop()
             await server.stop()
@@ -124,6 +120,13 @@ async def run_demo(
     )
     stream.flush()
     return 0 if alerts else 1
+
+
+def _moments(scenario: Scenario) -> list[float]:
+    """Every scenario time something is published, in order, and the end of the day."""
+    times = {scenario.offset_minutes(s.at) for s in scenario.news}
+    times |= {scenario.offset_minutes(q.at) for q in scenario.prices.quotes}
+    return sorted(t for t in times | {scenario.minutes} if 0 <= t <= scenario.minutes)
 
 
 def _safe(url: str) -> str:
