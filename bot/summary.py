@@ -44,6 +44,8 @@ class PollSummary:
     alerts: int = 0
 
     def record(self, source: str, *, error: str | None, items: int = 0, alerts: int = 0) -> None:
+        if error is not None:
+            error = error.removeprefix(f"{source}: ")  # poll errors name their source first
         self._last[source] = error
         self.items += items
         self.alerts += alerts
