@@ -511,21 +511,33 @@ def _in_user_words(problems: Iterable[Problem]) -> list[Problem]:
     return out
 
 
+# Keys a rule's own cross-field checks read ("exactly one of above or below"): when one of
+# them is itself wrong, that check would only repeat the problem in other words.
+_CHECKED_TOGETHER = frozenset({"above", "below", "pct", "abs_pct", "window", "any", "all", "none", "rules", "within", "lexicon", "replace_lexicon"})
+
+
 def _rule_problems(exc: ValidationError, item: Any, doc: YamlDoc, index: int, keys: set[str]) -> list[Problem]:
-    """Every problem of one rule at once: an unknown key stops pydantic before the rule's
-    own checks (e.g. "needs exactly one of above or below"), so those are looked for again
-    on the rule without its unknown keys."""
+    """Every problem of one rule at once. A bad key stops pydantic before the rule's own
+    checks (e.g. "needs exactly one of above or below"), so the rule is validated once more
+    without its unknown keys and its other wrong keys, and what that adds is reported too."""
     problems = _in_user_words(validation_problems(exc, doc, prefix=("rules", index), known_keys=keys))
-    unknown = {e["loc"][-1] for e in exc.errors() if e["type"] == "extra_forbidden" and len(e["loc"]) >= 2}
-    if unknown and isinstance(item, dict):
-        trimmed = {k: v for k, v in item.items() if k not in unknown}
-        try:
-            RULE_ADAPTER.validate_python(trimmed)
-        except ValidationError as again:
+    if not isinstance(item, dict):
+        return problems
+    wrong = {e["loc"][1] for e in exc.errors() if len(e["loc"]) >= 2 and e["type"] != "missing"}
+    wrong = {k for k in wrong if k in item and k != "type"}
+    if not wrong or wrong & _CHECKED_TOGETHER:
+        return problems
+    try:
+        RULE_ADAPTER.validate_python({k: v for k, v in item.items() if k not in wrong})
+    except ValidationError as again:
+        fresh = [e for e in again.errors() if e["type"] != "missing" or e["loc"][-1] not in wrong]
+        if fresh:
             seen = {(p.line, p.message) for p in problems}
-            for extra in _in_user_words(
-                validation_problems(again, doc, prefix=("rules", index), known_keys=keys)
-            ):
-                if (extra.line, extra.message) not in seen:
-                    problems.append(extra)
+            extra = validation_problems(
+                ValidationError.from_exception_data(again.title, fresh),  # type: ignore[arg-type]
+                doc,
+                prefix=("rules", index),
+                known_keys=keys,
+            )
+            problems += [p for p in _in_user_words(extra) if (p.line, p.message) not in seen]
     return problems
