@@ -94,7 +94,7 @@ class Readout:
         self._stop = asyncio.Event()
         # Polls in flight at once. 1,000 sources due together would otherwise all queue in
         # httpx's pool and the database pool, whose bookkeeping grows with the queue, and
-        # their parsed items would wait in memory (README, Benchmarks).
+        # their parsed items would wait in memory (docs/benchmarks.md).
         self._poll_slots = asyncio.Semaphore(settings.poll_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: SourceScheduler | None = None

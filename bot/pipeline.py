@@ -34,7 +34,7 @@ from bot.storage.store import OutboxEntry, PollRecord, Store
 log = logging.getLogger(__name__)
 
 # Events in one group transaction at most: bounds how long SQLite's write lock is held and
-# how many alerts one transaction holds in memory (see README, Benchmarks: memory).
+# how many alerts one transaction holds in memory (see docs/benchmarks.md: memory).
 GROUP_MAX_EVENTS = 500
 # Outbox rows built before they are written: one alert may owe thousands.
 ENQUEUE_CHUNK = 5_000

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     http_user_agent: str = "Mozilla/5.0 (compatible; Readout/0.1; +https://github.com/readout)"
     poll_jitter: float = Field(default=5.0, ge=0, description="seconds of random jitter per poll")
     poll_concurrency: int = Field(
-        default=16, ge=1, le=256, description="fetches in flight at once (README, Benchmarks: polling)"
+        default=16, ge=1, le=256, description="fetches in flight at once (docs/benchmarks.md: polling)"
     )
 
     # Adapters

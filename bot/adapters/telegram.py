@@ -67,7 +67,7 @@ GONE_BAD_REQUESTS = (
 )
 _LOGGER_PREFIXES = ("telegram", "httpx", "httpcore")
 # Seconds: first and longest wait between connection attempts when the Bot API cannot be
-# reached at start (the same policy as Discord's login: README, "Chat APIs that are down").
+# reached at start (the same policy as Discord's login: README, "Commands and settings").
 CONNECT_RETRY = (5.0, 300.0)
 
 
