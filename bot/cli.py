@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from bot.settings import Settings, settings_problems
 from bot.startup import StartupError, explain
-from bot.summary import NO_SOURCE_ANSWERED
+from bot.summary import NO_SOURCE_ANSWERED, plural
 
 log = logging.getLogger("bot")
 
@@ -234,8 +234,8 @@ async def _probe(settings: Settings) -> int:
         else:
             newest = max(outcome.events, key=lambda e: e.time, default=None)
             latest = f"; newest: {newest.title[:80]}" if newest is not None and hasattr(newest, "title") else ""
-            print(f"OK    {sid}: {len(outcome.events)} item(s){latest}")
-    print(f"{len(sources) - failed} of {len(sources)} sources answered")
+            print(f"OK    {sid}: {plural(len(outcome.events), 'item')}{latest}")
+    print(f"{len(sources) - failed} of {plural(len(sources), 'source')} answered")
     return 1 if failed else 0
 
 

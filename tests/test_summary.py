@@ -35,3 +35,15 @@ def test_the_newest_outcome_of_a_source_counts() -> None:
     s.record("a", error=None, items=3)
     assert s.line() == "poll summary: 1 of 1 source ok; 3 items seen; 0 alerts"
     assert plural(1, "feed") == "1 feed" and plural(2, "feed") == "2 feeds"
+
+
+def test_a_tone_term_in_title_and_summary_is_listed_once() -> None:
+    from bot.models import Explanation
+
+    ex = Explanation(
+        matched_terms=("tariff", "Tariff", "counter-tariff"),
+        tone_terms=(("constructive", 0.6), ("Constructive", 0.6), ("candid", -0.2)),
+    )
+    assert ex.matched_terms == ("tariff", "counter-tariff")
+    assert ex.tone_terms == (("constructive", 0.6), ("candid", -0.2))
+    assert ex.summary() == "matched 'tariff', 'counter-tariff'; tone terms 'constructive' (+0.60), 'candid' (-0.20)"
