@@ -80,7 +80,7 @@ def test_probe_reports_each_source(feed_server: FeedServer, tmp_path: Path) -> N
     res = bot("probe", "--rules", str(rules), cwd=tmp_path)
     assert res.returncode == 1
     out = res.stdout.splitlines()
-    assert any(line.startswith("OK    wire: 6 item(s)") for line in out), res.stdout
+    assert any(line.startswith("OK    wire: 6 items") for line in out), res.stdout
     assert any(line.startswith("FAIL  gone:") and "404" in line for line in out)
     assert any(line.startswith("OK    yahoo:^VIX:") for line in out)
     assert out[-1] == "2 of 3 sources answered"
