@@ -40,7 +40,6 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bot",
         description="Readout: alerts on the US-China trade-war tape. Settings come from the "
         "environment or .env (see .env.example).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -56,14 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="play a built-in trade-war day from a local feed server through the real bot (offline)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     demo.add_argument(
         "--speed",
         type=_positive,
         default=DEFAULT_SPEED,
         metavar="MIN_PER_S",
-        help="scenario minutes per real second (12: the 7-hour day in 35 s)",
+        help="scenario minutes per real second (default 12: the 7-hour day in 35 s)",
     )
     _rules_option(demo)
 

@@ -101,7 +101,7 @@ def test_every_option_has_help_text() -> None:
                 continue
             assert action.help, f"{name} {action.option_strings or action.dest} has no help text"
     demo_help = sub.choices["demo"].format_help()
-    assert "(default: 12.0)" in demo_help and "--rules DIR" in demo_help
+    assert "(default 12:" in demo_help and "--rules DIR" in demo_help and "None" not in demo_help
 
 
 def test_check_rules_reports_a_price_rule_without_a_source_as_an_error(tmp_path: Path) -> None:
