@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.settings import Settings, settings_problems
-from bot.startup import StartupError, explain
+from bot.startup import StartupError, check_database, explain
 from bot.summary import NO_SOURCE_ANSWERED, plural
 
 log = logging.getLogger("bot")
@@ -257,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command in ("run", "once", "db"):
+        check_database(settings)
     if args.command == "check-rules":
         return cmd_check_rules(settings)
     if args.command == "run":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
@@ -20,6 +21,20 @@ _DB_MISSING = re.compile(r'database "([^"]+)" does not exist')
 
 class StartupError(Exception):
     """A configuration problem found at start; its message is the one line to print."""
+
+
+def check_database(settings: Settings) -> None:
+    """Before opening: a SQLite file whose folder is missing cannot be created. Said here, since
+    aiosqlite's worker thread can outlive a failed connect and print a traceback at exit."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    folder = Path(url.database).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise StartupError(
+            f"DATABASE_URL: cannot open the SQLite file of {_safe_url(settings.database_url)} — "
+            f"its folder {folder} does not exist; create it or choose another path"
+        )
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -86,7 +86,7 @@ def test_a_sqlite_file_in_a_missing_folder_is_one_line(feed_server: FeedServer, 
     proc = bot("once", "--rules", str(rules), cwd=tmp_path, env={"DATABASE_URL": url})
     assert proc.returncode == 1
     [line] = errors(proc)
-    assert line.startswith("error: DATABASE_URL: cannot open the SQLite file") and "does its folder exist" in line
+    assert line.startswith("error: DATABASE_URL: cannot open the SQLite file") and "does not exist; create it" in line
 
 
 def _pg_server() -> str:
