@@ -166,7 +166,7 @@ class Readout:
         log.info("Readout started: %s; adapters: %s", self.describe(), ", ".join(a.name for a in self.adapters) or "none")
 
     def describe(self) -> str:
-        """`14 of 16 rules enabled, 20 sources (12 feeds, 8 prices)`: the same words at start and reload."""
+        """`14 of 15 rules enabled, 20 sources (12 feeds, 8 price series)`: the same words at start and reload."""
         ruleset = self.pipeline.ruleset
         cfg = ruleset.sources
         feeds = sum(1 for f in cfg.feeds if f.enabled)
