@@ -30,6 +30,7 @@ from bot.sources.slots import PollSlot, PollSlots
 from bot.storage.faults import open_store
 from bot.storage.leader import LeaderLock
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
+from bot.summary import PollSummary, plural
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class Readout:
         self._stop = stop if stop is not None else asyncio.Event()
         # Polls in flight at once. 1,000 sources due together would otherwise all queue in
         # httpx's pool and the database pool, whose bookkeeping grows with the queue, and
-        # their parsed items would wait in memory (README, Benchmarks).
+        # their parsed items would wait in memory (docs/benchmarks.md).
         # Slow sources (a dripping body) cannot take every slot: see bot/sources/slots.py.
         self._poll_slots = PollSlots(
             general=settings.poll_concurrency, slow=settings.slow_slots(), slow_after=settings.poll_slow_after
@@ -103,6 +104,9 @@ class Readout:
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: SourceScheduler | None = None
         self._started_adapters: list[Adapter] = []
+        self.summary = PollSummary()
+        self._first_round = asyncio.Event()
+        self._failure_logged: set[str] = set()  # each source's first failure in this process is logged
         self.leader: LeaderLock | None = None
         holder = RuleSetHolder(ruleset)
         holder.loaded_at = self.clock.now()
@@ -142,7 +146,7 @@ class Readout:
         A database that cannot be used raises `DatabaseUnavailableError` (one line); a server
         that is not reachable yet is waited for (`database_wait`), and setting `stop` (SIGTERM)
         ends that wait. The event becomes the bot's own stop event."""
-        rules = ruleset or load_rules_dir(settings.rules_dir)
+        rules = ruleset or load_rules_dir(settings.rules_dir, defaults=settings.defaults_dir())
         store = await open_store(settings.database_url, wait=settings.database_wait, stop=stop)
         return cls(
             settings,
@@ -177,12 +181,43 @@ class Readout:
             self._tasks.append(
                 asyncio.create_task(self.outbox.run(self._stop, interval=self.settings.delivery_interval))
             )
-        log.info(
-            "Readout started: %d rules, %d sources, adapters: %s",
-            len(self.pipeline.ruleset.enabled_rules()),
-            len(self._all_sources()),
-            ", ".join(a.name for a in self.adapters) or "none",
+            self._tasks.append(asyncio.create_task(self._log_summaries()))
+        log.info("Readout started: %s; adapters: %s", self.describe(), ", ".join(a.name for a in self.adapters) or "none")
+
+    def describe(self) -> str:
+        """`14 of 15 rules enabled, 20 sources (12 feeds, 8 price series)`: the same words at start and reload."""
+        ruleset = self.pipeline.ruleset
+        cfg = ruleset.sources
+        feeds = sum(1 for f in cfg.feeds if f.enabled)
+        prices = sum(1 for p in cfg.prices if p.enabled)
+        return (
+            f"{len(ruleset.enabled_rules())} of {plural(len(ruleset.rules), 'rule')} enabled, "
+            f"{plural(feeds + prices, 'source')} ({plural(feeds, 'feed')}, {plural(prices, 'price series', 'price series')})"
         )
+
+    def next_poll_in(self) -> float | None:
+        """Seconds until the scheduler's next poll, when it runs."""
+        if self._scheduler is None:
+            return None
+        return self._scheduler.next_poll_in()
+
+    async def _log_summaries(self) -> None:
+        """One summary line after the first round of polls, then every `summary_minutes`."""
+        self.summary.expected = len(self._all_sources())
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            first = asyncio.create_task(self._first_round.wait())
+            await asyncio.wait({first, stop}, return_when=asyncio.FIRST_COMPLETED)
+            first.cancel()
+            every = self.settings.summary_minutes * 60
+            while not self._stop.is_set():
+                log.info("%s", self.summary.line(next_poll=self.next_poll_in()))
+                self.summary.reset()
+                if every <= 0:
+                    return
+                await asyncio.wait({stop}, timeout=every)
+        finally:
+            stop.cancel()
 
     async def stop(self) -> None:
         """Stop polling, let the outbox pass finish, stop adapters, close the database."""
@@ -268,7 +303,9 @@ class Readout:
         if outcome.error is not None:
             failed = await self.store.record_poll(sid, at=now, error=outcome.error)
             POLLS.labels(source=sid, outcome="error").inc()
-            if failed.consecutive_failures == 1 or failed.consecutive_failures % 10 == 0:
+            self._record(sid, error=outcome.error)
+            if sid not in self._failure_logged or failed.consecutive_failures % 10 == 0:
+                self._failure_logged.add(sid)
                 log.warning("source failed (x%d): %s", failed.consecutive_failures, outcome.error)
             return []
         POLLS.labels(source=sid, outcome="not_modified" if outcome.not_modified else "ok").inc()
@@ -278,6 +315,7 @@ class Readout:
                 # The first poll is the first that read items: a 304 or an empty feed recorded as
                 # a success would switch the backlog filter off before any backlog was seen.
                 log.info("source %s: first poll read no items; backlog filter stays on", sid)
+                self._record(sid, error=None)
                 return []
             alert_after = now - timedelta(hours=self.settings.backlog_hours)
         events = outcome.events
@@ -294,11 +332,18 @@ class Readout:
             lease_until=self.clock.now() + timedelta(seconds=self._lease_seconds(source)),
         )
         alerts = await self.pipeline.process(events, alert_after=alert_after, poll=poll)
+        self._record(sid, error=None, items=len(events), alerts=len(alerts))
+        self._failure_logged.discard(sid)
         if state.consecutive_failures:
             log.info("source %s recovered after %d failures", sid, state.consecutive_failures)
         if alerts:
             self.outbox.wake()  # deliver now, not at the next outbox tick
         return alerts
+
+    def _record(self, sid: str, *, error: str | None, items: int = 0, alerts: int = 0) -> None:
+        self.summary.record(sid, error=error, items=items, alerts=alerts)
+        if self.summary.round_complete():
+            self._first_round.set()
 
     async def poll_once(self) -> list[Alert]:
         """Poll every enabled source once (concurrently) and return the new alerts."""

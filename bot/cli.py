@@ -1,4 +1,9 @@
-"""Command line: `python -m bot run | once | check-rules | backtest | db upgrade`."""
+"""Command line: `python -m bot run | once | demo | check-rules | probe | backtest | db upgrade`.
+
+Every failure a user can cause — a bad setting, a missing rules folder, a database that
+does not exist, a rejected chat token — ends in one line saying what and how to fix it,
+and exit status 1, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -13,33 +18,65 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.settings import Settings
+from pydantic import ValidationError
+
+from bot.settings import Settings, settings_problems
+from bot.startup import StartupError, check_database, explain
+from bot.summary import NO_SOURCE_ANSWERED, plural
 
 if TYPE_CHECKING:
     from bot.app import Readout
 
 log = logging.getLogger("bot")
 
+RULES_HELP = (
+    "folder with sources.yaml, watchlists.yaml and rule files; files it lacks come from the "
+    "bundled rules (default: $RULES_DIR, else ./rules, else the bundled rules)"
+)
+
+
+def _rules_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rules", type=Path, metavar="DIR", help=RULES_HELP)
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bot", description="Readout: trade-war tape alerts.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Readout: alerts on the US-China trade-war tape. Settings come from the "
+        "environment or .env (see .env.example).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the bot: poll sources, alert, serve chat commands")
-    run.add_argument("--rules", type=Path, help="folder with sources.yaml, watchlists.yaml and rule files")
+    _rules_option(run)
 
-    once = sub.add_parser("once", help="poll every source once, evaluate, deliver, exit")
-    once.add_argument("--rules", type=Path)
+    once = sub.add_parser("once", help="poll every source once, evaluate, deliver, print a summary, exit")
+    _rules_option(once)
     once.add_argument("--json", action="store_true", help="print each new alert as one JSON line on stdout")
 
-    check = sub.add_parser("check-rules", help="validate sources, watch-lists and rules")
-    check.add_argument("--rules", type=Path)
+    from bot.demo.run import DEFAULT_SPEED
+
+    demo = sub.add_parser(
+        "demo",
+        help="play a built-in trade-war day from a local feed server through the real bot (offline)",
+    )
+    demo.add_argument(
+        "--speed",
+        type=_positive,
+        default=DEFAULT_SPEED,
+        metavar="MIN_PER_S",
+        help="scenario minutes per real second (default 12: the 7-hour day in 35 s)",
+    )
+    _rules_option(demo)
+
+    check = sub.add_parser("check-rules", help="validate sources, watch-lists and rules; path:line per problem")
+    _rules_option(check)
 
     probe = sub.add_parser("probe", help="fetch every configured source once and report which answer")
-    probe.add_argument("--rules", type=Path)
+    _rules_option(probe)
 
     bt = sub.add_parser("backtest", help="replay history through the rules")
-    bt.add_argument("--rules", type=Path)
+    _rules_option(bt)
     try:
         from bot.backtest.cli import add_arguments
     except ImportError:  # the backtest package is optional at import time
@@ -52,11 +89,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
 def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment and `.env`; a bad value raises ValidationError."""
     overrides = {}
     if getattr(args, "rules", None) is not None:
         overrides["rules_dir"] = args.rules
-    return Settings(**overrides)
+    return Settings(**overrides).with_found_rules()
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -76,7 +124,7 @@ def _setup(settings: Settings) -> None:
 def cmd_check_rules(settings: Settings) -> int:
     from bot.rules.loader import check_rules_dir
 
-    problems = check_rules_dir(settings.rules_dir)
+    problems = check_rules_dir(settings.rules_dir, defaults=settings.defaults_dir())
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -89,11 +137,14 @@ def _load_or_report(settings: Settings) -> object | None:
     from bot.rules.loader import RuleLoadError, load_rules_dir
 
     try:
-        return load_rules_dir(settings.rules_dir)
+        ruleset = load_rules_dir(settings.rules_dir, defaults=settings.defaults_dir())
     except RuleLoadError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return None
+    for warning in ruleset.warnings:
+        log.warning("%s", warning)
+    return ruleset
 
 
 async def _opened(settings: Settings, **kwargs: Any) -> Readout | None:
@@ -169,6 +220,10 @@ async def _once(settings: Settings, *, as_json: bool) -> int:
         for alert in alerts:
             sys.stdout.write(json.dumps(alert.to_json_dict(), ensure_ascii=False) + "\n")
         sys.stdout.flush()
+    print(bot.summary.line(), file=sys.stderr)
+    if bot.summary.all_failed:
+        print(f"error: {NO_SOURCE_ANSWERED}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -200,21 +255,43 @@ async def _probe(settings: Settings) -> int:
         else:
             newest = max(outcome.events, key=lambda e: e.time, default=None)
             latest = f"; newest: {newest.title[:80]}" if newest is not None and hasattr(newest, "title") else ""
-            print(f"OK    {sid}: {len(outcome.events)} item(s){latest}")
-    print(f"{len(sources) - failed} of {len(sources)} sources answered")
+            print(f"OK    {sid}: {plural(len(outcome.events), 'item')}{latest}")
+    print(f"{len(sources) - failed} of {plural(len(sources), 'source')} answered")
     return 1 if failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        for problem in settings_problems(exc):
+            print(f"error: {problem} (from the environment or .env; see .env.example)", file=sys.stderr)
+        return 1
     _setup(settings)
+    try:
+        return _dispatch(args, settings)
+    except Exception as exc:
+        line = explain(exc, settings)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command in ("run", "once", "db"):
+        check_database(settings)
     if args.command == "check-rules":
         return cmd_check_rules(settings)
     if args.command == "run":
         return asyncio.run(_run(settings))
     if args.command == "once":
         return asyncio.run(_once(settings, as_json=args.json))
+    if args.command == "demo":
+        from bot.demo.run import run_demo
+
+        return asyncio.run(run_demo(settings, speed=args.speed))
     if args.command == "probe":
         return asyncio.run(_probe(settings))
     if args.command == "backtest":
@@ -228,4 +305,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_private_sqlite_file(settings.database_url)
         asyncio.run(upgrade(settings.database_url))
         return 0
-    return 2
+    raise StartupError(f"unknown command {args.command!r}")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from bot.storage.faults import DatabaseFaultFilter
 
 REDACTED = "***"
+QUIET_LIBRARIES = ("alembic", "watchfiles", "discord", "telegram.ext", "apscheduler")
 
 
 class RedactSecrets(logging.Filter):
@@ -93,3 +94,7 @@ def setup_logging(*, level: str = "INFO", fmt: str = "text", secrets: Iterable[s
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.INFO)  # DEBUG logs every statement
+    # Start-up chatter a user cannot act on: Alembic's "Context impl …" on every command,
+    # watchfiles' "N changes detected" on every save, discord.py's gateway lines.
+    for name in QUIET_LIBRARIES:  # LOG_LEVEL=DEBUG still shows them
+        logging.getLogger(name).setLevel(logging.WARNING if root.level > logging.DEBUG else logging.NOTSET)

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Severity(StrEnum):
@@ -108,6 +108,19 @@ class Explanation(_Frozen):
     tone_terms: tuple[tuple[str, float], ...] = ()
     price_detail: str | None = None
     parts: tuple[str, ...] = ()  # for composite rules: the sub-rule ids that fired
+
+    @field_validator("matched_terms", "tone_terms")
+    @classmethod
+    def _once_each(cls, terms: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A term found in both title and summary is listed once (first one kept)."""
+        seen: set[str] = set()
+        kept = []
+        for term in terms:
+            word = (term[0] if isinstance(term, tuple) else term).casefold()
+            if word not in seen:
+                seen.add(word)
+                kept.append(term)
+        return tuple(kept)
 
     def summary(self) -> str:
         bits: list[str] = []

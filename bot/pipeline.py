@@ -35,7 +35,7 @@ from bot.storage.store import OutboxEntry, PollRecord
 log = logging.getLogger(__name__)
 
 # Events in one group transaction at most: bounds how long SQLite's write lock is held and
-# how many alerts one transaction holds in memory (see README, Benchmarks: memory).
+# how many alerts one transaction holds in memory (see docs/benchmarks.md: memory).
 GROUP_MAX_EVENTS = 500
 # Outbox rows built before they are written: one alert may owe thousands.
 ENQUEUE_CHUNK = 5_000
@@ -172,7 +172,11 @@ class Pipeline:
         for batch, alert in raised:
             batch.raised.append(alert)
             ALERTS.labels(rule=alert.rule_id, severity=alert.severity.value).inc()
-            log.info("alert %s: %s [%s] %s", alert.id[:8], alert.rule_id, alert.severity.value, alert.title[:120])
+            # The console adapter already prints each alert as a line: the log says it once, at DEBUG.
+            log.log(
+                logging.DEBUG if self.console_min is not None else logging.INFO,
+                "alert %s: %s [%s] %s", alert.id[:8], alert.rule_id, alert.severity.value, alert.title[:120],
+            )
 
     async def _evaluate(
         self, todo: list[tuple[_Batch, NewsEvent | PriceEvent]], now: datetime

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,13 +93,17 @@ class RuleReloader:
         if snap == self._seen:
             return self.bot.services.rules.last_error is None  # handled already
         try:
-            ruleset = await asyncio.to_thread(load_rules_dir, self.rules_dir, contents=snap)
+            ruleset = await asyncio.to_thread(self._load, snap)
         except RuleLoadError as exc:
             return await self._fall_back(snap, exc)
         self._put_in_force(ruleset, snap)
         self.bot.services.rules.last_error = None
-        log.info("rules reloaded: %d rules (%d enabled)", len(ruleset.rules), len(ruleset.enabled_rules()))
+        log.info("rules reloaded: %s", self.bot.describe())
         return True
+
+    def _load(self, contents: Mapping[str, str | None]) -> RuleSet:
+        """The rule set from these texts of the user's files, over the bundled defaults."""
+        return load_rules_dir(self.rules_dir, defaults=self.bot.settings.defaults_dir(), contents=contents)
 
     async def _fall_back(self, snap: Snapshot, exc: RuleLoadError) -> bool:
         """Retry with each broken file's last good text; else keep the rules in force."""
@@ -110,7 +115,7 @@ class RuleReloader:
             # dict of str | None: None leaves a new, never-valid file out
             patched: dict[str, str | None] = {**snap, **{name: self.last_good.get(name) for name in broken}}
             try:
-                ruleset = await asyncio.to_thread(load_rules_dir, self.rules_dir, contents=patched)
+                ruleset = await asyncio.to_thread(self._load, patched)
             except RuleLoadError:
                 pass
             else:

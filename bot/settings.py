@@ -5,16 +5,51 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.models import Severity
 
+# The rules shipped with Readout (the repo's `rules/`; present in a checkout or `pip install -e`).
+BUNDLED_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Hosts that hand out `postgres://…` (Heroku-style) mean PostgreSQL; Readout talks to it
+# through an async driver, so a bare scheme gets the default one.
+_URL_SCHEMES = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+_ACCEPTED_URLS = "sqlite+aiosqlite:///FILE, postgresql://…, postgresql+asyncpg://… or postgresql+psycopg://…"
+_DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg", "postgresql+psycopg"}
+
+
+def async_database_url(url: str) -> str:
+    """`postgres://` and `postgresql://` → `postgresql+asyncpg://`; `sqlite://` → aiosqlite.
+
+    Raises ValueError naming the accepted forms for any other scheme."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL; use {_ACCEPTED_URLS}")
+    scheme = _URL_SCHEMES.get(scheme.lower(), scheme.lower())
+    if scheme not in _DRIVERS:
+        raise ValueError(f"unsupported scheme {url.partition('://')[0]!r}; use {_ACCEPTED_URLS}")
+    return f"{scheme}://{rest}"
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # env_ignore_empty: `.env.example` copied as is leaves `NAME=` lines, which mean "unset".
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     rules_dir: Path = Field(default=Path("rules"), description="sources.yaml, watchlists.yaml, rule files")
+    rules_defaults: bool = Field(
+        default=True,
+        description="files missing from RULES_DIR come from the bundled rules; false: RULES_DIR holds them all",
+    )
     database_url: str = "sqlite+aiosqlite:///readout.db"
     backlog_hours: float = Field(default=24.0, ge=0)
     database_wait: float = Field(
@@ -28,7 +63,7 @@ class Settings(BaseSettings):
     http_user_agent: str = "Mozilla/5.0 (compatible; Readout/0.1; +https://github.com/readout)"
     poll_jitter: float = Field(default=5.0, ge=0, description="seconds of random jitter per poll")
     poll_concurrency: int = Field(
-        default=16, ge=1, le=256, description="fetches in flight at once (README, Benchmarks: polling)"
+        default=16, ge=1, le=256, description="fetches in flight at once (docs/benchmarks.md: polling)"
     )
     poll_deadline: float = Field(
         default=30.0, gt=0, description="seconds for one whole fetch, redirects and a dripping body included"
@@ -69,6 +104,59 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(default=40, ge=1, description='about 3 hours of backoff capped at 5 minutes')
 
     # Logs and metrics
-    log_level: str = "INFO"
+    summary_minutes: float = Field(
+        default=15.0, ge=0, description="minutes between poll summary lines; 0: only after the first round"
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
     log_format: Literal["text", "json"] = "text"
     metrics_port: int | None = None
+
+    def defaults_dir(self) -> Path | None:
+        """The directory RULES_DIR is layered over (None when opted out or absent)."""
+        if not self.rules_defaults or not BUNDLED_RULES_DIR.is_dir():
+            return None
+        return BUNDLED_RULES_DIR
+
+    def with_found_rules(self) -> Settings:
+        """Started from another folder with no RULES_DIR or --rules: use the bundled rules."""
+        if "rules_dir" in self.model_fields_set or self.rules_dir.is_dir() or not BUNDLED_RULES_DIR.is_dir():
+            return self
+        return self.model_copy(update={"rules_dir": BUNDLED_RULES_DIR})
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return async_database_url(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"use one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("telegram_bot_token", "discord_bot_token")
+    @classmethod
+    def _blank_token_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        """A token of spaces never turns an adapter on (the console would go quiet)."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """One line per bad variable: `NAME='value': what is accepted` (tokens never echoed)."""
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        name = str(err["loc"][0]) if err["loc"] else "settings"
+        var = name.upper()
+        message = err["msg"].removeprefix("Value error, ")
+        message = message.replace("Input should be", "expected")
+        if "token" in name:
+            shown = var
+        else:
+            value = err.get("input")
+            shown = f"{var}={value!r}" if isinstance(value, (str, int, float)) else var
+        lines.append(f"{shown}: {message}")
+    return lines

@@ -492,7 +492,10 @@ def test_cli_bad_input_exits_1_with_a_clear_message(
     assert f"backtest: {message.replace('FIX', str(FIXTURES))}" in err
 
 
-def test_cli_bad_rules_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_cli_bad_rules_exit_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RULES_DEFAULTS", "false")  # else the bundled files fill the empty folder
     code = main(
         ["backtest", "--rules", str(tmp_path), "--headlines", str(FIXTURES / "headlines.csv")]
     )
@@ -552,3 +555,36 @@ def test_a_duplicate_price_date_is_reported_with_both_lines(tmp_path: Path) -> N
         "vix.csv:4: column date: duplicate time '2019-05-06' (first on line 3)"
     ]
     assert len(load.events) == 2
+
+
+def test_plot_without_matplotlib_is_a_one_line_hint(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """matplotlib is the `plot` extra: a plain install lacks it (here it is installed, so its
+    absence is simulated where the CLI looks for it)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a)
+    )
+    code = run_cli("--headlines", str(FIXTURES / "headlines.csv"), "--plot", str(tmp_path / "c.png"))
+    assert code == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "backtest: --plot needs matplotlib: pip install 'readout[plot]' (or pip install matplotlib)"
+    )
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_a_price_rule_without_a_source_is_a_warning_in_the_backtest(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "sources.yaml").write_text("feeds: []\nprices: []\n")
+    (rules / "gold.yaml").write_text(
+        "rules:\n  - id: gold-spike\n    type: change\n    description: Gold up 3%\n    symbol: GC=F\n    pct: 3\n"
+    )
+    code = main(["backtest", "--rules", str(rules), "--headlines", str(FIXTURES / "headlines.csv")])
+    assert code == 0
+    assert "warning: " + str(rules / "gold.yaml") + ":5: rules[0].symbol: no enabled source" in capsys.readouterr().err

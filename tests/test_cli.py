@@ -80,8 +80,50 @@ def test_probe_reports_each_source(feed_server: FeedServer, tmp_path: Path) -> N
     res = bot("probe", "--rules", str(rules), cwd=tmp_path)
     assert res.returncode == 1
     out = res.stdout.splitlines()
-    assert any(line.startswith("OK    wire: 6 item(s)") for line in out), res.stdout
+    assert any(line.startswith("OK    wire: 6 items") for line in out), res.stdout
     assert any(line.startswith("FAIL  gone:") and "404" in line for line in out)
     assert any(line.startswith("OK    yahoo:^VIX:") for line in out)
     assert out[-1] == "2 of 3 sources answered"
     assert not (tmp_path / "readout.db").exists()  # probing writes nothing
+
+
+def test_every_option_has_help_text() -> None:
+    """`python -m bot COMMAND --help` explains each option (defaults where they matter)."""
+    import argparse
+
+    from bot.cli import _parser
+
+    parser = _parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help text"
+    demo_help = sub.choices["demo"].format_help()
+    assert "(default 12:" in demo_help and "--rules DIR" in demo_help and "None" not in demo_help
+
+
+def test_check_rules_reports_a_price_rule_without_a_source_as_an_error(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "sources.yaml").write_text("feeds: []\nprices: []\n")
+    (rules / "gold.yaml").write_text(
+        "rules:\n  - id: gold-spike\n    type: change\n    description: Gold up 3%\n    symbol: GC=F\n    pct: 3\n"
+    )
+    proc = bot("check-rules", "--rules", str(rules), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"{rules / 'gold.yaml'}:5: rules[0].symbol: no enabled source in sources.yaml provides 'GC=F', "
+        "so this rule can never fire (add it under `prices:`)"
+    )
+
+
+def test_rules_defaults_false_opts_out_of_the_bundled_files(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "sources.yaml").write_text("feeds: []\n")
+    assert bot("check-rules", "--rules", str(rules), cwd=tmp_path).returncode == 0  # layered
+    proc = bot("check-rules", "--rules", str(rules), cwd=tmp_path, env={"RULES_DEFAULTS": "false"})
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"{rules / 'watchlists.yaml'}:0: missing: a rules directory needs watchlists.yaml"

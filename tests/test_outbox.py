@@ -201,7 +201,9 @@ async def test_console_adapter_prints_readably(tmp_path: Path) -> None:
     worker = OutboxWorker(store, {"console": ConsoleAdapter(out)}, ManualClock(T0))
     assert await worker.drain_once() == 1
     text = out.getvalue()
-    assert "[CRITICAL] Rule" in text and "headline 1" in text and "#alert000" in text
+    # one line per alert: severity, headline, source and rule; no `#handle` (no /why on a console)
+    assert text.count("\n") == 1 and "CRITICAL" in text and "headline 1" in text
+    assert a.rule_id in text and "#alert000" not in text
     await store.close()
 
 

@@ -248,8 +248,8 @@ def test_bad_yaml_indentation(tmp_path: Path) -> None:
 
 def test_wrong_types(tmp_path: Path) -> None:
     assert problems(tmp_path, "wrong_type.yaml") == [
-        "DIR/wrong_type.yaml:6: rules[0].above: Input should be a valid number, unable to parse string as a number (got 'thirty')",
-        "DIR/wrong_type.yaml:7: rules[0].enabled: Input should be a valid boolean, unable to interpret input (got 'maybe')",
+        "DIR/wrong_type.yaml:6: rules[0].above: expected a number (got 'thirty')",
+        "DIR/wrong_type.yaml:7: rules[0].enabled: expected true or false (got 'maybe')",
         "DIR/wrong_type.yaml:8: rules[0].cooldown: expected a duration like 90, '90s', '30m', '1.5h', '2d' or '1w'",
     ]
 
@@ -295,7 +295,7 @@ def test_bad_watchlists_file(tmp_path: Path) -> None:
         "DIR/watchlists.yaml:2: watchlists.chips: missing required key 'tickers'",
         "DIR/watchlists.yaml:5: watchlists.chips: unknown key 'ticker' (did you mean 'tickers'?)",
         (
-            "DIR/watchlists.yaml:9: watchlists.defensives.tickers[0]: String should match pattern "
+            "DIR/watchlists.yaml:9: watchlists.defensives.tickers[0]: expected text matching the pattern "
             "'^[A-Z0-9^][A-Z0-9.^=-]{0,15}$' (got 'xlu')"
         ),
     ]
@@ -303,8 +303,8 @@ def test_bad_watchlists_file(tmp_path: Path) -> None:
 
 def test_bad_sources_file(tmp_path: Path) -> None:
     assert problems(tmp_path, "bad_sources") == [
-        "DIR/sources.yaml:3: feeds[0].url: Input should be a valid URL, relative URL without a base (got 'not-a-url')",
-        "DIR/sources.yaml:7: prices[0].provider: Input should be 'yahoo', 'cboe' or 'csv' (got 'bloomberg')",
+        "DIR/sources.yaml:3: feeds[0].url: expected a valid URL, relative URL without a base (got 'not-a-url')",
+        "DIR/sources.yaml:7: prices[0].provider: expected 'yahoo', 'cboe' or 'csv' (got 'bloomberg')",
     ]
 
 
@@ -372,14 +372,14 @@ def test_rule_level_checks(tmp_path: Path) -> None:
         "DIR/unknown_key.yaml:8: rules[1]: a change rule needs exactly one of 'pct' or 'abs_pct'",
         "DIR/unknown_key.yaml:12: rules[2]: a match rule needs 'any' or 'all' (a 'none' list alone matches everything)",
         "DIR/unknown_key.yaml:19: rules[3].alert_on: alert_on takes 'hope' and/or 'friction' (neutral never alerts)",
-        "DIR/unknown_key.yaml:20: rules[3].key: Input should be 'rule', 'title' or 'source' (got 'symbol')",
+        "DIR/unknown_key.yaml:20: rules[3].key: expected 'rule', 'title' or 'source' (got 'symbol')",
         (
             "DIR/unknown_key.yaml:25: rules[4].any[0]: expected a word/phrase, {regex: ...} or a group "
             "{any|all|none: [...]} (got 5)"
         ),
         "DIR/unknown_key.yaml:25: rules[4].any[1]: unknown key 'anyy' (did you mean 'any'?)",
         (
-            "DIR/unknown_key.yaml:26: rules[5]: Input should be a valid dictionary or object to extract fields from "
+            "DIR/unknown_key.yaml:26: rules[5]: expected a mapping (`key: value` lines) "
             "(got 'just a string')"
         ),
     ]
@@ -387,7 +387,8 @@ def test_rule_level_checks(tmp_path: Path) -> None:
 
 def test_missing_files_and_not_a_directory(tmp_path: Path) -> None:
     assert [str(p) for p in check_rules_dir(tmp_path / "nope")] == [
-        f"{tmp_path / 'nope'}:0: not a directory"
+        f"{tmp_path / 'nope'}:0: not a directory (pass --rules DIR or set RULES_DIR; "
+        "the bundled rules are used when neither is given)"
     ]
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -422,3 +423,73 @@ def test_unknown_source_in_a_valid_rule(tmp_path: Path) -> None:
     assert [str(p).replace(str(target), "DIR") for p in check_rules_dir(target)] == [
         "DIR/unknown_key.yaml:5: rules[0].sources[2]: unknown source id or tag 'nowhere' (not in sources.yaml)"
     ]
+
+
+# ---------------------------------------------------------------------------
+# Sources, layers and messages in the user's words
+
+
+def test_duplicate_source_ids_name_both_lines(tmp_path: Path) -> None:
+    assert problems(tmp_path, "duplicate_source") == [
+        "DIR/sources.yaml:7: feeds[2]: duplicate source id 'wire', first defined at DIR/sources.yaml:2",
+        "DIR/sources.yaml:19: prices[3]: duplicate source id 'cboe-vix', first defined at DIR/sources.yaml:12 "
+        "(give one of them another `id:`)",
+    ]
+
+
+def test_a_price_rule_on_a_symbol_no_source_provides(tmp_path: Path) -> None:
+    """An error for check-rules; a warning that does not stop loading (run, backtest)."""
+    directory = bad_dir(tmp_path, "price_without_source")
+    message = (
+        f"{directory}/gold.yaml:5: rules[0].symbol: no enabled source in sources.yaml provides 'GC=F', "
+        "so this rule can never fire (add it under `prices:`)"
+    )
+    assert [str(p) for p in check_rules_dir(directory)] == [message]
+    ruleset = load_rules_dir(directory)
+    assert [str(w) for w in ruleset.warnings] == [message]
+
+
+def test_the_whole_file_must_be_a_mapping(tmp_path: Path) -> None:
+    assert problems(tmp_path, "top_level_list") == [
+        "DIR/news.yaml:1: the file must be a mapping with a `rules:` list (found a list)"
+    ]
+
+
+def test_a_regex_in_double_quotes_gets_a_hint(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, "double_quoted_regex.yaml")
+    assert line.startswith("DIR/double_quoted_regex.yaml:6: YAML syntax error: found unknown escape character 'd'")
+    assert line.endswith("a regex in double quotes? Use single quotes ('\\d+%') or double each backslash")
+
+
+def test_every_problem_of_one_rule_is_reported_at_once(tmp_path: Path) -> None:
+    """A typo no longer hides the rule's own checks (here: neither above nor below given)."""
+    assert problems(tmp_path, "several_problems.yaml") == [
+        "DIR/several_problems.yaml:2: rules[0]: a threshold rule needs exactly one of 'above' or 'below'",
+        "DIR/several_problems.yaml:6: rules[0]: unknown key 'abvoe' (did you mean 'above'?)",
+        "DIR/several_problems.yaml:7: rules[0].severity: expected 'info', 'warning' or 'critical' (got 'loud')",
+    ]
+
+
+def test_a_folder_with_only_sources_yaml_takes_the_rest_from_the_defaults(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sources.yaml").write_text("feeds:\n  - id: local\n    url: http://127.0.0.1:8000/feed.xml\n")
+    with pytest.raises(RuleLoadError, match="missing: a rules directory needs watchlists.yaml"):
+        load_rules_dir(mine)  # no layers: the folder must be whole
+    ruleset = load_rules_dir(mine, defaults=SHIPPED)
+    assert [f.id for f in ruleset.sources.feeds] == ["local"]  # my sources…
+    assert ruleset.watchlists == load_rules_dir(SHIPPED).watchlists  # …the bundled watch-lists…
+    assert [r.id for r in ruleset.rules] == [r.id for r in load_rules_dir(SHIPPED).rules]  # …and rules
+    assert ruleset.warnings == []  # bundled price rules on symbols I do not poll are not my problem
+    assert check_rules_dir(mine, defaults=SHIPPED) == []
+
+
+def test_one_rule_file_of_mine_replaces_the_bundled_rule_files(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "mine.yaml").write_text(
+        "rules:\n  - id: my-tariffs\n    type: match\n    description: Tariffs\n    any: [tariff]\n"
+    )
+    ruleset = load_rules_dir(mine, defaults=SHIPPED)
+    assert [r.id for r in ruleset.rules] == ["my-tariffs"]
+    assert ruleset.origin("my-tariffs") == f"{mine / 'mine.yaml'}:2"

@@ -528,3 +528,35 @@ def test_python_m_bot_run_serves_telegram(
     logs = log_path.read_text()
     assert "sendMessage" in logs  # DEBUG chatter was written…
     assert fake_telegram.token.split(":", 1)[1] not in logs  # …without the token
+
+
+async def test_unreachable_telegram_at_start_is_retried_in_the_background(
+    fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    """The same policy as Discord: start does not fail, sends wait, the adapter connects later."""
+    from bot.rules.loader import load_rules_dir
+    from bot.services import RuleSetHolder, Services
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        telegram_bot_token=fake_telegram.token,
+        telegram_base_url=fake_telegram.base_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+    )
+    store = await Store.open(settings.database_url)
+    services = Services(
+        settings, store, ManualClock(T0), RuleSetHolder(load_rules_dir(RULES_DIR)), ["telegram"]
+    )
+    fake_telegram.fail_next("getMe", 502, count=2)  # down at start and at the first retry
+    adapter = TelegramAdapter(settings, poll_timeout=1)
+    adapter.retry_delays = (0.01, 0.05)
+    fake_telegram.chat(ALICE)
+    try:
+        await adapter.start(services)  # does not raise
+        assert await adapter.send_alert(str(ALICE), sample_alert()) == RetryLater("telegram: not connected yet")
+        await fake_telegram.wait_for(lambda: len(fake_telegram.calls("getMe")) >= 3)
+        await fake_telegram.wait_for(lambda: fake_telegram.calls("getUpdates"))  # connected and listening
+        assert isinstance(await adapter.send_alert(str(ALICE), sample_alert()), Sent)
+    finally:
+        await adapter.stop()
+        await store.close()

@@ -22,6 +22,7 @@ nothing to library loggers).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -64,6 +65,13 @@ GONE_BAD_REQUESTS = (
     "group chat was upgraded",
     "chat_write_forbidden",
 )
+# Seconds: first and longest wait between connection attempts when the Bot API cannot be
+# reached at start (the same policy as Discord's login: README, "Commands and settings").
+CONNECT_RETRY = (5.0, 300.0)
+
+
+class _UnreachableError(Exception):
+    """getMe failed for a reason other than the token: retried in the background."""
 
 
 class TelegramAdapter:
@@ -96,7 +104,9 @@ class TelegramAdapter:
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._services: Services | None = None
         self._chat_limits: dict[int, AsyncLimiter] = {}
+        self._retry: asyncio.Task[None] | None = None
         self.listen_on_start = True
+        self.retry_delays = CONNECT_RETRY
 
     # ---- lifecycle ------------------------------------------------------------
 
@@ -107,7 +117,33 @@ class TelegramAdapter:
         return self._app
 
     async def start(self, services: Services) -> None:
+        """Connect to the Bot API. A rejected token raises (a configuration error); an
+        unreachable API is logged once and retried in the background, and sends answer
+        RetryLater until it answers — as the Discord adapter does."""
         self._services = services
+        try:
+            await self._connect()
+        except _UnreachableError as exc:
+            log.warning("telegram: %s; retrying in the background", exc)
+            self._retry = asyncio.get_running_loop().create_task(self._reconnect(), name="telegram-connect")
+
+    async def _reconnect(self) -> None:
+        delay, longest = self.retry_delays
+        while self._app is None:
+            await asyncio.sleep(delay)
+            try:
+                await self._connect()
+            except _UnreachableError as exc:
+                delay = min(delay * 2, longest)
+                log.warning("telegram: %s; next try in %.0fs", exc, delay)
+            except RuntimeError as exc:  # the token was rejected after all
+                log.error("%s; the Telegram adapter stops", exc)
+                return
+        log.info("telegram: connected")
+
+    async def _connect(self) -> None:
+        services = self._services
+        assert services is not None
         app = (
             ApplicationBuilder()
             .token(self._token.get_secret_value())
@@ -142,9 +178,7 @@ class TelegramAdapter:
             reason = f"{type(exc).__name__}: {exc.message}".replace(
                 self._token.get_secret_value(), "***"
             )
-            raise RuntimeError(
-                f"Telegram API not reachable at {self._base_url}: {reason}"
-            ) from None
+            raise _UnreachableError(f"Telegram API not reachable at {self._base_url}: {reason}") from None
         self._app = app
         try:
             await app.bot.set_my_commands(commands.bot_commands())
@@ -160,6 +194,9 @@ class TelegramAdapter:
         With several workers only the leader listens: Telegram allows one
         getUpdates consumer per token.
         """
+        if self._app is None:  # not connected yet: listen (or not) once connected
+            self.listen_on_start = on
+            return
         app = self.application
         assert app.updater is not None
         if on and not app.updater.running:
@@ -173,6 +210,11 @@ class TelegramAdapter:
             log.info("telegram: stopped polling (another worker leads)")
 
     async def stop(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry
+            self._retry = None
         app, self._app = self._app, None
         if app is not None:
             if app.updater is not None and app.updater.running:
@@ -208,6 +250,8 @@ class TelegramAdapter:
             chat_id, thread_id = tgchat.chat_of_address(address)
         except ValueError:
             return Gone(reason=f"not a Telegram address: {address[:40]!r}")
+        if self._app is None:
+            return RetryLater(reason="telegram: not connected yet")
         first_id: str | None = None
         try:
             for i, chunk in enumerate(chunks):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import sys
 import time
@@ -71,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plot",
         type=Path,
         metavar="OUT.png",
-        help="write a chart of the alerts over the price series",
+        help="write a chart of the alerts over the price series (needs: pip install 'readout[plot]')",
     )
     parser.add_argument(
         "--plot-symbol",
@@ -159,12 +160,16 @@ def _report_loads(loads: Sequence[CsvLoad[NewsEvent] | CsvLoad[PriceEvent]], err
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     err = sys.stderr
     try:
-        ruleset = load_rules_dir(settings.rules_dir)
+        ruleset = load_rules_dir(settings.rules_dir, defaults=settings.defaults_dir())
     except RuleLoadError as exc:
         for problem in exc.problems:
             print(problem, file=err)
         print(f"backtest: {settings.rules_dir}: the rules have problems (see above)", file=err)
         return 1
+    for warning in ruleset.warnings:  # the backtest brings its own prices (--prices)
+        print(f"warning: {warning}", file=err)
+    if args.plot is not None and importlib.util.find_spec("matplotlib") is None:
+        raise BacktestInputError("--plot needs matplotlib: pip install 'readout[plot]' (or pip install matplotlib)")
     start, end = _date_range(args)
 
     began = time.perf_counter()

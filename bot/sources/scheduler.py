@@ -56,6 +56,13 @@ class SourceScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
+    def next_poll_in(self) -> float | None:
+        """Seconds until the earliest scheduled poll (None when nothing is scheduled)."""
+        times: list[datetime] = [j.next_run_time for j in self._scheduler.get_jobs() if j.next_run_time is not None]
+        if not times:
+            return None
+        return (min(times) - datetime.now(UTC)).total_seconds()
+
     def job_ids(self) -> list[str]:
         return sorted(j.id for j in self._scheduler.get_jobs())
 

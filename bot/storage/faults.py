@@ -99,7 +99,8 @@ class DatabaseFaultFilter(logging.Filter):
         return True
 
 
-def _sqlite_file(url: str) -> str | None:
+def sqlite_path(url: str) -> str | None:
+    """The file of a SQLite URL (plain or `file:` URI form); None for other databases or memory."""
     parsed = make_url(url)
     if not parsed.drivername.startswith("sqlite"):
         return None
@@ -113,7 +114,7 @@ def _sqlite_file(url: str) -> str | None:
 
 def create_private_sqlite_file(url: str) -> None:
     """Create a new SQLite database file readable by its owner only (0600)."""
-    path = _sqlite_file(url)
+    path = sqlite_path(url)
     if path is None or os.path.exists(path):
         return
     try:
@@ -134,6 +135,13 @@ async def check_writable(store: Store) -> None:
         raise DatabaseUnavailableError(f"the database cannot be written: {describe_fault(exc)}") from None
 
 
+def _not_there(exc: BaseException) -> bool:
+    """The server answered that the database does not exist: a configuration error to report
+    at once (with a hint, bot/startup.py), not a server to wait for."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return 'database "' in str(inner) and "does not exist" in str(inner)
+
+
 def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
@@ -152,10 +160,10 @@ async def open_store(url: str, *, wait: float, stop: asyncio.Event | None = None
         try:
             store = await Store.open(url)
         except Exception as exc:
-            if not is_database_fault(exc):
-                raise
+            if not is_database_fault(exc) or _not_there(exc):
+                raise  # not the database's fault, or nothing waiting would fix (bot/startup.py says it)
             reason = describe_fault(exc)
-            if _sqlite_file(url) is not None or time.monotonic() + delay > deadline:
+            if sqlite_path(url) is not None or time.monotonic() + delay > deadline:
                 raise DatabaseUnavailableError(f"cannot open the database {_shown(url)}: {reason}") from None
             log.warning("database not reachable (attempt %d): %s; retrying in %.0f s", attempt, reason, delay)
             if stop is not None:
