@@ -61,7 +61,7 @@ def build_adapters(settings: Settings) -> list[Adapter]:
     if settings.telegram_bot_token is not None:
         from bot.adapters.telegram import TelegramAdapter
 
-        adapters.append(TelegramAdapter(settings))
+        adapters.append(TelegramAdapter(settings, patient_timeout=settings.delivery_patient_timeout))
     if settings.discord_bot_token is not None:
         from bot.adapters.discord import DiscordAdapter
 
@@ -131,6 +131,9 @@ class Readout:
             max_attempts=self.settings.delivery_max_attempts,
             worker_id=self.worker_id,
             claim_seconds=self.settings.delivery_claim_seconds,
+            gone_confirm_seconds=self.settings.delivery_gone_confirm_seconds,
+            gone_burst=self.settings.delivery_gone_burst,
+            fault_pause_seconds=self.settings.delivery_fault_pause_seconds,
         )
         if self._client is None:
             self._client = make_client(self.settings)

@@ -221,6 +221,7 @@ class FakeTelegram(ServerThread):
         self._runner: web.AppRunner | None = None
         self.root_url = ""
         self._closing = False
+        self._in_flight = 0
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -559,7 +560,21 @@ class FakeTelegram(ServerThread):
             {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
         )
 
+    def in_flight(self) -> int:
+        """Requests received and not yet answered (also those the client stopped waiting for)."""
+        with self._lock:
+            return self._in_flight
+
     async def _handle(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return await self._answer(request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         token = request.match_info["token"]
         started = time.monotonic()
