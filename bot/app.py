@@ -15,6 +15,7 @@ import httpx
 from bot.adapters.base import Adapter
 from bot.adapters.console import ConsoleAdapter
 from bot.clock import Clock, SystemClock
+from bot.delivery.flood import FloodGuard
 from bot.delivery.outbox import OutboxWorker
 from bot.metrics import POLLS
 from bot.models import Alert, Severity
@@ -121,8 +122,13 @@ class Readout:
         )
         names = frozenset(a.name for a in self.adapters)
         console_min = self.settings.console_min_severity if "console" in names else None
+        flood = FloodGuard(
+            per_poll=self.settings.alerts_per_poll_max,
+            per_rule=self.settings.alerts_per_rule_max,
+            window=self.settings.alerts_per_rule_window,
+        )
         self.pipeline = Pipeline(
-            self.store, ruleset, self.clock, console_min=console_min, active_adapters=names
+            self.store, ruleset, self.clock, console_min=console_min, active_adapters=names, flood=flood
         )
         self.outbox = OutboxWorker(
             self.store,

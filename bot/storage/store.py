@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from bot.models import Alert, NewsEvent, PriceEvent
 from bot.storage import tables as t
 from bot.storage.migrations import advisory_key, upgrade_engine
+from bot.storage.priority import next_owed
 
 log = logging.getLogger(__name__)
 
@@ -569,17 +570,11 @@ class Store:
         return len(await _insert_new_many(conn, t.outbox, rows, t.outbox.c.id))
 
     async def due_deliveries(self, *, now: datetime, adapters: Sequence[str], limit: int = 100) -> list[Delivery]:
-        """The oldest pending row of each destination, if due: order per destination is kept."""
+        """The next pending row of each destination (most severe, then oldest), if due."""
         o = t.outbox
-        first_pending = (
-            select(func.min(o.c.id).label("id"))
-            .where(and_(o.c.status == "pending", o.c.adapter.in_(list(adapters))))
-            .group_by(o.c.adapter, o.c.address)
-            .subquery()
-        )
         q = (
             select(o)
-            .join(first_pending, o.c.id == first_pending.c.id)
+            .where(o.c.id.in_(next_owed(adapters, now=now)))
             .where(o.c.next_attempt_at <= now)
             .order_by(o.c.id)
             .limit(limit)
@@ -608,11 +603,7 @@ class Store:
         back when `lease_seconds` run out, so the lease must outlast one send.
         """
         o = t.outbox
-        first_pending = (
-            select(func.min(o.c.id))
-            .where(and_(o.c.status == "pending", o.c.adapter.in_(list(adapters))))
-            .group_by(o.c.adapter, o.c.address)
-        )
+        first_pending = next_owed(adapters, now=now)  # most severe, then oldest
         claimable = (
             select(o.c.id)
             .where(
