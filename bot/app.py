@@ -37,6 +37,8 @@ Source = FeedSource | PriceSource
 # A price CSV (FRED) answers with its whole history on every poll: only the
 # tail can matter to the rules, the rest is old news already recorded.
 PRICE_HISTORY_KEEP = 500
+STOP_GRACE = 3.0  # seconds the delivery pass in progress may take to finish on stop
+ADAPTER_STOP_SECONDS = 4.0  # seconds each adapter may take to stop (they stop side by side)
 
 
 def source_id(source: Source) -> str:
@@ -177,16 +179,15 @@ class Readout:
         self._stop.set()
         if self._scheduler is not None:
             self._scheduler.shutdown()
-        for task in self._tasks:
-            try:
-                await asyncio.wait_for(task, timeout=10)
-            except (TimeoutError, asyncio.CancelledError):
+        # Bounded, whatever is in flight (SIGTERM → exit in well under 10 s): the delivery pass
+        # gets STOP_GRACE seconds, then is cancelled (its claimed rows are handed back below).
+        tasks = [t for t in self._tasks if not t.done()]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
+            for task in late:
                 task.cancel()
-        for adapter in reversed(self._started_adapters):
-            try:
-                await adapter.stop()
-            except Exception:
-                log.exception("adapter %s failed to stop cleanly", adapter.name)
+            await asyncio.gather(*late, return_exceptions=True)
+        await asyncio.gather(*(self._stop_adapter(a) for a in reversed(self._started_adapters)))
         self._started_adapters.clear()
         if hasattr(self, "store"):
             await self.store.release_claims(worker_id=self.worker_id)
@@ -194,6 +195,14 @@ class Readout:
             await self._client.aclose()
         if hasattr(self, "store"):
             await self.store.close()
+
+    async def _stop_adapter(self, adapter: Adapter) -> None:
+        try:
+            await asyncio.wait_for(adapter.stop(), timeout=ADAPTER_STOP_SECONDS)
+        except TimeoutError:
+            log.warning("adapter %s did not stop within %.0fs; left behind", adapter.name, ADAPTER_STOP_SECONDS)
+        except Exception:
+            log.exception("adapter %s failed to stop cleanly", adapter.name)
 
     async def _on_leadership(self, leader: bool) -> None:
         log.info("worker %s %s the chat leadership", self.worker_id, "took" if leader else "gave up")

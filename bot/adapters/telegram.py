@@ -53,6 +53,7 @@ from bot.adapters import telegram_chat as tgchat
 from bot.adapters import telegram_commands as commands
 from bot.adapters import telegram_updates as updates
 from bot.adapters.base import Gone, Rejected, RetryLater, SendResult, Sent
+from bot.adapters.telegram_concurrency import PerChatUpdates
 from bot.adapters.telegram_render import plain, render_alert, render_digest, utf16_len
 from bot.delivery.errors import Fault, FaultKind, classify_telegram
 from bot.delivery.render import plain_text
@@ -84,11 +85,13 @@ class TelegramAdapter:
         per_chat_burst: int = 3,
         request_timeout: float = 10.0,
         patient_timeout: float = 60.0,
+        command_backlog: int = 5,
     ) -> None:
         """`poll_timeout`: getUpdates long-poll seconds; `per_chat_interval`: seconds per message
         to one private chat on average, after a burst of `per_chat_burst`; `request_timeout`:
         read timeout of other API calls, seconds; `patient_timeout`: read timeout of the one
-        resend after a timeout, seconds (long enough for a slow API to answer)."""
+        resend after a timeout, seconds (long enough for a slow API to answer);
+        `command_backlog`: commands of one chat queued before more are shed."""
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._token = settings.telegram_bot_token
@@ -105,6 +108,7 @@ class TelegramAdapter:
         self._redactor = RedactSecrets([self._token.get_secret_value()])
         self._filtered: list[logging.Logger] = []
         self._chat_limits: dict[int, AsyncLimiter] = {}
+        self._updates = PerChatUpdates(backlog=command_backlog)
         self.listen_on_start = True
 
     # ---- lifecycle ------------------------------------------------------------
@@ -135,6 +139,7 @@ class TelegramAdapter:
             .read_timeout(self._request_timeout)
             .get_updates_read_timeout(self._poll_timeout + 5.0)
             .job_queue(None)
+            .concurrent_updates(self._updates)
             .build()
         )
         app.bot_data["services"] = services
@@ -186,6 +191,7 @@ class TelegramAdapter:
         app, self._app = self._app, None
         try:
             if app is not None:
+                self._updates.close()  # nothing a chat waits for (pacing, a slow API) delays the stop
                 if app.updater is not None and app.updater.running:
                     await app.updater.stop()
                 if app.running:
