@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     )
     alerts_per_rule_window: float = Field(default=3600.0, gt=0, description="seconds")
 
+    admins: str = Field(
+        default="",
+        description="comma-separated user ids (Telegram, Discord; `telegram:123` to be specific) "
+        "who see source URLs, masked, in /status; nobody else sees a URL",
+    )
+
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.admins.split(",") if a.strip())
+
     # Logs and metrics
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

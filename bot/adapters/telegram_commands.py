@@ -39,6 +39,7 @@ def destination_of(update: Update, context: Context, message: Message) -> ChatDe
         chat_kind=chat.type,
         title=chat.title if chat.type != Chat.PRIVATE else None,
         may_change=allowed,
+        user_id=str(update.effective_user.id) if update.effective_user is not None else None,
     )
 
 
