@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.adapters.base import Adapter
 from bot.adapters.console import ConsoleAdapter
@@ -190,7 +191,10 @@ class Readout:
         await asyncio.gather(*(self._stop_adapter(a) for a in reversed(self._started_adapters)))
         self._started_adapters.clear()
         if hasattr(self, "store"):
-            await self.store.release_claims(worker_id=self.worker_id)
+            try:  # a database that is down must not hold the exit: unreleased claims lapse
+                await asyncio.wait_for(self.store.release_claims(worker_id=self.worker_id), STOP_GRACE)
+            except (TimeoutError, OSError, SQLAlchemyError) as exc:
+                log.warning("could not hand back claims on stop (%s); they lapse on their own", type(exc).__name__)
         if self._own_client and self._client is not None:
             await self._client.aclose()
         if hasattr(self, "store"):

@@ -40,6 +40,7 @@ from bot.storage.store import Delivery, Store
 log = logging.getLogger(__name__)
 
 
+UNCONFIRMED = "unconfirmed gone: "  # last_error prefix of a row whose chat answered "gone" once
 BURST_WINDOW = timedelta(seconds=60)  # "gone" answers counted together for the burst check
 
 
@@ -80,7 +81,6 @@ class OutboxWorker:
         self.gone_confirm = timedelta(seconds=gone_confirm_seconds)
         self.gone_burst = max(2, gone_burst)
         self.fault_pause = timedelta(seconds=fault_pause_seconds)
-        self._strikes: dict[tuple[str, str], datetime] = {}  # destination → first "gone" answer
         self._gone_seen: dict[str, deque[tuple[datetime, str]]] = {}  # adapter → recent "gone"s
         self._paused: dict[str, datetime] = {}  # adapter → paused until (an API fault)
         self._confirmed: list[tuple[list[Delivery], str]] = []  # gone twice: disable after the pass
@@ -174,7 +174,6 @@ class OutboxWorker:
         if isinstance(result, Sent):
             await self.store.mark_sent(ids, message_id=result.message_id, at=now)
             DELIVERIES.labels(adapter=first.adapter, outcome="sent").inc(len(ids))
-            self._strikes.pop((first.adapter, first.address), None)
             return True
         if isinstance(result, Rejected):
             log.warning(
@@ -203,25 +202,24 @@ class OutboxWorker:
         return False
 
     async def _gone(self, rows: list[Delivery], result: Gone, now: datetime) -> bool:
-        """A "chat is gone" answer: confirm it later, or queue the disable, or (a burst) pause."""
+        """A "chat is gone" answer: confirm it later, or queue the disable, or (a burst) pause.
+
+        The first answer is written on the row (`UNCONFIRMED` in its last error) and the row
+        deferred: the confirmation holds across restarts and across workers."""
         first = rows[0]
         ids = [r.id for r in rows]
-        where = (first.adapter, first.address)
         DELIVERIES.labels(adapter=first.adapter, outcome="gone").inc(len(ids))
         self._count_gone(first.adapter, first.address, now)
         paused = self._paused.get(first.adapter)
         if paused is not None and paused > now:
-            self._strikes.pop(where, None)
             await self.store.defer(ids, next_attempt_at=paused, note=f"adapter paused (API fault?): {result.reason}")
             return False
-        struck = self._strikes.get(where)
-        if struck is None or now - struck < self.gone_confirm:
-            self._strikes.setdefault(where, now)
+        if not (first.last_error or "").startswith(UNCONFIRMED):
             log.warning(
                 "destination %s:%s answered %r; trying once more in %.0fs before disabling it",
                 first.adapter, first.address, result.reason, self.gone_confirm.total_seconds(),
             )
-            await self.store.defer(ids, next_attempt_at=now + self.gone_confirm, note=f"unconfirmed: {result.reason}")
+            await self.store.defer(ids, next_attempt_at=now + self.gone_confirm, note=f"{UNCONFIRMED}{result.reason}")
             return False
         self._confirmed.append((rows, result.reason))
         return False
@@ -242,8 +240,6 @@ class OutboxWorker:
                 adapter, len(addresses), BURST_WINDOW.total_seconds(), self.fault_pause.total_seconds(),
             )
         self._paused[adapter] = now + self.fault_pause
-        for a in addresses:
-            self._strikes.pop((adapter, a), None)
 
     async def _disable_confirmed(self) -> None:
         """Disable destinations gone twice, unless their adapter was paused meanwhile (a burst)."""
@@ -256,7 +252,6 @@ class OutboxWorker:
             if paused is not None and paused > now:
                 await self.store.defer(ids, next_attempt_at=paused, note=f"adapter paused (API fault?): {reason}")
                 continue
-            self._strikes.pop((first.adapter, first.address), None)
             log.warning(
                 "destination %s:%s is gone (%s, confirmed): disabled; its subscriptions are kept",
                 first.adapter, first.address, reason,
