@@ -67,9 +67,8 @@ async def run(args: argparse.Namespace) -> None:
             settings = Settings(_env_file=None, rules_dir=rules_dir, database_url=database_url,  # type: ignore[call-arg]
                                 console=False, telegram_bot_token="123456:not-started")
             # The adapter routes rows to "telegram" but is never started: nothing is sent.
-            bot = Readout(settings, adapters=[TelegramAdapter(settings)])
             t0 = time.perf_counter()
-            await bot.open()
+            bot = await Readout.open(settings, adapters=[TelegramAdapter(settings)])
             print(f"loaded {args.rules:,} rules + {args.feeds:,} feeds in {time.perf_counter() - t0:.1f} s; "
                   f"peak RSS now {_common.peak_rss_mb():.1f} MB")
             try:

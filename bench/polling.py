@@ -31,8 +31,7 @@ from bot.settings import Settings
 
 async def run_cycles(database_url: str, rules_dir: Path) -> tuple[float, float, int]:
     settings = Settings(_env_file=None, rules_dir=rules_dir, database_url=database_url, console=False)  # type: ignore[call-arg]
-    bot = Readout(settings, adapters=[])
-    await bot.open()
+    bot = await Readout.open(settings, adapters=[])
     try:
         t0 = time.perf_counter()
         alerts = await bot.poll_once()

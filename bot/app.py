@@ -24,26 +24,20 @@ from bot.pipeline import Pipeline
 from bot.rules.loader import RuleSet, load_rules_dir
 from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
-from bot.sources.config import FeedSource, PriceSource
+from bot.sources.config import Source
 from bot.sources.http import Validators, make_client
-from bot.sources.poll import PollOutcome, poll_feed, poll_price
+from bot.sources.poll import poll_source
 from bot.sources.scheduler import SourceScheduler
 from bot.storage.leader import LeaderLock
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
 
 log = logging.getLogger(__name__)
 
-Source = FeedSource | PriceSource
-
 # A price CSV (FRED) answers with its whole history on every poll: only the
 # tail can matter to the rules, the rest is old news already recorded.
 PRICE_HISTORY_KEEP = 500
 STOP_GRACE = 3.0  # seconds the delivery pass in progress may take to finish on stop
 ADAPTER_STOP_SECONDS = 4.0  # seconds each adapter may take to stop (they stop side by side)
-
-
-def source_id(source: Source) -> str:
-    return source.id if isinstance(source, FeedSource) else source.source_id
 
 
 def failure_backoff(state: SourceState, interval: int) -> datetime | None:
@@ -74,26 +68,31 @@ def build_adapters(settings: Settings) -> list[Adapter]:
 
 
 class Readout:
-    """The bot. `start()` → runs in the background of the current loop → `stop()`."""
+    """The bot: `await Readout.open(settings)` → `start()` → runs in the background → `stop()`.
+
+    Whole once built: `open` loads the rules and opens the database, then the
+    constructor wires everything from them; no attribute appears later.
+    """
 
     def __init__(
         self,
         settings: Settings,
         *,
+        store: Store,
+        ruleset: RuleSet,
         clock: Clock | None = None,
         adapters: list[Adapter] | None = None,
         http_client: httpx.AsyncClient | None = None,
-        ruleset: RuleSet | None = None,
         claim_sources: bool = True,
     ) -> None:
         self.settings = settings
+        self.store = store
         self.worker_id = make_worker_id()
         self._claim_sources = claim_sources  # `once` polls everything whoever holds the leases
         self.clock: Clock = clock or SystemClock()
         self.adapters = build_adapters(settings) if adapters is None else list(adapters)
-        self._client = http_client
         self._own_client = http_client is None
-        self._initial_ruleset = ruleset
+        self._client = make_client(settings) if http_client is None else http_client
         self._stop = asyncio.Event()
         # Polls in flight at once. 1,000 sources due together would otherwise all queue in
         # httpx's pool and the database pool, whose bookkeeping grows with the queue, and
@@ -103,57 +102,69 @@ class Readout:
         self._scheduler: SourceScheduler | None = None
         self._started_adapters: list[Adapter] = []
         self.leader: LeaderLock | None = None
-        self.store: Store
-        self.services: Services
-        self.pipeline: Pipeline
-        self.outbox: OutboxWorker
-
-    # ---- lifecycle -----------------------------------------------------------
-
-    async def open(self) -> None:
-        """Load rules and open the database; no network, no adapters yet."""
-        ruleset = self._initial_ruleset or load_rules_dir(self.settings.rules_dir)
-        self.store = await Store.open(self.settings.database_url)
         holder = RuleSetHolder(ruleset)
         holder.loaded_at = self.clock.now()
         self.services = Services(
-            settings=self.settings,
-            store=self.store,
+            settings=settings,
+            store=store,
             clock=self.clock,
             rules=holder,
             adapters=[a.name for a in self.adapters],
         )
         names = frozenset(a.name for a in self.adapters)
-        console_min = self.settings.console_min_severity if "console" in names else None
+        console_min = settings.console_min_severity if "console" in names else None
         flood = FloodGuard(
-            per_poll=self.settings.alerts_per_poll_max,
-            per_rule=self.settings.alerts_per_rule_max,
-            window=self.settings.alerts_per_rule_window,
+            per_poll=settings.alerts_per_poll_max,
+            per_rule=settings.alerts_per_rule_max,
+            window=settings.alerts_per_rule_window,
         )
         self.pipeline = Pipeline(
-            self.store, ruleset, self.clock, console_min=console_min, active_adapters=names, flood=flood
+            store, ruleset, self.clock, console_min=console_min, active_adapters=names, flood=flood
         )
         self.outbox = OutboxWorker(
-            self.store,
+            store,
             {a.name: a for a in self.adapters},
             self.clock,
-            max_attempts=self.settings.delivery_max_attempts,
+            max_attempts=settings.delivery_max_attempts,
             worker_id=self.worker_id,
-            claim_seconds=self.settings.delivery_claim_seconds,
-            gone_confirm_seconds=self.settings.delivery_gone_confirm_seconds,
-            gone_burst=self.settings.delivery_gone_burst,
-            fault_pause_seconds=self.settings.delivery_fault_pause_seconds,
+            claim_seconds=settings.delivery_claim_seconds,
+            gone_confirm_seconds=settings.delivery_gone_confirm_seconds,
+            gone_burst=settings.delivery_gone_burst,
+            fault_pause_seconds=settings.delivery_fault_pause_seconds,
         )
-        if self._client is None:
-            self._client = make_client(self.settings)
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        adapters: list[Adapter] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        ruleset: RuleSet | None = None,
+        claim_sources: bool = True,
+    ) -> Readout:
+        """Load the rules (unless given) and open the database; no network, no adapters yet."""
+        rules = ruleset or load_rules_dir(settings.rules_dir)
+        store = await Store.open(settings.database_url)
+        return cls(
+            settings,
+            store=store,
+            ruleset=rules,
+            clock=clock,
+            adapters=adapters,
+            http_client=http_client,
+            claim_sources=claim_sources,
+        )
+
+    # ---- lifecycle -----------------------------------------------------------
 
     async def start(self, *, scheduler: bool = True) -> None:
-        """Open, start adapters, then (optionally) the poll scheduler and the outbox worker."""
-        await self.open()
+        """Start adapters, then (optionally) the poll scheduler and the outbox worker."""
         # Several workers on one PostgreSQL: only the leader listens for chat commands.
         single = self.store.single_worker
         for adapter in self.adapters:
-            if hasattr(adapter, "listen_on_start"):
+            if adapter.takes_commands:
                 adapter.listen_on_start = single
             await adapter.start(self.services)
             self._started_adapters.append(adapter)
@@ -190,15 +201,13 @@ class Readout:
             await asyncio.gather(*late, return_exceptions=True)
         await asyncio.gather(*(self._stop_adapter(a) for a in reversed(self._started_adapters)))
         self._started_adapters.clear()
-        if hasattr(self, "store"):
-            try:  # a database that is down must not hold the exit: unreleased claims lapse
-                await asyncio.wait_for(self.store.release_claims(worker_id=self.worker_id), STOP_GRACE)
-            except (TimeoutError, OSError, SQLAlchemyError) as exc:
-                log.warning("could not hand back claims on stop (%s); they lapse on their own", type(exc).__name__)
-        if self._own_client and self._client is not None:
+        try:  # a database that is down must not hold the exit: unreleased claims lapse
+            await asyncio.wait_for(self.store.release_claims(worker_id=self.worker_id), STOP_GRACE)
+        except (TimeoutError, OSError, SQLAlchemyError) as exc:
+            log.warning("could not hand back claims on stop (%s); they lapse on their own", type(exc).__name__)
+        if self._own_client:
             await self._client.aclose()
-        if hasattr(self, "store"):
-            await self.store.close()
+        await self.store.close()
 
     async def _stop_adapter(self, adapter: Adapter) -> None:
         try:
@@ -211,9 +220,8 @@ class Readout:
     async def _on_leadership(self, leader: bool) -> None:
         log.info("worker %s %s the chat leadership", self.worker_id, "took" if leader else "gave up")
         for adapter in self._started_adapters:
-            set_listening = getattr(adapter, "set_listening", None)
-            if set_listening is not None and not self._stop.is_set():
-                await set_listening(leader)
+            if adapter.takes_commands and not self._stop.is_set():
+                await adapter.set_listening(leader)
 
     async def wait_stopped(self) -> None:
         await self._stop.wait()
@@ -224,8 +232,7 @@ class Readout:
     # ---- work ----------------------------------------------------------------
 
     def _all_sources(self) -> list[Source]:
-        cfg = self.pipeline.ruleset.sources
-        return [f for f in cfg.feeds if f.enabled] + [p for p in cfg.prices if p.enabled]
+        return self.pipeline.ruleset.sources.enabled()
 
     def _lease_seconds(self, source: Source) -> float:
         """How long a claim on a source lasts: past its next poll, jitter included."""
@@ -241,7 +248,7 @@ class Readout:
             return await self._poll(source)
 
     async def _poll(self, source: Source) -> list[Alert]:
-        sid = source_id(source)
+        sid = source.source_id
         state: SourceState | None
         if self._claim_sources:
             state = await self.store.claim_source(
@@ -257,17 +264,10 @@ class Readout:
         if (wait := failure_backoff(state, source.interval)) is not None and self.clock.now() < wait:
             return []  # a failing source is polled less often until it answers again
         validators = Validators(etag=state.etag, last_modified=state.last_modified)
-        assert self._client is not None
         now = self.clock.now()
-        outcome: PollOutcome
-        if isinstance(source, FeedSource):
-            outcome = await poll_feed(
-                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
-            )
-        else:
-            outcome = await poll_price(
-                self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
-            )
+        outcome = await poll_source(
+            self._client, source, validators=validators, max_bytes=self.settings.http_max_bytes, now=now
+        )
         first_poll = state.last_success_at is None
         if outcome.error is not None:
             failed = await self.store.record_poll(sid, at=now, error=outcome.error)
@@ -280,7 +280,7 @@ class Readout:
         if first_poll:
             alert_after = now - timedelta(hours=self.settings.backlog_hours)
         events = outcome.events
-        if isinstance(source, PriceSource) and len(events) > PRICE_HISTORY_KEEP:
+        if source.kind == "price" and len(events) > PRICE_HISTORY_KEEP:
             events = sorted(events, key=lambda e: e.time)[-PRICE_HISTORY_KEEP:]
         # The new ETag is stored with the items, in one transaction: a crash in between cannot
         # leave a 304 for items that were never processed.
@@ -295,7 +295,7 @@ class Readout:
         alerts = await self.pipeline.process(events, alert_after=alert_after, poll=poll)
         if state.consecutive_failures:
             log.info("source %s recovered after %d failures", sid, state.consecutive_failures)
-        if alerts and hasattr(self, "outbox"):
+        if alerts:
             self.outbox.wake()  # deliver now, not at the next outbox tick
         return alerts
 

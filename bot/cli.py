@@ -105,7 +105,7 @@ async def _run(settings: Settings) -> int:
         from bot.metrics import serve
 
         serve(settings.metrics_port)
-    bot = Readout(settings, ruleset=ruleset)
+    bot = await Readout.open(settings, ruleset=ruleset)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, bot.request_stop)
@@ -131,7 +131,7 @@ async def _once(settings: Settings, *, as_json: bool) -> int:
     adapters = build_adapters(settings)
     if as_json:  # stdout is for JSON lines only
         adapters = [a for a in adapters if a.name != "console"]
-    bot = Readout(settings, ruleset=ruleset, adapters=adapters, claim_sources=False)
+    bot = await Readout.open(settings, ruleset=ruleset, adapters=adapters, claim_sources=False)
     await bot.start(scheduler=False)
     try:
         alerts = await bot.poll_once()
@@ -147,30 +147,26 @@ async def _once(settings: Settings, *, as_json: bool) -> int:
 
 async def _probe(settings: Settings) -> int:
     """Check each source once, on first setup: no database, no alerts, one line per source."""
-    from bot.app import source_id
     from bot.rules.loader import RuleSet
-    from bot.sources.config import FeedSource
     from bot.sources.http import Validators, make_client
-    from bot.sources.poll import poll_feed, poll_price
+    from bot.sources.poll import poll_source
 
     ruleset = _load_or_report(settings)
     if ruleset is None:
         return 1
     assert isinstance(ruleset, RuleSet)
-    sources = [f for f in ruleset.sources.feeds if f.enabled] + [p for p in ruleset.sources.prices if p.enabled]
+    sources = ruleset.sources.enabled()
     now = datetime.now(UTC)
     async with make_client(settings) as client:
         outcomes = await asyncio.gather(
             *(
-                (poll_feed if isinstance(s, FeedSource) else poll_price)(
-                    client, s, validators=Validators(), max_bytes=settings.http_max_bytes, now=now  # type: ignore[arg-type]
-                )
+                poll_source(client, s, validators=Validators(), max_bytes=settings.http_max_bytes, now=now)
                 for s in sources
             )
         )
     failed = 0
     for source, outcome in zip(sources, outcomes, strict=True):
-        sid = source_id(source)
+        sid = source.source_id
         if outcome.error:
             failed += 1
             print(f"FAIL  {sid}: {outcome.error}")

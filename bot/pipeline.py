@@ -32,7 +32,8 @@ from bot.metrics import ALERTS, EVENTS
 from bot.models import Alert, NewsEvent, PriceEvent, Severity
 from bot.rules.engine import RuleEngine
 from bot.rules.loader import RuleSet
-from bot.storage.store import OutboxEntry, PollRecord, Store
+from bot.storage.protocols import PipelineStore
+from bot.storage.store import OutboxEntry, PollRecord
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class _Batch:
 class Pipeline:
     def __init__(
         self,
-        store: Store,
+        store: PipelineStore,
         ruleset: RuleSet,
         clock: Clock,
         *,

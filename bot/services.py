@@ -17,6 +17,7 @@ from bot.storage.store import Destination, SourceState, Store
 
 if TYPE_CHECKING:
     from bot.rules.loader import RuleSet
+    from bot.sources.config import Source
 
 
 class RuleSetHolder:
@@ -92,13 +93,8 @@ class Services:
         ruleset = self.rules.current
         states = {s.source_id: s for s in await self.store.all_source_states()}
         sources = [
-            SourceHealth(f.id, "feed", f.interval, states.get(f.id), str(f.url))
-            for f in ruleset.sources.feeds
-            if f.enabled
-        ] + [
-            SourceHealth(p.source_id, "price", p.interval, states.get(p.source_id), p.url)
-            for p in ruleset.sources.prices
-            if p.enabled
+            SourceHealth(s.source_id, s.kind, s.interval, states.get(s.source_id), _url_of(s))
+            for s in ruleset.sources.enabled()
         ]
         return StatusReport(
             sources=sources,
@@ -109,3 +105,11 @@ class Services:
             adapters=list(self.adapters),
             rules_error=self.rules.last_error,
         )
+
+
+def _url_of(source: Source) -> str | None:
+    """Where a source is fetched from, for admins' /status (None when it cannot be built)."""
+    try:
+        return source.fetch_url()
+    except ValueError:
+        return None

@@ -48,7 +48,7 @@ def settings_for(tmp_path: Path, rules: Path, **extra: object) -> Settings:
 
 async def run_once(settings: Settings) -> tuple[list[str], str]:
     out = io.StringIO()
-    bot = Readout(settings, adapters=[ConsoleAdapter(out)])
+    bot = await Readout.open(settings, adapters=[ConsoleAdapter(out)])
     await bot.start(scheduler=False)
     try:
         alerts = await bot.poll_once()
@@ -84,7 +84,7 @@ async def test_second_poll_is_a_304_and_alerts_nothing_again(
     tape: Path, tmp_path: Path, feed_server: FeedServer
 ) -> None:
     settings = settings_for(tmp_path, tape)
-    bot = Readout(settings, adapters=[ConsoleAdapter(io.StringIO())])
+    bot = await Readout.open(settings, adapters=[ConsoleAdapter(io.StringIO())])
     await bot.start(scheduler=False)
     try:
         first = await bot.poll_once()
@@ -128,7 +128,7 @@ async def test_a_broken_feed_is_logged_once_and_the_others_go_on(
     )
     settings = settings_for(tmp_path, rules)
     caplog.set_level(logging.WARNING, logger="bot.app")
-    bot = Readout(settings, adapters=[ConsoleAdapter(io.StringIO())])
+    bot = await Readout.open(settings, adapters=[ConsoleAdapter(io.StringIO())])
     await bot.start(scheduler=False)
     try:
         first = await bot.poll_once()
@@ -170,7 +170,7 @@ async def test_backoff_skips_polls_until_the_wait_is_over(feed_server: FeedServe
     feed_server.route("/down.xml", status=503, body=b"busy")
     rules = make_rules_dir(tmp_path, feed_server, {"down": "/down.xml"}, {})
     clock = ManualClock(datetime(2025, 4, 7, 14, 0, tzinfo=timezone.utc))
-    bot = Readout(settings_for(tmp_path, rules), adapters=[], clock=clock)
+    bot = await Readout.open(settings_for(tmp_path, rules), adapters=[], clock=clock)
     await bot.start(scheduler=False)
     try:
         for _ in range(3):
@@ -189,7 +189,7 @@ async def test_validators_are_kept_only_after_the_items_are_processed(
     tape: Path, tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A crash between fetching and processing must not turn the refetch into a 304."""
-    bot = Readout(settings_for(tmp_path, tape), adapters=[])
+    bot = await Readout.open(settings_for(tmp_path, tape), adapters=[])
     await bot.start(scheduler=False)
     try:
         wire = next(f for f in bot.pipeline.ruleset.sources.feeds if f.id == "wire")

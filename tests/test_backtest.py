@@ -32,6 +32,7 @@ from bot.backtest.report import format_alerts, format_summary, summarize
 from bot.cli import main
 from bot.models import Alert, NewsEvent, PriceEvent
 from bot.rules.loader import RuleSet, load_rules_dir
+from tests.support.store_reads import mark_seen
 
 FIXTURES = Path(__file__).parent / "fixtures" / "backtest"
 RULES = FIXTURES / "rules"
@@ -281,11 +282,11 @@ async def test_memory_store_transaction_is_all_or_nothing() -> None:
     ev = read_headlines(FIXTURES / "headlines.csv").events[0]
     with pytest.raises(RuntimeError):
         async with store.transaction() as conn:
-            assert await store.mark_seen(conn, ev, at=ev.time)
+            assert await mark_seen(store, conn, ev, at=ev.time)
             raise RuntimeError("crash mid-event")
     async with store.transaction() as conn:
-        assert await store.mark_seen(conn, ev, at=ev.time)
-        assert not await store.mark_seen(conn, ev, at=ev.time)
+        assert await mark_seen(store, conn, ev, at=ev.time)
+        assert not await mark_seen(store, conn, ev, at=ev.time)
 
 
 # ---------------------------------------------------------------------------

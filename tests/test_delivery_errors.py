@@ -24,6 +24,7 @@ from bot.delivery.errors import FaultKind, classify_discord, classify_telegram
 from bot.settings import Settings
 from tests.support.botproc import rss, write_rules
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.store_reads import deliveries
 from tests.support.feed_server import FeedServer
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
@@ -53,11 +54,11 @@ class Bot:
         self.telegram = TelegramAdapter(
             self.settings, poll_timeout=1, per_chat_interval=0, **adapter
         )
-        self.readout = Readout(
-            self.settings,
-            clock=self.clock,
-            adapters=[self.telegram, ConsoleAdapter(io.StringIO())],
-        )
+        self.adapters = [self.telegram, ConsoleAdapter(io.StringIO())]
+        self.readout: Readout  # opened by the fixture
+
+    async def open(self) -> None:
+        self.readout = await Readout.open(self.settings, clock=self.clock, adapters=self.adapters)
 
     async def publish(self, *titles: str) -> None:
         self.titles.extend(titles)
@@ -79,6 +80,7 @@ async def bot(
     fake_telegram: FakeTelegram, feed_server: FeedServer, tmp_path: Path
 ) -> AsyncIterator[Bot]:
     b = Bot(fake_telegram, feed_server, tmp_path, request_timeout=0.3, patient_timeout=5.0)
+    await b.open()
     await b.readout.start(scheduler=False)
     try:
         yield b
@@ -100,7 +102,7 @@ async def test_message_refused_for_good_is_given_up_and_the_next_alert_goes_at_o
     await bot.publish("Tariff headline two")
     await bot.readout.drain_once()  # no clock moved: nothing waits for a backoff
     assert bot.received(ALICE) == ["Tariff headline two"]
-    rows = await bot.readout.store.deliveries(adapter="telegram")
+    rows = await deliveries(bot.readout.store, adapter="telegram")
     assert [r.status for r in rows] == ["dead", "sent"]
     assert "message is too long" in (rows[0].last_error or "").lower()
 
@@ -223,5 +225,5 @@ async def test_timeouts_of_a_slow_api_that_delivers_never_make_a_third_copy(bot:
     await bot.fake.wait_for(lambda: bot.fake.in_flight() == 0)
     copies = Counter(bot.received(ALICE))
     assert copies["Tariff headline on a slow day"] in (1, 2)
-    rows = await bot.readout.store.deliveries(adapter="telegram")
+    rows = await deliveries(bot.readout.store, adapter="telegram")
     assert [r.status for r in rows] == ["sent"]

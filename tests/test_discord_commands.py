@@ -15,7 +15,7 @@ import itertools
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,7 +33,6 @@ from bot.storage.store import Store
 from tests.support.command_cases import CASES, Case
 from tests.support.fake_discord import APP_ID, TIMESTAMP, FakeDiscord
 
-UTC = timezone.utc
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 GUILD = 1_300_000_000_000_000_001
 HERE = 1_300_000_000_000_000_010

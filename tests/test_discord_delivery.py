@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,8 +22,8 @@ from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
 from bot.storage.store import Store
 from tests.support.fake_discord import APP_ID, FakeDiscord
+from tests.support.store_reads import deliveries, enqueue
 
-UTC = timezone.utc
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 TOKEN = "MTIz.fake-discord-token.SECRET-must-not-leak"
 CHANNEL = 1_200_000_000_000_000_001
@@ -219,12 +219,12 @@ async def test_bad_request_twice_is_rejected_and_the_next_alert_is_not_blocked(
     async with store.transaction() as conn:
         for n in (1, 2):
             await store.insert_alert(conn, _alert(n))
-            await store.enqueue(
-                conn, alert_id=_alert(n).id, adapter="discord", address=str(CHANNEL), status="pending", at=T0
+            await enqueue(
+                store, conn, alert_id=_alert(n).id, adapter="discord", address=str(CHANNEL), status="pending", at=T0
             )
     fake_discord.fail(f"/channels/{CHANNEL}/messages", 400, body=INVALID_FORM, times=2)
     await OutboxWorker(store, {"discord": adapter}, services.clock).drain_once()
-    rows = await store.deliveries(adapter="discord")
+    rows = await deliveries(store, adapter="discord")
     assert [r.status for r in rows] == ["dead", "sent"]
     assert "50035" in (rows[0].last_error or "")
     assert [m["request"]["embeds"][0]["title"] for m in fake_discord.messages(CHANNEL)] == [
@@ -279,7 +279,7 @@ async def test_token_never_logged(
     assert caplog.records  # discord.py's debug logs were captured
     assert TOKEN not in caplog.text
     assert "SECRET" not in repr(_settings(fake_discord))
-    assert Route.BASE == before  # restored on stop
+    assert before == Route.BASE  # restored on stop
 
 
 async def test_gateway_connects_to_the_apis_gateway(
@@ -298,7 +298,7 @@ async def test_gateway_connects_to_the_apis_gateway(
     finally:
         await a.stop()
     assert a._task is None
-    assert DiscordWebSocket.DEFAULT_GATEWAY == default_gateway
+    assert default_gateway == DiscordWebSocket.DEFAULT_GATEWAY
 
 
 async def test_outbox_unroutes_a_lost_channel_and_honours_429(
@@ -315,7 +315,7 @@ async def test_outbox_unroutes_a_lost_channel_and_honours_429(
     async with store.transaction() as conn:
         await store.insert_alert(conn, _alert())
         for address in (str(CHANNEL), str(lost)):
-            await store.enqueue(
+            await enqueue(store,
                 conn,
                 alert_id=_alert().id,
                 adapter="discord",
@@ -330,7 +330,7 @@ async def test_outbox_unroutes_a_lost_channel_and_honours_429(
     assert isinstance(services.clock, ManualClock)
     services.clock.advance(30)  # the confirming second attempt
     await worker.drain_once()
-    rows = {d.address: d for d in await store.deliveries(adapter="discord")}
+    rows = {d.address: d for d in await deliveries(store, adapter="discord")}
     assert rows[str(CHANNEL)].status == "pending"
     assert rows[str(CHANNEL)].next_attempt_at == T0 + timedelta(seconds=45)
     assert rows[str(lost)].status == "dead"

@@ -20,6 +20,7 @@ from bot.clock import ManualClock
 from bot.settings import Settings
 from tests.support.botproc import rss, write_rules
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.store_reads import deliveries
 from tests.support.feed_server import FeedServer
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
@@ -63,9 +64,11 @@ class Bot:
             alerts_per_rule_max=30,
         )
         self.telegram = TelegramAdapter(self.settings, poll_timeout=1, per_chat_interval=0)
-        self.readout = Readout(
-            self.settings, clock=self.clock, adapters=[self.telegram, ConsoleAdapter(io.StringIO())]
-        )
+        self.adapters = [self.telegram, ConsoleAdapter(io.StringIO())]
+        self.readout: Readout  # opened by the fixture
+
+    async def open(self) -> None:
+        self.readout = await Readout.open(self.settings, clock=self.clock, adapters=self.adapters)
 
     def feed(self, path: str, titles: list[str]) -> None:
         self.feeds.route(path, body=rss(titles, now=self.clock.now()), content_type="application/rss+xml")
@@ -76,6 +79,7 @@ async def bot(
     fake_telegram: FakeTelegram, feed_server: FeedServer, tmp_path: Path
 ) -> AsyncIterator[Bot]:
     b = Bot(fake_telegram, feed_server, tmp_path)
+    await b.open()
     await b.readout.start(scheduler=False)
     await b.readout.store.subscribe("telegram", str(ALICE), "severity", "warning", at=T0)
     try:
@@ -91,7 +95,7 @@ async def test_flood_is_bounded_digested_and_a_fresh_critical_goes_first(bot: Bo
     bot.feed("/wire.xml", ["Embargo announced on rare earths"])
     await bot.readout.poll_once()
 
-    rows = await bot.readout.store.deliveries(adapter="telegram")
+    rows = await deliveries(bot.readout.store, adapter="telegram")
     assert len(rows) == 20 + 1 + 1  # the bound, the digest, the critical alert
 
     await bot.readout.drain_once()

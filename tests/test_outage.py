@@ -24,6 +24,7 @@ from bot.settings import Settings
 from tests.support.botproc import rss, write_rules
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.feed_server import FeedServer
+from tests.support.store_reads import deliveries
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 ALICE, BOB = 5201, 5202
@@ -52,7 +53,12 @@ class Bot:
             settings, poll_timeout=1, per_chat_interval=0, request_timeout=request_timeout
         )
         self.console = ConsoleAdapter(self.console_out)
-        self.readout = Readout(settings, clock=self.clock, adapters=[self.telegram, self.console])
+        self.settings = settings
+        self.readout: Readout  # opened by the fixture (`open`)
+
+    async def open(self) -> Readout:
+        self.readout = await Readout.open(self.settings, clock=self.clock, adapters=[self.telegram, self.console])
+        return self.readout
 
     def publish(self, *titles: str) -> None:
         """Add headlines to the feed (the newest published now)."""
@@ -76,6 +82,7 @@ async def bot(
 ) -> AsyncIterator[Bot]:
     b = Bot(fake_telegram, feed_server, tmp_path, request_timeout=0.3)
     b.mode = request.param
+    await b.open()
     await b.readout.start(scheduler=False)
     for chat in (ALICE, BOB):
         await b.readout.store.subscribe("telegram", str(chat), "severity", "warning", at=T0)
@@ -110,10 +117,10 @@ async def test_outage_queues_then_drains_in_order_while_polling_and_console_carr
     console_text = bot.console_out.getvalue()
     assert all(t in console_text for t in bot.titles)  # the console got every alert at once
     pending = [
-        d for d in await readout.store.deliveries(adapter="telegram") if d.status == "pending"
+        d for d in await deliveries(readout.store, adapter="telegram") if d.status == "pending"
     ]
     assert len(pending) == 20 and max(d.attempts for d in pending) >= 2  # retried, backing off
-    assert all(d.status == "sent" for d in await readout.store.deliveries(adapter="console"))
+    assert all(d.status == "sent" for d in await deliveries(readout.store, adapter="console"))
     status = await readout.services.status()
     assert status.queue.get("pending") == 20 and status.sources[0].healthy
 
@@ -130,5 +137,5 @@ async def test_outage_queues_then_drains_in_order_while_polling_and_console_carr
     assert bot.received(BOB) == bot.titles
     assert (await readout.store.queue_depth()).get("pending", 0) == 0
     assert [
-        d for d in await readout.store.deliveries(adapter="telegram") if d.status != "sent"
+        d for d in await deliveries(readout.store, adapter="telegram") if d.status != "sent"
     ] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,8 @@ from bot.clock import ManualClock
 from bot.delivery.outbox import OutboxWorker, backoff_seconds
 from bot.models import Alert, Severity
 from bot.storage.store import Store
+from tests.support.store_reads import deliveries, enqueue
 
-UTC = timezone.utc
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 
 
@@ -24,6 +24,8 @@ class ScriptedAdapter:
     """A chat backend whose answers the test scripts, recording every call in order."""
 
     name = "chat"
+    takes_commands = False
+    listen_on_start = False
 
     def __init__(self) -> None:
         self.script: list[SendResult] = []
@@ -33,6 +35,8 @@ class ScriptedAdapter:
     async def start(self, services: object) -> None: ...
 
     async def stop(self) -> None: ...
+
+    async def set_listening(self, on: bool) -> None: ...
 
     async def send_alert(self, address: str, alert: Alert) -> SendResult:
         self.calls.append((address, alert.id))
@@ -67,7 +71,7 @@ async def _store_with(
         for a in alerts:
             assert await store.insert_alert(conn, a)
         for alert_id, address, status in routes:
-            await store.enqueue(
+            await enqueue(store,
                 conn, alert_id=alert_id, adapter="chat", address=address, status=status, at=T0
             )  # type: ignore[arg-type]
     return store
@@ -96,7 +100,7 @@ async def test_order_is_kept_per_destination_across_a_retry(tmp_path: Path) -> N
         alerts[1].id,
         alerts[2].id,
     ]
-    rows = await store.deliveries()
+    rows = await deliveries(store)
     assert {r.status for r in rows} == {"sent"}
     await store.close()
 
@@ -109,7 +113,7 @@ async def test_retry_after_is_honoured_without_counting_an_attempt(tmp_path: Pat
     chat.script = [RetryLater(reason="429", after=7)]
     worker = OutboxWorker(store, {"chat": chat}, clock)
     await worker.drain_once()
-    row = (await store.deliveries())[0]
+    row = (await deliveries(store))[0]
     assert row.status == "pending" and row.attempts == 0
     assert row.next_attempt_at == T0 + timedelta(seconds=7)
     clock.advance(6)
@@ -117,7 +121,7 @@ async def test_retry_after_is_honoured_without_counting_an_attempt(tmp_path: Pat
     assert len(chat.calls) == 1  # not yet
     clock.advance(1)
     await worker.drain_once()
-    assert len(chat.calls) == 2 and (await store.deliveries())[0].status == "sent"
+    assert len(chat.calls) == 2 and (await deliveries(store))[0].status == "sent"
     await store.close()
 
 
@@ -137,7 +141,7 @@ async def test_gone_destination_is_confirmed_then_disabled_keeping_subscriptions
     await worker.drain_once()
     await worker.drain_once()
     assert len(chat.calls) == 2
-    assert [r.status for r in await store.deliveries()] == ["dead", "dead"]
+    assert [r.status for r in await deliveries(store)] == ["dead", "dead"]
     dest = await store.get_destination("chat", "A")
     assert (
         dest is not None
@@ -158,7 +162,7 @@ async def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
     for _ in range(5):
         await worker.drain_once()
         clock.advance(3600)
-    row = (await store.deliveries())[0]
+    row = (await deliveries(store))[0]
     assert row.status == "dead" and row.last_error == "timeout" and len(chat.calls) == 3
     await store.close()
 
@@ -169,7 +173,7 @@ async def test_held_rows_go_out_as_one_digest_when_the_hold_ends(tmp_path: Path)
     async with store.transaction() as conn:
         for x in alerts:
             await store.insert_alert(conn, x)
-            await store.enqueue(
+            await enqueue(store,
                 conn,
                 alert_id=x.id,
                 adapter="chat",
@@ -186,7 +190,7 @@ async def test_held_rows_go_out_as_one_digest_when_the_hold_ends(tmp_path: Path)
     clock.advance(8 * 3600)
     await worker.drain_once()
     assert chat.digests == [("A", [alerts[0].id, alerts[1].id])]
-    assert {r.status for r in await store.deliveries()} == {"sent"}
+    assert {r.status for r in await deliveries(store)} == {"sent"}
     await store.close()
 
 
@@ -195,7 +199,7 @@ async def test_console_adapter_prints_readably(tmp_path: Path) -> None:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
     async with store.transaction() as conn:
         await store.insert_alert(conn, a)
-        await store.enqueue(
+        await enqueue(store,
             conn, alert_id=a.id, adapter="console", address="stdout", status="pending", at=T0
         )
     out = io.StringIO()

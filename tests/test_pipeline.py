@@ -17,6 +17,7 @@ from bot.models import NewsEvent, Severity
 from bot.pipeline import Pipeline
 from bot.rules.loader import RuleSet, load_rules_dir
 from bot.storage.store import Store
+from tests.support.store_reads import deliveries, last_fired
 
 GOOD = Path(__file__).parent / "fixtures" / "rules" / "good"
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
@@ -58,7 +59,7 @@ async def test_a_batch_records_every_event_and_alerts_once_per_rule_and_event(
     assert sorted(a.rule_id for a in alerts) == ["entity-list", "tariff-announcement"]
     assert await store.seen_count() == 3
     assert await store.alert_count() == 2
-    rows = await store.deliveries(adapter="console")
+    rows = await deliveries(store, adapter="console")
     assert sorted(d.alert_id for d in rows) == sorted(a.id for a in alerts)
     clock.advance(3600)
     assert await p.process(batch) == []  # seen before: nothing again, whatever the cooldown
@@ -81,7 +82,7 @@ async def test_cooldown_holds_inside_one_batch_and_across_batches(
     assert [a.event_id for a in later] == ["ev4"]
     async with store.transaction() as conn:
         assert (
-            await store.last_fired(conn, "tariff-announcement", "tariff-announcement")
+            await last_fired(store, conn, "tariff-announcement", "tariff-announcement")
             == clock.now()
         )
 
@@ -116,12 +117,12 @@ async def test_a_failure_mid_batch_leaves_nothing_behind_and_the_retry_alerts(
     assert await store.seen_count() == 0
     assert await store.alert_count() == 0
     async with store.transaction() as conn:
-        assert await store.last_fired(conn, "tariff-announcement", "tariff-announcement") is None
+        assert await last_fired(store, conn, "tariff-announcement", "tariff-announcement") is None
     monkeypatch.undo()
     # Match rules keep no state in the engine: the retry raises the same alerts.
     again = await p.process(batch)
     assert sorted(a.rule_id for a in again) == ["entity-list", "tariff-announcement"]
-    assert len(await store.deliveries(adapter="console")) == 2
+    assert len(await deliveries(store, adapter="console")) == 2
 
 
 async def test_routes_go_to_subscribers_in_one_insert_per_batch(
@@ -137,10 +138,10 @@ async def test_routes_go_to_subscribers_in_one_insert_per_batch(
         [news(1, TARIFF), news(2, "Commerce adds 12 firms to the entity list", source="mofcom")]
     )
     by_rule = {a.rule_id: a.id for a in alerts}
-    chat = await store.deliveries(adapter="chat")
+    chat = await deliveries(store, adapter="chat")
     owed = {d.address for d in chat if d.alert_id == by_rule["tariff-announcement"]}
     assert owed == {f"c{n}" for n in range(1200)}
     assert [d.address for d in chat if d.alert_id == by_rule["entity-list"]] == ["rules-only"]
-    assert await store.deliveries(adapter="elsewhere") == []
+    assert await deliveries(store, adapter="elsewhere") == []
     tariff_ids = [d.id for d in chat if d.alert_id == by_rule["tariff-announcement"]]
     assert tariff_ids == sorted(tariff_ids)  # outbox ids follow subscription order: delivery order

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,6 @@ from bot.delivery.preferences import (
 from bot.models import Alert, Severity
 from bot.storage.store import Destination
 
-UTC = timezone.utc
 
 
 def _alert(**kw: object) -> Alert:
@@ -45,7 +44,15 @@ def _alert(**kw: object) -> Alert:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30m", 1800), ("2h", 7200), ("1d", 86400), ("1w", 604800), ("45", 45), ("10 min", 600)],
+    [
+        ("30m", 1800),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1w", 604800),
+        ("45", 45),
+        ("10 min", 600),
+        ("1.5h", 5400),  # the same grammar as `cooldown: 1.5h` in a rule file
+    ],
 )
 def test_parse_duration_accepts_common_forms(text: str, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)

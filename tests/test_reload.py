@@ -66,7 +66,12 @@ class Running:
             console=True,
             poll_jitter=0,
         )
-        self.readout = Readout(settings, clock=self.clock, adapters=[ConsoleAdapter(self.out)])
+        self.settings = settings
+        self.readout: Readout  # opened by the fixture (`open`)
+
+    async def open(self) -> Readout:
+        self.readout = await Readout.open(self.settings, clock=self.clock, adapters=[ConsoleAdapter(self.out)])
+        return self.readout
 
     def publish(self, *titles: str) -> None:
         start = len(self.items)
@@ -90,6 +95,7 @@ class Running:
 @pytest.fixture
 async def running(feed_server: FeedServer, tmp_path: Path) -> AsyncIterator[Running]:
     r = Running(feed_server, tmp_path)
+    await r.open()
     await r.readout.start(scheduler=False)
     try:
         yield r

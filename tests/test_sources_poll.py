@@ -13,7 +13,7 @@ from bot.models import NewsEvent, PriceEvent
 from bot.settings import Settings
 from bot.sources.config import FeedSource, PriceSource
 from bot.sources.http import Validators, make_client
-from bot.sources.poll import PollOutcome, poll_feed, poll_price
+from bot.sources.poll import PollOutcome, poll_source
 from tests.support.feed_server import FeedServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -36,7 +36,7 @@ def feed(server: FeedServer, path: str) -> FeedSource:
 async def test_each_format_polls_into_news_events(
     client: httpx.AsyncClient, feed_server: FeedServer, fixture: str
 ) -> None:
-    outcome = await poll_feed(
+    outcome = await poll_source(
         client, feed(feed_server, "/" + fixture), validators=None, max_bytes=MAX, now=NOW
     )
     assert outcome.error is None and not outcome.not_modified
@@ -50,8 +50,8 @@ async def test_second_poll_is_a_304_with_no_events(
     client: httpx.AsyncClient, feed_server: FeedServer
 ) -> None:
     source = feed(feed_server, "/feeds/rss20.xml")
-    first = await poll_feed(client, source, validators=None, max_bytes=MAX, now=NOW)
-    second = await poll_feed(client, source, validators=first.validators, max_bytes=MAX, now=NOW)
+    first = await poll_source(client, source, validators=None, max_bytes=MAX, now=NOW)
+    second = await poll_source(client, source, validators=first.validators, max_bytes=MAX, now=NOW)
     assert len(first.events) == 6
     assert second.not_modified and second.events == [] and second.error is None
     assert second.validators == first.validators
@@ -63,7 +63,7 @@ async def test_second_poll_is_a_304_with_no_events(
 async def test_outcome_round_trips_through_json(
     client: httpx.AsyncClient, feed_server: FeedServer
 ) -> None:
-    outcome = await poll_feed(
+    outcome = await poll_source(
         client, feed(feed_server, "/feeds/atom.xml"), validators=None, max_bytes=MAX, now=NOW
     )
     again = PollOutcome.model_validate_json(outcome.model_dump_json())
@@ -97,7 +97,7 @@ async def test_bad_feeds_report_errors_and_never_raise(
     else:
         feed_server.route(path, **setup)
     old = Validators(etag='"old"')
-    outcome = await poll_feed(
+    outcome = await poll_source(
         client, feed(feed_server, path), validators=old, max_bytes=MAX, now=NOW
     )
     assert outcome.events == []
@@ -112,7 +112,7 @@ async def test_redirect_loop_is_an_error(
 ) -> None:
     feed_server.redirect("/loop/a", "/loop/b")
     feed_server.redirect("/loop/b", "/loop/a")
-    outcome = await poll_feed(
+    outcome = await poll_source(
         client, feed(feed_server, "/loop/a"), validators=None, max_bytes=MAX, now=NOW
     )
     assert outcome.error is not None and "redirect_loop" in outcome.error
@@ -124,7 +124,7 @@ async def test_wrong_charset_header_still_parses(
     feed_server.fixture(
         "/fr", "feeds/latin1_mislabeled.xml", content_type="application/rss+xml; charset=utf-8"
     )
-    outcome = await poll_feed(
+    outcome = await poll_source(
         client, feed(feed_server, "/fr"), validators=None, max_bytes=MAX, now=NOW
     )
     assert outcome.error is None
@@ -138,7 +138,7 @@ async def test_parse_error_keeps_the_old_validators(
 ) -> None:
     feed_server.fixture("/broken", "feeds/malformed.xml", etag='"new"')
     old = Validators(etag='"old"')
-    outcome = await poll_feed(
+    outcome = await poll_source(
         client, feed(feed_server, "/broken"), validators=old, max_bytes=MAX, now=NOW
     )
     assert outcome.error is not None
@@ -156,7 +156,7 @@ async def test_poll_yahoo_fills_the_symbol_into_the_url(
 ) -> None:
     feed_server.fixture("/v8/finance/chart/^VIX", "prices/yahoo_vix.json")
     source = price(feed_server, "yahoo", "^VIX", "/v8/finance/chart/{symbol}?range=1d&interval=5m")
-    outcome = await poll_price(client, source, validators=None, max_bytes=MAX, now=NOW)
+    outcome = await poll_source(client, source, validators=None, max_bytes=MAX, now=NOW)
     assert outcome.error is None, outcome.error
     assert outcome.source_id == "yahoo:^VIX"
     last = outcome.events[-1]
@@ -168,13 +168,13 @@ async def test_poll_yahoo_fills_the_symbol_into_the_url(
 async def test_poll_cboe_and_csv(client: httpx.AsyncClient, feed_server: FeedServer) -> None:
     cboe = price(feed_server, "cboe", "^VIX", "/prices/{cboe_symbol}.json", id="cboe-vix")
     feed_server.fixture("/prices/_VIX.json", "prices/cboe_vix.json")
-    outcome = await poll_price(client, cboe, validators=None, max_bytes=MAX, now=NOW)
+    outcome = await poll_source(client, cboe, validators=None, max_bytes=MAX, now=NOW)
     assert [e.last for e in outcome.events if isinstance(e, PriceEvent)] == [52.33]
 
     fred = price(feed_server, "csv", "VIXCLS", "/prices/fred_vixcls.csv")
-    first = await poll_price(client, fred, validators=None, max_bytes=MAX, now=NOW)
+    first = await poll_source(client, fred, validators=None, max_bytes=MAX, now=NOW)
     assert len(first.events) == 11
-    second = await poll_price(client, fred, validators=first.validators, max_bytes=MAX, now=NOW)
+    second = await poll_source(client, fred, validators=first.validators, max_bytes=MAX, now=NOW)
     assert second.not_modified and second.events == []
 
 
@@ -199,7 +199,7 @@ async def test_bad_price_sources_report_errors(
     else:
         feed_server.route("/chart/CNH=X", **setup)
     source = price(feed_server, "yahoo", "CNH=X", "/chart/{symbol}")
-    outcome = await poll_price(client, source, validators=None, max_bytes=MAX, now=NOW)
+    outcome = await poll_source(client, source, validators=None, max_bytes=MAX, now=NOW)
     assert outcome.events == []
     assert outcome.error is not None and message in outcome.error
     assert outcome.error.startswith("yahoo:CNH=X: ")
@@ -207,5 +207,5 @@ async def test_bad_price_sources_report_errors(
 
 async def test_csv_without_url_is_an_error_not_an_exception(client: httpx.AsyncClient) -> None:
     source = PriceSource(symbol="DEXCHUS", provider="csv")
-    outcome = await poll_price(client, source, validators=None, max_bytes=MAX, now=NOW)
+    outcome = await poll_source(client, source, validators=None, max_bytes=MAX, now=NOW)
     assert outcome.error is not None and "needs an explicit url" in outcome.error

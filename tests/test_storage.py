@@ -25,6 +25,17 @@ from bot.storage import migrations, tables
 from bot.storage.leader import LeaderLock
 from bot.storage.store import Delivery, OutboxEntry, PollRecord, Store, make_worker_id
 from tests.support.databases import with_driver
+from tests.support.store_reads import (
+    alert_exists,
+    deliveries,
+    due_deliveries,
+    enqueue,
+    held_due,
+    is_seen,
+    last_fired,
+    mark_seen,
+    release_source,
+)
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +71,7 @@ async def _owe(
         for a in alerts:
             assert await store.insert_alert(conn, a)
         for alert_id, address, status in routes:
-            await store.enqueue(
+            await enqueue(store,
                 conn,
                 alert_id=alert_id,
                 adapter=adapter,
@@ -92,7 +103,7 @@ async def test_migrated_schema_equals_metadata(store: Store) -> None:
 async def test_upgrade_is_idempotent_and_keeps_data(db_url: str) -> None:
     store = await Store.open(db_url)
     async with store.transaction() as conn:
-        assert await store.mark_seen(conn, _news(1), at=T0)
+        assert await mark_seen(store, conn, _news(1), at=T0)
     await store.close()
     await migrations.upgrade(db_url)
     store = await Store.open(db_url)
@@ -153,13 +164,13 @@ async def test_db_upgrade_command(db_url: str, tmp_path: Path) -> None:
 async def test_mark_seen_is_idempotent(store: Store) -> None:
     price = PriceEvent(id="px1", source="cboe", symbol="^VIX", time=T0, last=31.5)
     async with store.transaction() as conn:
-        assert await store.mark_seen(conn, _news(1), at=T0)
+        assert await mark_seen(store, conn, _news(1), at=T0)
         # A duplicate is skipped and the transaction stays usable.
-        assert not await store.mark_seen(conn, _news(1), at=T0)
-        assert await store.mark_seen(conn, price, at=T0)
-        assert await store.is_seen(conn, "ev1") and not await store.is_seen(conn, "ev2")
+        assert not await mark_seen(store, conn, _news(1), at=T0)
+        assert await mark_seen(store, conn, price, at=T0)
+        assert await is_seen(store, conn, "ev1") and not await is_seen(store, conn, "ev2")
     async with store.transaction() as conn:
-        assert not await store.mark_seen(conn, _news(1), at=T0 + timedelta(hours=1))
+        assert not await mark_seen(store, conn, _news(1), at=T0 + timedelta(hours=1))
     assert await store.seen_count() == 2
 
 
@@ -197,16 +208,16 @@ async def test_record_poll_streaks_and_validators(store: Store) -> None:
 async def test_insert_alert_dedups_rule_event_and_moves_cooldown(store: Store) -> None:
     first = _alert(1, event="e1")
     async with store.transaction() as conn:
-        assert await store.last_fired(conn, "r", "k") is None
+        assert await last_fired(store, conn, "r", "k") is None
         assert await store.insert_alert(conn, first)
         # Same rule × event, whatever the id: not a second alert.
         assert not await store.insert_alert(conn, first.model_copy(update={"id": "f" * 24}))
-        assert await store.alert_exists(conn, "r", "e1")
-        assert not await store.alert_exists(conn, "r", "e2")
-        assert await store.last_fired(conn, "r", "k") == first.created_at
+        assert await alert_exists(store, conn, "r", "e1")
+        assert not await alert_exists(store, conn, "r", "e2")
+        assert await last_fired(store, conn, "r", "k") == first.created_at
         later = _alert(2, event="e2", at=T0 + timedelta(hours=1))
         assert await store.insert_alert(conn, later)
-        fired = await store.last_fired(conn, "r", "k")
+        fired = await last_fired(store, conn, "r", "k")
         assert fired == later.created_at and _is_utc(fired)
         # Another rule on the same event is another alert.
         assert await store.insert_alert(conn, _alert(3, rule="other", event="e1"))
@@ -253,7 +264,7 @@ async def test_batch_writes_report_exactly_the_new_rows(store: Store) -> None:
             ),
         ]
         assert await store.enqueue_many(conn, again, at=T0) == 1
-    rows = await store.deliveries(adapter="chat")
+    rows = await deliveries(store, adapter="chat")
     assert [d.address for d in rows] == [f"c{n}" for n in range(1100)] + ["late"]
     assert [d.id for d in rows] == sorted(d.id for d in rows)
     late = rows[-1]
@@ -284,22 +295,22 @@ async def test_enqueue_is_idempotent_per_alert_and_destination(store: Store) -> 
     a = _alert(1)
     await _owe(store, [a], [(a.id, "1", "pending")])
     async with store.transaction() as conn:
-        assert not await store.enqueue(
+        assert not await enqueue(store,
             conn, alert_id=a.id, adapter="chat", address="1", status="pending", at=T0
         )
-        assert await store.enqueue(
+        assert await enqueue(store,
             conn, alert_id=a.id, adapter="chat", address="2", status="held", at=T0
         )
-        assert await store.enqueue(
+        assert await enqueue(store,
             conn, alert_id=a.id, adapter="console", address="-", status="pending", at=T0
         )
-    rows = await store.deliveries()
+    rows = await deliveries(store)
     assert [(d.adapter, d.address, d.status) for d in rows] == [
         ("chat", "1", "pending"),
         ("chat", "2", "held"),
         ("console", "-", "pending"),
     ]
-    assert [d.address for d in await store.deliveries(adapter="chat")] == ["1", "2"]
+    assert [d.address for d in await deliveries(store, adapter="chat")] == ["1", "2"]
     assert await store.queue_depth() == {"pending": 2, "held": 1}
 
 
@@ -317,28 +328,28 @@ async def test_due_deliveries_oldest_pending_per_destination(store: Store) -> No
             (alerts[5].id, "C", "pending"),
         ],
     )
-    ids = {(d.address, d.alert_id): d.id for d in await store.deliveries()}
-    due = await store.due_deliveries(now=T0, adapters=["chat"])
+    ids = {(d.address, d.alert_id): d.id for d in await deliveries(store)}
+    due = await due_deliveries(store, now=T0, adapters=["chat"])
     assert [(d.address, d.alert_id) for d in due] == [
         ("A", alerts[0].id),
         ("B", alerts[2].id),
         ("C", alerts[5].id),
     ]
-    assert await store.due_deliveries(now=T0, adapters=["console"]) == []
-    assert len(await store.due_deliveries(now=T0, adapters=["chat"], limit=2)) == 2
+    assert await due_deliveries(store, now=T0, adapters=["console"]) == []
+    assert len(await due_deliveries(store, now=T0, adapters=["chat"], limit=2)) == 2
     # A's head fails and waits: A is blocked behind it (order kept), B and C go on.
     await store.mark_retry(
         [ids["A", alerts[0].id]], error="503", next_attempt_at=T0 + timedelta(seconds=30)
     )
-    assert [d.address for d in await store.due_deliveries(now=T0, adapters=["chat"])] == ["B", "C"]
+    assert [d.address for d in await due_deliveries(store, now=T0, adapters=["chat"])] == ["B", "C"]
     [head] = [
         d
-        for d in await store.due_deliveries(now=T0 + timedelta(seconds=30), adapters=["chat"])
+        for d in await due_deliveries(store, now=T0 + timedelta(seconds=30), adapters=["chat"])
         if d.address == "A"
     ]
     assert head.alert_id == alerts[0].id and head.attempts == 1 and head.last_error == "503"
     await store.mark_sent([head.id], message_id="m1", at=T0)
-    [head] = [d for d in await store.due_deliveries(now=T0, adapters=["chat"]) if d.address == "A"]
+    [head] = [d for d in await due_deliveries(store, now=T0, adapters=["chat"]) if d.address == "A"]
     assert head.alert_id == alerts[1].id
 
 
@@ -355,7 +366,7 @@ async def test_held_due_groups_by_destination(store: Store) -> None:
         ],
     )
     async with store.transaction() as conn:  # one hold that has not ended yet
-        await store.enqueue(
+        await enqueue(store,
             conn,
             alert_id=alerts[3].id,
             adapter="chat",
@@ -365,12 +376,12 @@ async def test_held_due_groups_by_destination(store: Store) -> None:
             not_before=T0 + timedelta(hours=8),
             note="quiet hours",
         )
-    groups = await store.held_due(now=T0, adapters=["chat"])
+    groups = await held_due(store, now=T0, adapters=["chat"])
     assert {k: [d.alert_id for d in v] for k, v in groups.items()} == {
         ("chat", "A"): [alerts[0].id, alerts[2].id],
         ("chat", "B"): [alerts[1].id],
     }
-    later = await store.held_due(now=T0 + timedelta(hours=8), adapters=["chat"])
+    later = await held_due(store, now=T0 + timedelta(hours=8), adapters=["chat"])
     assert [d.alert_id for d in later["chat", "B"]] == [alerts[1].id, alerts[3].id]
     assert later["chat", "B"][1].last_error == "quiet hours"
 
@@ -378,13 +389,13 @@ async def test_held_due_groups_by_destination(store: Store) -> None:
 async def test_mark_sent_retry_defer_dead(store: Store) -> None:
     alerts = [_alert(i) for i in range(4)]
     await _owe(store, alerts, [(a.id, str(i), "pending") for i, a in enumerate(alerts)])
-    d0, d1, d2, d3 = (d.id for d in await store.deliveries())
+    d0, d1, d2, d3 = (d.id for d in await deliveries(store))
     later = T0 + timedelta(minutes=5)
     await store.mark_sent([d0], message_id="42", at=later)
     await store.mark_retry([d1], error="e" * 2000, next_attempt_at=later)
     await store.defer([d2], next_attempt_at=later, note="429 retry_after=300")
     await store.mark_dead([d3], error="403 Forbidden")
-    r0, r1, r2, r3 = await store.deliveries()
+    r0, r1, r2, r3 = await deliveries(store)
     assert (r0.status, r0.message_id, r0.attempts) == ("sent", "42", 1)
     assert (r1.status, r1.attempts, len(r1.last_error or ""), r1.next_attempt_at) == (
         "pending",
@@ -417,10 +428,10 @@ async def test_disable_destination_keeps_subscriptions_and_kills_queue(store: St
             (alerts[2].id, "8", "pending"),
         ],
     )
-    first = (await store.deliveries())[0]
+    first = (await deliveries(store))[0]
     await store.mark_sent([first.id], message_id="1", at=T0)
     async with store.transaction() as conn:
-        await store.enqueue(
+        await enqueue(store,
             conn, alert_id=alerts[2].id, adapter="chat", address="7", status="pending", at=T0
         )
 
@@ -437,7 +448,7 @@ async def test_disable_destination_keeps_subscriptions_and_kills_queue(store: St
         ("7", "warning"),
         ("8", "warning"),
     ]
-    assert [(d.address, d.status) for d in await store.deliveries()] == [
+    assert [(d.address, d.status) for d in await deliveries(store)] == [
         ("7", "sent"),
         ("7", "dead"),
         ("8", "pending"),
@@ -535,7 +546,7 @@ async def test_datetimes_come_back_aware_utc(store: Store) -> None:
     assert mute.until == T0 + timedelta(hours=1) and mute.until.tzinfo == UTC
     a = _alert(1, at=local)
     await _owe(store, [a], [(a.id, "1", "pending")])
-    [row] = await store.due_deliveries(now=local, adapters=["chat"])
+    [row] = await due_deliveries(store, now=local, adapters=["chat"])
     assert row.next_attempt_at == T0 and row.next_attempt_at.tzinfo == UTC
     [stored] = (await store.get_alerts([a.id])).values()
     assert stored.event_time == T0
@@ -589,8 +600,8 @@ async def test_claim_source_lease(store: Store) -> None:
     # w1 stopped renewing (it died): the lease lapses and w2 takes over.
     assert await claim("fr", "w2", 150)
     assert not await claim("fr", "w1", 151)
-    assert not await store.release_source("fr", worker_id="w1")
-    assert await store.release_source("fr", worker_id="w2")
+    assert not await release_source(store, "fr", worker_id="w1")
+    assert await release_source(store, "fr", worker_id="w2")
     assert await claim("fr", "w1", 152)
     assert await claim("ap", "w1", 0)
     assert await store.release_claims(worker_id="w1") == 2
@@ -726,7 +737,7 @@ async def test_claim_deliveries(store: Store) -> None:
     assert [(d.address, d.alert_id) for d in got3] == [
         ("A", alerts[1].id)
     ]  # B deferred, D still w2's
-    rows = {d.id: d for d in await store.deliveries()}
+    rows = {d.id: d for d in await deliveries(store)}
     assert rows[a_head.id].claimed_by is None and rows[b_head.id].claimed_by is None
     # w2 dies holding D (claimed at T0) and A's second row (at T0+5): each comes back when its lease runs out.
     got4 = await store.claim_deliveries(
@@ -740,7 +751,7 @@ async def test_claim_deliveries(store: Store) -> None:
     await store.mark_retry([got4[0].id], error="503", next_attempt_at=T0 + timedelta(seconds=60))
     await store.mark_dead([got4[1].id], error="gone")
     await store.mark_sent([got5[0].id], message_id="2", at=T0)
-    assert all(d.claimed_by is None for d in await store.deliveries())
+    assert all(d.claimed_by is None for d in await deliveries(store))
 
 
 async def test_claim_held_is_exclusive(store: Store) -> None:
@@ -760,7 +771,7 @@ async def test_claim_held_is_exclusive(store: Store) -> None:
     )
     assert list(again) == [("chat", "B")]
     assert await store.release_claims(worker_id="w2") == 1
-    assert (await store.held_due(now=T0, adapters=["chat"]))["chat", "B"][0].claimed_by is None
+    assert (await held_due(store, now=T0, adapters=["chat"]))["chat", "B"][0].claimed_by is None
 
 
 async def test_outbox_race_each_row_once_in_order(db_url: str) -> None:
@@ -802,7 +813,7 @@ async def test_outbox_race_each_row_once_in_order(db_url: str) -> None:
         assert all(v == sorted(v) for v in by_dest.values())
         if db_url.startswith("postgresql"):
             assert len({w for w, _, _ in sent}) > 1  # the work was shared
-        assert {d.status for d in await stores[0].deliveries()} == {"sent"}
+        assert {d.status for d in await deliveries(stores[0])} == {"sent"}
     finally:
         for s in stores:
             await s.close()
@@ -947,7 +958,7 @@ async def test_three_worker_processes_one_killed_every_row_delivered(
     seed = await Store.open(pg_url)
     alerts = [_alert(i) for i in range(10)]
     await _owe(seed, alerts, [(a.id, f"d{d}", "pending") for a in alerts for d in range(30)])
-    total = len(await seed.deliveries())
+    total = len(await deliveries(seed))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     logs = [tmp_path / f"w{i}.log" for i in range(3)]
     procs = [
@@ -964,15 +975,19 @@ async def test_three_worker_processes_one_killed_every_row_delivered(
         for i in range(3)
     ]
     try:
-        for _ in range(400):  # kill w0 once it is well into its share
-            if logs[0].exists() and len(logs[0].read_text().splitlines()) >= 20:
-                break
+        # Kill w0 once it is well into its share: wait for its 20th logged send (no fixed
+        # time budget: on a loaded machine the workers start slowly).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 120
+        while not (logs[0].exists() and len(logs[0].read_text().splitlines()) >= 20):
+            assert loop.time() < deadline, "worker w0 never logged 20 sends"
+            assert procs[0].returncode is None, "worker w0 exited before it was killed"
             await asyncio.sleep(0.01)
         procs[0].kill()
         await procs[0].wait()
         for p in procs[1:]:
             assert await asyncio.wait_for(p.wait(), timeout=40) == 0
-        rows = await seed.deliveries()
+        rows = await deliveries(seed)
         assert len(rows) == total and {r.status for r in rows} == {"sent"}
         sends: dict[int, list[str]] = {}
         for path in logs:
@@ -1001,11 +1016,11 @@ async def test_cooldown_check_is_serialized_across_workers(pg_url: str) -> None:
     a, b = await Store.open(pg_url), await Store.open(pg_url)
     try:
         async with a.transaction() as conn_a:
-            assert await a.last_fired(conn_a, "r", "k") is None
+            assert await last_fired(a, conn_a, "r", "k") is None
 
             async def second() -> datetime | None:
                 async with b.transaction() as conn_b:
-                    return await b.last_fired(conn_b, "r", "k")
+                    return await last_fired(b, conn_b, "r", "k")
 
             waiting = asyncio.create_task(second())
             await asyncio.sleep(0.2)

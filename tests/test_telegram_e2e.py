@@ -30,6 +30,7 @@ from bot.settings import Settings
 from bot.storage.store import Store
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.feed_server import FeedServer
+from tests.support.store_reads import deliveries
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
@@ -90,7 +91,7 @@ class World:
 
     async def start(self, *, scheduler: bool = False) -> Readout:
         self.adapter = TelegramAdapter(self.settings, poll_timeout=1, per_chat_interval=0)
-        self.readout = Readout(self.settings, clock=self.clock, adapters=[self.adapter])
+        self.readout = await Readout.open(self.settings, clock=self.clock, adapters=[self.adapter])
         await self.readout.start(scheduler=scheduler)
         return self.readout
 
@@ -189,11 +190,9 @@ async def test_start_then_headline_reaches_chat_escaped_with_watchlist(world: Wo
     assert tariff["links"] == [LINK]
     assert "NVDA" in tariff["plain"] and "Semiconductors" in tariff["plain"]
     assert f"#{alert.id[:8]}" in tariff["plain"]
-    deliveries = [
-        d for d in await world.store.deliveries(adapter="telegram") if d.alert_id == alert.id
-    ]
-    assert [(d.address, d.status) for d in deliveries] == [(str(ALICE), "sent")]
-    assert deliveries[0].message_id == str(tariff["message_id"])
+    owed = [d for d in await deliveries(world.store, adapter="telegram") if d.alert_id == alert.id]
+    assert [(d.address, d.status) for d in owed] == [(str(ALICE), "sent")]
+    assert owed[0].message_id == str(tariff["message_id"])
 
 
 async def test_scheduler_and_outbox_worker_deliver_on_their_own(world: World) -> None:
@@ -218,7 +217,7 @@ async def test_muted_chat_receives_nothing(world: World) -> None:
     await readout.drain_once()
     assert world.alerts_to(ALICE)
     assert len(world.fake.sent_messages(BOB)) == sent_to_bob
-    rows = [d for d in await world.store.deliveries(adapter="telegram") if d.address == str(BOB)]
+    rows = [d for d in await deliveries(world.store, adapter="telegram") if d.address == str(BOB)]
     assert rows and {d.status for d in rows} == {"skipped"}
 
 
@@ -271,7 +270,7 @@ async def test_429_through_the_outbox_waits_retry_after(world: World) -> None:
     await readout.poll_once()
     await readout.drain_once()
     assert world.alerts_to(ALICE) == []
-    rows = [d for d in await world.store.deliveries(adapter="telegram") if d.status == "pending"]
+    rows = [d for d in await deliveries(world.store, adapter="telegram") if d.status == "pending"]
     assert rows and rows[0].next_attempt_at == T0 + timedelta(seconds=7) and rows[0].attempts == 0
     world.clock.advance(7)
     await readout.drain_once()

@@ -144,7 +144,7 @@ async def test_three_workers_share_sources_and_survive_a_kill(
         for w in workers:
             w.start()
         first = [t for titles in FIRST.values() for t in titles]
-        await _wait(lambda: _all_delivered(fake_telegram, first), 20, "first headlines delivered", workers)
+        await _wait(lambda: _all_delivered(fake_telegram, first), 90, "first headlines delivered", workers)
 
         # Kill the worker that holds the most source leases: its feeds must move.
         conn = await asyncpg.connect(_asyncpg_dsn(pg_url))

@@ -51,9 +51,19 @@ SendResult = Sent | RetryLater | Gone | Rejected
 
 
 class Adapter(Protocol):
-    """A chat backend: `start`/`stop` its connection, send alerts to an address."""
+    """A chat backend: `start`/`stop` its connection, send alerts to an address.
+
+    Capabilities are declared here, not probed: `takes_commands` says the
+    adapter listens for chat commands. With several workers only the leader
+    listens: the app sets `listen_on_start` before `start` and calls
+    `set_listening` when leadership moves (adapters without commands ignore both).
+    """
 
     name: str
+    takes_commands: bool
+    listen_on_start: bool
+
+    async def set_listening(self, on: bool) -> None: ...
 
     async def start(self, services: Services) -> None: ...
 

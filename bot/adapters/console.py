@@ -23,6 +23,8 @@ RULE = "─" * 72
 
 class ConsoleAdapter:
     name = "console"
+    takes_commands = False  # prints alerts; nothing to listen to
+    listen_on_start = False
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
@@ -34,6 +36,10 @@ class ConsoleAdapter:
         return self._stream or sys.stdout
 
     async def start(self, services: Services) -> None:
+        return None
+
+    async def set_listening(self, on: bool) -> None:
+        """No commands on the console: nothing to start or stop."""
         return None
 
     async def stop(self) -> None:

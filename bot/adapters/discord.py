@@ -61,6 +61,7 @@ class DiscordAdapter:
     """Readout in Discord: `/readout …` commands and alert embeds in channels."""
 
     name = ADAPTER
+    takes_commands = True
 
     def __init__(self, settings: Settings, *, connect_gateway: bool = True) -> None:
         if settings.discord_bot_token is None:
@@ -190,7 +191,7 @@ class DiscordAdapter:
             except discord.PrivilegedIntentsRequired:
                 log.error("discord: the gateway refused our intents; enable them in the developer portal")
                 return
-            except Exception as exc:
+            except Exception as exc:  # the gateway must come back whatever failed
                 if client.is_closed():
                     log.error("discord: the gateway closed the connection (%s); slash commands are off", _describe(exc))
                     return

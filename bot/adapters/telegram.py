@@ -75,6 +75,7 @@ class TelegramAdapter:
     """Long polling + sending for one bot token."""
 
     name = ADAPTER
+    takes_commands = True
 
     def __init__(
         self,

@@ -17,8 +17,9 @@ Each `transaction()` is all-or-nothing like the SQL one: writes made inside a
 block that raises are undone. `tests/test_backtest.py` replays the same events
 through both stores and checks the alerts are identical.
 
-Only the methods the pipeline and routing use exist; anything else on `Store`
-fails loudly (there is no SQL engine behind this object).
+It implements `bot.storage.protocols.ReplayStore` (what the pipeline, routing
+and the replay summary use), checked by mypy against the same Protocol as the
+SQL `Store`; it is not a `Store` and has nothing else.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.models import Alert, NewsEvent, PriceEvent
-from bot.storage.store import Destination, Mute, OutboxEntry, Store, Subscription
+from bot.storage.store import Destination, Mute, OutboxEntry, PollRecord, SourceState, Subscription
 
 
 class _Txn:
@@ -39,10 +40,11 @@ class _Txn:
         self.undo: list[Callable[[], None]] = []
 
 
-class MemoryStore(Store):
-    """The pipeline's slice of `Store`, in dicts (see module docstring)."""
+class MemoryStore:
+    """The pipeline's slice of the store, in dicts (see module docstring)."""
 
-    def __init__(self) -> None:  # no SQL engine: Store methods not overridden here fail
+    def __init__(self) -> None:
+        self._sources: dict[str, SourceState] = {}
         self._seen: dict[str, datetime] = {}
         self._alerts: dict[str, Alert] = {}
         self._alert_keys: set[tuple[str, str]] = set()
@@ -66,10 +68,38 @@ class MemoryStore(Store):
                 undo()
             raise
 
-    # ---- events -------------------------------------------------------------
+    # ---- sources ------------------------------------------------------------
 
-    async def is_seen(self, conn: Any, event_id: str) -> bool:
-        return event_id in self._seen
+    async def record_polls(self, conn: Any, polls: Sequence[PollRecord]) -> list[SourceState]:
+        """Poll outcomes as the SQL store keeps them: counters, validators, failure streak."""
+        states = []
+        for p in {p.source_id: p for p in polls}.values():
+            previous = self._sources.get(p.source_id)
+            before = previous or SourceState(source_id=p.source_id)
+            outcome: dict[str, Any]
+            if p.error is not None:
+                failures = before.consecutive_failures + 1
+                outcome = {"last_error": p.error[:1000], "last_error_at": p.at, "consecutive_failures": failures}
+            else:
+                outcome = {"etag": p.etag, "last_modified": p.last_modified, "last_success_at": p.at}
+                outcome["consecutive_failures"] = 0
+            first = before.first_polled_at or p.at
+            state = before.model_copy(update={"polls": before.polls + 1, "first_polled_at": first, **outcome})
+            self._sources[p.source_id] = state
+            conn.undo.append(self._undo_poll(p.source_id, previous))
+            states.append(state)
+        return states
+
+    def _undo_poll(self, source_id: str, previous: SourceState | None) -> Callable[[], None]:
+        def undo() -> None:
+            if previous is None:
+                self._sources.pop(source_id, None)
+            else:
+                self._sources[source_id] = previous
+
+        return undo
+
+    # ---- events -------------------------------------------------------------
 
     async def mark_seen_many(
         self, conn: Any, events: Sequence[NewsEvent | PriceEvent], *, at: datetime
@@ -84,9 +114,6 @@ class MemoryStore(Store):
         return len(self._seen)
 
     # ---- alerts and cooldowns ----------------------------------------------
-
-    async def alert_exists(self, conn: Any, rule_id: str, event_id: str) -> bool:
-        return (rule_id, event_id) in self._alert_keys
 
     async def last_fired_many(
         self, conn: Any, pairs: Iterable[tuple[str, str]]

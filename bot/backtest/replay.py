@@ -33,6 +33,7 @@ from bot.clock import ManualClock, ensure_utc
 from bot.models import Alert, NewsEvent, PriceEvent, stable_id
 from bot.pipeline import Pipeline
 from bot.rules.loader import RuleSet
+from bot.storage.protocols import ReplayStore
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -480,7 +481,7 @@ async def replay(
     ordered = sorted(events, key=lambda e: (e.time, e.kind == "news"))
     started = timer.perf_counter()
     clock = ManualClock(ordered[0].time if ordered else datetime.now(UTC))
-    store = MemoryStore() if database_url is None else await Store.open(database_url)
+    store: ReplayStore = MemoryStore() if database_url is None else await Store.open(database_url)
     alerts: list[Alert] = []
     try:
         if (seen := await store.seen_count()) > 0:

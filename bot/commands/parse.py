@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.durations import parse_seconds
 from bot.models import Severity
 from bot.storage.store import Selector
 
@@ -22,8 +23,6 @@ MAX_ARG_LENGTH = 64
 MAX_FILTER_WORDS = 20
 MAX_MUTE = timedelta(days=365)
 
-_DURATION = re.compile(r"^(\d{1,6})\s*(s|m|min|h|d|w)?$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _WORD = re.compile(r"^[\w][\w'\-.]{0,39}$", re.UNICODE)
 
@@ -33,15 +32,16 @@ class PreferenceError(ValueError):
 
 
 def parse_duration(text: str) -> timedelta:
-    """`30m`, `2h`, `1d`, `1w`, or plain seconds; at most a year."""
-    raw = text.strip().lower()
-    m = _DURATION.match(raw) if len(raw) <= 16 else None
-    if not m:
+    """`30m`, `1.5h`, `1d`, `1w`, or plain seconds (the grammar of `bot.durations`); at most a year."""
+    try:
+        seconds = parse_seconds(text) if len(text) <= 16 else -1.0
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
         raise PreferenceError("duration must look like 30m, 2h, 1d or 1w")
-    value = int(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"]
-    if value <= 0:
+    if seconds <= 0:
         raise PreferenceError("duration must be more than zero")
-    delta = timedelta(seconds=value)
+    delta = timedelta(seconds=seconds)
     if delta > MAX_MUTE:
         raise PreferenceError("duration can be at most 365d")
     return delta

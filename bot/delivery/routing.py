@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.delivery.preferences import passes_filters, quiet_until
 from bot.models import Alert, Severity
-from bot.storage.store import Destination, Mute, OutboxEntry, OutboxStatus, Store, Subscription
+from bot.storage.protocols import RoutingReads
+from bot.storage.store import Destination, Mute, OutboxEntry, OutboxStatus, Subscription
 
 CONSOLE_ADDRESS = "stdout"
 
@@ -63,14 +64,14 @@ class RoutingTable:
     @classmethod
     async def load(
         cls,
-        store: Store,
+        store: RoutingReads,
         *,
         now: datetime,
         console_min: Severity | None,
         active_adapters: frozenset[str],
         conn: AsyncConnection | None = None,
     ) -> RoutingTable:
-        """Read the table, on `conn` when inside a transaction (see `Store._reading`)."""
+        """Read the table, on `conn` when inside a transaction (see `Database.reading`)."""
         return cls(
             subscriptions=await store.subscriptions(conn=conn),
             destinations=await store.destinations(conn=conn),

@@ -9,7 +9,6 @@ the loader.
 from __future__ import annotations
 
 import math
-import re
 import string
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -26,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.durations import FORMS, parse_seconds
 from bot.models import Severity, Tone
 from bot.rules.matcher import check_regex, check_text_term
 from bot.rules.tone import build_lexicon
@@ -33,20 +33,11 @@ from bot.rules.tone import build_lexicon
 # ---------------------------------------------------------------------------
 # Small types
 
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
-_UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
 def parse_duration(value: object) -> float:
-    """Seconds from `90`, `"90s"`, `"30m"`, `"2h"`, `"1d"`."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 90, '90s', '30m', '2h' or '1d'")  # noqa: TRY004 - pydantic wants ValueError
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.fullmatch(value)):
-        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    else:
-        raise ValueError("expected a duration like 90, '90s', '30m', '2h' or '1d'")
+    """Seconds from `90`, `"90s"`, `"30m"`, `"1.5h"`, `"1d"`, `"1w"` (the grammar of `bot.durations`)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a duration like {FORMS}")
+    seconds = parse_seconds(value) if isinstance(value, str) else float(value)
     if seconds < 0 or not math.isfinite(seconds):
         raise ValueError("duration must be a non-negative number of seconds")
     return seconds

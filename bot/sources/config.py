@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
@@ -21,6 +21,7 @@ class _Strict(BaseModel):
 class FeedSource(_Strict):
     """An RSS 2.0 / RSS 1.0 / Atom feed."""
 
+    kind: ClassVar[Literal["feed"]] = "feed"
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
     url: HttpUrl
     interval: int = Field(default=300, ge=5, le=86_400, description="seconds between polls")
@@ -28,10 +29,19 @@ class FeedSource(_Strict):
     enabled: bool = True
     name: str | None = None
 
+    @property
+    def source_id(self) -> str:
+        """The source's identity (state, leases, logs): its `id`."""
+        return self.id
+
+    def fetch_url(self) -> str:
+        return str(self.url)
+
 
 class PriceSource(_Strict):
     """A price series from a keyless provider."""
 
+    kind: ClassVar[Literal["price"]] = "price"
     symbol: str = Field(min_length=1, max_length=32)
     provider: PriceProvider
     url: str | None = None
@@ -50,7 +60,11 @@ class PriceSource(_Strict):
 
     @property
     def source_id(self) -> str:
+        """The source's identity (state, leases, logs): its `id`, else `provider:symbol`."""
         return self.id or f"{self.provider}:{self.symbol}"
+
+    def fetch_url(self) -> str:
+        return self.resolved_url()
 
     def resolved_url(self) -> str:
         """The URL to poll, with `{symbol}` / `{cboe_symbol}` filled in."""
@@ -61,6 +75,15 @@ class PriceSource(_Strict):
         return template.replace("{symbol}", self.symbol).replace("{cboe_symbol}", cboe_symbol)
 
 
+# Every source has `kind`, `source_id`, `interval`, `enabled`, `tags` and `fetch_url()`.
+Source = FeedSource | PriceSource
+
+
 class SourcesFile(_Strict):
     feeds: list[FeedSource] = []
     prices: list[PriceSource] = []
+
+    def enabled(self) -> list[Source]:
+        """Every enabled source, feeds first."""
+        both: list[Source] = [*self.feeds, *self.prices]
+        return [s for s in both if s.enabled]

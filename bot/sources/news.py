@@ -190,7 +190,7 @@ def _entries_fast(xml: bytes) -> list[Mapping[str, Any]] | None:
             include_media=False,
             include_enclosures=False,
         )
-    except Exception as exc:  # noqa: BLE001 — any failure means "try feedparser"
+    except Exception as exc:  # any failure means "try feedparser"
         log.debug("fastfeedparser failed (%s); falling back to feedparser", exc)
         return None
     entries = parsed.get("entries") if isinstance(parsed, Mapping) else None
@@ -213,7 +213,7 @@ def _entries_slow(xml: bytes) -> list[Mapping[str, Any]]:
     """Entries per feedparser (its loose parser copes with some breakage); never raises."""
     try:
         parsed = feedparser.parse(xml, sanitize_html=False, resolve_relative_uris=False)
-    except Exception as exc:  # noqa: BLE001 — feedparser failing too is a FeedError later
+    except Exception as exc:  # feedparser failing too is a FeedError later
         log.debug("feedparser failed: %s", exc)
         return []
     entries: list[Mapping[str, Any]] = []
@@ -235,7 +235,7 @@ def _well_formed(xml: bytes) -> bool:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
         etree.fromstring(xml, parser)
-    except Exception:  # noqa: BLE001 — lxml raises several types for broken input
+    except Exception:  # lxml raises several types for broken input
         return False
     return True
 
@@ -382,7 +382,7 @@ def clean_text(value: str, limit: int) -> str:
             parser.feed(value)
             parser.close()
             value = "".join(parser.parts)
-        except Exception:  # noqa: BLE001 — HTMLParser is lenient; keep the raw text if not
+        except Exception:
             pass
     text = " ".join(value.split())
     if len(text) > limit:

@@ -14,7 +14,7 @@ import httpx
 from pydantic import BaseModel
 
 from bot.models import Event
-from bot.sources.config import FeedSource, PriceSource
+from bot.sources.config import FeedSource, Source
 from bot.sources.http import FetchError, FetchResult, Validators, fetch
 from bot.sources.news import FeedError, parse_feed
 from bot.sources.prices import PriceError, parse_prices
@@ -30,59 +30,33 @@ class PollOutcome(BaseModel):
     error: str | None = None
 
 
-async def poll_feed(
+async def poll_source(
     client: httpx.AsyncClient,
-    feed: FeedSource,
+    source: Source,
     *,
     validators: Validators | None,
     max_bytes: int,
     now: datetime,
 ) -> PollOutcome:
-    """Fetch and parse one feed; problems land in `error`, never in an exception."""
-    old = validators or Validators()
-    result = await _fetch(client, str(feed.url), feed.id, old, max_bytes)
-    if isinstance(result, PollOutcome):
-        return result
-    if result.not_modified:
-        return PollOutcome(source_id=feed.id, validators=result.validators, not_modified=True)
-    try:
-        events = parse_feed(result.body, source=feed, seen_at=now, content_type=result.content_type)
-    except FeedError as exc:
-        return PollOutcome(source_id=feed.id, validators=old, error=f"{feed.id}: {exc}")
-    return PollOutcome(source_id=feed.id, events=list(events), validators=result.validators)
-
-
-async def poll_price(
-    client: httpx.AsyncClient,
-    price: PriceSource,
-    *,
-    validators: Validators | None,
-    max_bytes: int,
-    now: datetime,
-) -> PollOutcome:
-    """Fetch and parse one price source; problems land in `error`, never in an exception."""
-    source_id = price.source_id
+    """Fetch and parse one source (feed or prices); problems land in `error`, never in an exception."""
+    source_id = source.source_id
     old = validators or Validators()
     try:
-        url = price.resolved_url()
-    except ValueError as exc:
+        url = source.fetch_url()
+        result = await fetch(client, url, validators=old, max_bytes=max_bytes)
+    except (ValueError, FetchError) as exc:  # ValueError: a price provider without a URL
         return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
-    result = await _fetch(client, url, source_id, old, max_bytes)
-    if isinstance(result, PollOutcome):
-        return result
     if result.not_modified:
         return PollOutcome(source_id=source_id, validators=result.validators, not_modified=True)
     try:
-        events = parse_prices(result.body, price, now)
-    except PriceError as exc:
+        events = _parse(source, result, now)
+    except (FeedError, PriceError) as exc:
         return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
-    return PollOutcome(source_id=source_id, events=list(events), validators=result.validators)
+    return PollOutcome(source_id=source_id, events=events, validators=result.validators)
 
 
-async def _fetch(
-    client: httpx.AsyncClient, url: str, source_id: str, old: Validators, max_bytes: int
-) -> FetchResult | PollOutcome:
-    try:
-        return await fetch(client, url, validators=old, max_bytes=max_bytes)
-    except FetchError as exc:
-        return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
+def _parse(source: Source, result: FetchResult, now: datetime) -> list[Event]:
+    """The one place that knows which parser reads which kind of source."""
+    if isinstance(source, FeedSource):
+        return list(parse_feed(result.body, source=source, seen_at=now, content_type=result.content_type))
+    return list(parse_prices(result.body, source, now))

@@ -15,16 +15,15 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_J
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.sources.config import FeedSource, PriceSource
+from bot.sources.config import Source
 
 log = logging.getLogger(__name__)
 
-Source = FeedSource | PriceSource
 PollFn = Callable[[Source], Awaitable[Any]]
 
 
 def job_id(source: Source) -> str:
-    return f"feed:{source.id}" if isinstance(source, FeedSource) else f"price:{source.source_id}"
+    return f"{source.kind}:{source.source_id}"
 
 
 class SourceScheduler:

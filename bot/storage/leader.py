@@ -64,7 +64,7 @@ class LeaderLock:
             return True
         try:
             await asyncio.wait_for(self._check(), timeout=self.timeout)
-        except Exception as exc:  # noqa: BLE001 - lost, down or hung: not leader until proven again
+        except Exception as exc:
             if self._leader:
                 log.warning("leader lock %r lost: %s", self.name, exc)
             self._leader = False
