@@ -2,6 +2,8 @@
 
 Tokens reach URLs (Telegram puts the token in the path), so every record is
 passed through a filter that replaces each known secret before it is written.
+This happens once, on the handler `setup_logging` installs, for every logger
+of the process (ours and the libraries'); nothing else attaches filters.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 REDACTED = "***"
@@ -36,6 +38,19 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def handled_noise(record: logging.LogRecord) -> bool:
+    """Drop library errors for what Readout handles itself: PTB's AIORateLimiter logs
+    every 429 as an error with a traceback; the outbox retries those."""
+    return not (
+        record.name.startswith("telegram.ext") and str(record.msg).startswith("Rate limit hit after maximum of")
+    )
+
+
+def log_filters(secrets: Iterable[str]) -> list[logging.Filter | Callable[[logging.LogRecord], bool]]:
+    """The filters every handler gets: secrets redacted, handled noise dropped."""
+    return [handled_noise, RedactSecrets(secrets)]
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload = {
@@ -52,7 +67,8 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(*, level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> None:
     """Configure the root logger once for the process; logs go to stderr."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactSecrets(secrets))
+    for f in log_filters(secrets):
+        handler.addFilter(f)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -29,6 +29,7 @@ from bot.clock import ManualClock
 from bot.models import Alert, Severity, WatchItem
 from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
+from bot.sources.config import SourcesFile
 from bot.storage.store import Store
 from tests.support.command_cases import CASES, Case
 from tests.support.fake_discord import APP_ID, TIMESTAMP, FakeDiscord
@@ -64,7 +65,7 @@ class StubRule:
 class StubRuleSet:
     rules: list[StubRule] = field(default_factory=list)
     watchlists: dict[str, WatchItem] = field(default_factory=dict)
-    sources: Any = field(default_factory=lambda: SimpleNamespace(feeds=[], prices=[]))
+    sources: SourcesFile = field(default_factory=SourcesFile)
 
     def get(self, rule_id: str) -> StubRule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

@@ -270,6 +270,7 @@ async def test_token_never_logged(
     with caplog.at_level(logging.DEBUG):
         a = DiscordAdapter(_settings(fake_discord), connect_gateway=False)
         await a.start(services)
+        assert Route.BASE == before  # the adapter's client is pointed at the fake, not the process
         fake_discord.rate_limit(f"/channels/{CHANNEL}/messages", retry_after=99)
         await a.send_alert(str(CHANNEL), _alert())
         fake_discord.fail(f"/channels/{CHANNEL}/messages", 403)
@@ -279,7 +280,7 @@ async def test_token_never_logged(
     assert caplog.records  # discord.py's debug logs were captured
     assert TOKEN not in caplog.text
     assert "SECRET" not in repr(_settings(fake_discord))
-    assert before == Route.BASE  # restored on stop
+    assert before == Route.BASE
 
 
 async def test_gateway_connects_to_the_apis_gateway(
@@ -295,10 +296,10 @@ async def test_gateway_connects_to_the_apis_gateway(
         [identify] = [op for op in fake_discord.state.gateway_ops if op["op"] == 2]
         assert identify["d"]["intents"] == discord.Intents(guilds=True).value
         assert isinstance(await a.send_alert(str(CHANNEL), _alert()), Sent)
+        assert default_gateway == DiscordWebSocket.DEFAULT_GATEWAY  # per client, not class-wide
     finally:
         await a.stop()
     assert a._task is None
-    assert default_gateway == DiscordWebSocket.DEFAULT_GATEWAY
 
 
 async def test_outbox_unroutes_a_lost_channel_and_honours_429(

@@ -19,18 +19,21 @@ Send outcomes, for the outbox worker:
   permissions", "unknown channel" (`bot.delivery.errors`); the worker
   confirms it with a second attempt, then disables the channel.
 
-The token is a SecretStr and is never logged. `discord_api_base` replaces
-discord.py's `Route.BASE` (a class-wide setting), and then the gateway URL is
-taken from that API's `GET /gateway/bot` (discord.py would otherwise dial
-gateway.discord.gg directly), so tests run against a local fake end to end.
+The token is a SecretStr and is never logged. `discord_api_base` points this
+adapter's client — only it, not the process — at another API: its REST calls
+are rebased there, and its gateway URL is taken from that API's
+`GET /gateway/bot` (discord.py would otherwise dial gateway.discord.gg). So
+tests run against a local fake end to end, and two adapters in one process
+can talk to different APIs. (discord.py's own knobs, `Route.BASE` and
+`DiscordWebSocket.DEFAULT_GATEWAY`, are class-wide and stay untouched.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -72,8 +75,7 @@ class DiscordAdapter:
         self._tree: ReadoutTree | None = None
         self._task: asyncio.Task[None] | None = None
         self._logged_in = False
-        self._base_before: str | None = None
-        self._gateway_before: yarl.URL | None = None
+        self._gateway_url: str | None = None  # from the API's /gateway/bot when discord_api_base is set
         self._services: Services | None = None
         self.retry_delays = LOGIN_RETRY  # seconds: first and longest wait before reconnecting
 
@@ -98,9 +100,6 @@ class DiscordAdapter:
         is logged and retried in the background, and sends answer RetryLater
         until the login succeeds.
         """
-        if self._settings.discord_api_base:
-            self._base_before = Route.BASE
-            Route.BASE = self._settings.discord_api_base.rstrip("/")
         self._services = services
         try:
             await self._login()
@@ -120,6 +119,8 @@ class DiscordAdapter:
             allowed_mentions=discord.AllowedMentions.none(),
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
         )
+        if self._settings.discord_api_base:
+            point_at(client.http, self._settings.discord_api_base, gateway=lambda: self._gateway_url)
         tree = ReadoutTree(client)
         tree.add_command(ReadoutCommands(self._services, send_alert=self.send_alert))
         self._client, self._tree = client, tree
@@ -202,9 +203,7 @@ class DiscordAdapter:
     async def _gateway_from_api(self) -> None:
         """With DISCORD_API_BASE set, ask that API where its gateway is (discord.py assumes Discord's)."""
         _, url, _ = await self.client.http.get_bot_gateway()
-        if self._gateway_before is None:
-            self._gateway_before = DiscordWebSocket.DEFAULT_GATEWAY
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        self._gateway_url = url
 
     @property
     def listen_on_start(self) -> bool:
@@ -241,10 +240,6 @@ class DiscordAdapter:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self._client, self._task, self._logged_in = None, None, False
-        if self._base_before is not None:
-            Route.BASE, self._base_before = self._base_before, None
-        if self._gateway_before is not None:
-            DiscordWebSocket.DEFAULT_GATEWAY, self._gateway_before = self._gateway_before, None
 
     # ---- sending ------------------------------------------------------------
 
@@ -320,3 +315,50 @@ def _retry_after(exc: discord.HTTPException) -> float | None:
 def _describe(exc: BaseException) -> str:
     text = str(exc).splitlines()[0][:200] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def point_at(http: discord.http.HTTPClient, api_base: str, *, gateway: Callable[[], str | None]) -> None:
+    """Send one client's REST calls to `api_base`, and its gateway connection to `gateway()`.
+
+    discord.py builds every request URL on `Route.BASE` and dials
+    `DiscordWebSocket.DEFAULT_GATEWAY`, both class-wide. This wraps, on this
+    client only, the calls that use them: its HTTP client's `request` (REST,
+    the login included) and `ws_connect` (the gateway), and, once logged in,
+    its aiohttp session's `request`, which interaction replies use directly.
+    Nothing outside the client changes; a resume URL Discord handed out is kept.
+    """
+    base = api_base.rstrip("/")
+    default_gateway = str(DiscordWebSocket.DEFAULT_GATEWAY)
+
+    def rebased(url: Any) -> Any:
+        text = str(url)
+        return base + text[len(Route.BASE) :] if text.startswith(Route.BASE) else url
+
+    request, ws_connect, static_login = http.request, http.ws_connect, http.static_login
+
+    async def rebased_request(route: Route, **kwargs: Any) -> Any:
+        route.url = rebased(route.url)
+        return await request(route, **kwargs)
+
+    async def rebased_ws_connect(url: str, **kwargs: Any) -> Any:
+        target = gateway()
+        if target and url.startswith(default_gateway):
+            url = str(yarl.URL(target).with_query(yarl.URL(url).query))
+        return await ws_connect(url, **kwargs)
+
+    async def rebased_login(token: str) -> Any:
+        try:
+            return await static_login(token)
+        finally:
+            session = getattr(http, "_HTTPClient__session", None)  # as discord.py's interactions read it
+            if isinstance(session, aiohttp.ClientSession):
+                session_request = session.request
+
+                def rebased_session_request(method: str, url: Any, **kwargs: Any) -> Any:
+                    return session_request(method, rebased(url), **kwargs)
+
+                session.request = rebased_session_request  # type: ignore[method-assign]
+
+    http.request = rebased_request  # type: ignore[method-assign]
+    http.ws_connect = rebased_ws_connect  # type: ignore[method-assign]
+    http.static_login = rebased_login  # type: ignore[method-assign]

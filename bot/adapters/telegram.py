@@ -23,8 +23,9 @@ that follows waits `patient_timeout` for the answer, and after that the
 adapter asks the worker to wait a whole patient window between tries, so a
 slow API that delivers late gets a message at most twice.
 
-The token never reaches the logs: httpx and PTB loggers get a redacting filter
-while the adapter runs, and httpx request lines are kept at WARNING.
+The token never reaches the logs: `bot.logs.setup_logging` redacts every
+secret from every record once, for the whole program (this adapter attaches
+nothing to library loggers).
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ from bot.adapters.telegram_concurrency import PerChatUpdates
 from bot.adapters.telegram_render import plain, render_alert, render_digest, utf16_len
 from bot.delivery.errors import Fault, FaultKind, classify_telegram
 from bot.delivery.render import plain_text
-from bot.logs import RedactSecrets
 from bot.models import Alert
 from bot.settings import Settings
 
@@ -68,7 +68,6 @@ log = logging.getLogger(__name__)
 
 ADAPTER = tgchat.ADAPTER
 RESHAPED_LIMIT = 4000  # UTF-16 units of a reshaped (plain) message: under Telegram's 4096
-_LOGGER_PREFIXES = ("telegram", "httpx", "httpcore")
 
 
 class TelegramAdapter:
@@ -106,8 +105,6 @@ class TelegramAdapter:
         self._uncertain: dict[tuple[str, str], int] = {}  # (address, alert) → timeouts so far
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._services: Services | None = None
-        self._redactor = RedactSecrets([self._token.get_secret_value()])
-        self._filtered: list[logging.Logger] = []
         self._chat_limits: dict[int, AsyncLimiter] = {}
         self._updates = PerChatUpdates(backlog=command_backlog)
         self.listen_on_start = True
@@ -121,7 +118,6 @@ class TelegramAdapter:
         return self._app
 
     async def start(self, services: Services) -> None:
-        self._install_redaction()
         self._services = services
         app = (
             ApplicationBuilder()
@@ -190,23 +186,19 @@ class TelegramAdapter:
 
     async def stop(self) -> None:
         app, self._app = self._app, None
-        try:
-            if app is not None:
-                self._updates.close()  # nothing a chat waits for (pacing, a slow API) delays the stop
-                if app.updater is not None and app.updater.running:
-                    await app.updater.stop()
-                if app.running:
-                    await app.stop()
-                await app.shutdown()
-        finally:
-            self._remove_redaction()
+        if app is not None:
+            self._updates.close()  # nothing a chat waits for (pacing, a slow API) delays the stop
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            await app.shutdown()
 
     async def _abandon(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        """After a failed initialize(): close its HTTP clients and the log filters."""
+        """After a failed initialize(): close its HTTP clients."""
         for request in getattr(app.bot, "_request", ()):
             with contextlib.suppress(Exception):
                 await request.shutdown()
-        self._remove_redaction()
 
     # ---- sending --------------------------------------------------------------
 
@@ -355,34 +347,6 @@ class TelegramAdapter:
         if new_address == address:
             return Gone(reason="telegram: chat migrated to itself")
         return await self._send(new_address, chunks, markup=markup, fallback=fallback, key=key)
-
-    # ---- log hygiene ----------------------------------------------------------
-
-    def _install_redaction(self) -> None:
-        """Redact the token in every httpx/PTB logger; drop PTB's traceback for 429s we handle."""
-        logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").level, logging.WARNING))
-        names = [
-            n for n in logging.Logger.manager.loggerDict if n.split(".")[0] in _LOGGER_PREFIXES
-        ]
-        for name in {*names, *_LOGGER_PREFIXES}:
-            logger = logging.getLogger(name)
-            if self._redactor not in logger.filters:
-                logger.addFilter(self._redactor)
-                self._filtered.append(logger)
-        limiter = logging.getLogger("telegram.ext.AIORateLimiter")
-        if _handled_429 not in limiter.filters:
-            limiter.addFilter(_handled_429)
-
-    def _remove_redaction(self) -> None:
-        for logger in self._filtered:
-            logger.removeFilter(self._redactor)
-        self._filtered.clear()
-        logging.getLogger("telegram.ext.AIORateLimiter").removeFilter(_handled_429)
-
-
-def _handled_429(record: logging.LogRecord) -> bool:
-    """AIORateLimiter logs every 429 as an error with a traceback; the outbox handles them."""
-    return not str(record.msg).startswith("Rate limit hit after maximum of")
 
 
 def file_base_url(base_url: str) -> str:

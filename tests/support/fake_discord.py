@@ -13,7 +13,7 @@ header discord.py wants, `retry_after` JSON and `X-RateLimit-*`/`Retry-After`
 headers), 403, 404 and 5xx. Responses carry `Content-Type: application/json`
 exactly, as discord.py checks for that string.
 
-Fixture: `fake_discord` (a fresh state per test, `Route.BASE` pointed at it).
+Fixture: `fake_discord` (a fresh state per test; adapters reach it through DISCORD_API_BASE).
 """
 
 from __future__ import annotations
@@ -512,10 +512,7 @@ def _fake_discord_server() -> Iterator[FakeDiscord]:
 
 
 @pytest.fixture
-def fake_discord(_fake_discord_server: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> FakeDiscord:
-    """A fake Discord REST API with a fresh state; discord.py's `Route.BASE` points at it."""
-    from discord.http import Route
-
+def fake_discord(_fake_discord_server: FakeDiscord) -> FakeDiscord:
+    """A fake Discord REST API with a fresh state (point an adapter at it with DISCORD_API_BASE)."""
     _fake_discord_server.reset()
-    monkeypatch.setattr(Route, "BASE", _fake_discord_server.api_base)
     return _fake_discord_server
