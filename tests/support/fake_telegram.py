@@ -221,7 +221,7 @@ class FakeTelegram(ServerThread):
         self._runner: web.AppRunner | None = None
         self.root_url = ""
         self._closing = False
-        self._in_flight = 0
+        self._in_flight: dict[str, int] = {}  # method → requests received, not yet answered
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -560,19 +560,20 @@ class FakeTelegram(ServerThread):
             {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
         )
 
-    def in_flight(self) -> int:
-        """Requests received and not yet answered (also those the client stopped waiting for)."""
+    def in_flight(self, method: str = "sendMessage") -> int:
+        """Calls of `method` received and not yet answered (also those the client gave up on)."""
         with self._lock:
-            return self._in_flight
+            return self._in_flight.get(method, 0)
 
     async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
         with self._lock:
-            self._in_flight += 1
+            self._in_flight[method] = self._in_flight.get(method, 0) + 1
         try:
             return await self._answer(request)
         finally:
             with self._lock:
-                self._in_flight -= 1
+                self._in_flight[method] -= 1
 
     async def _answer(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
