@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,9 +50,11 @@ def test_private_command_is_not_stuck_behind_a_flooded_group(
     with BotProcess(_env(fake_telegram, rules, tmp_path / "c.db"), tmp_path / "bot") as proc:
         wait_until(lambda: fake_telegram.calls("getUpdates"), 30, "polling", proc)
         _flood_group(fake_telegram)
+        asked = time.monotonic()
         fake_telegram.push_message(ALICE, "/help")
         # Telegram paces the group at 20 a minute: Alice's answer must not wait for that.
         wait_until(lambda: fake_telegram.sent_messages(ALICE), 15, "the private /help answered", proc)
+        print(f"\nprivate /help answered {time.monotonic() - asked:.2f}s after a 40-command group flood")
         wait_until(
             lambda: any(BUSY_NOTE in t for t in fake_telegram.texts(GROUP)), 15, "the busy note", proc
         )
@@ -87,6 +90,8 @@ def test_sigterm_exits_within_10s_with_a_flooded_group_and_a_stalled_api(
         wait_until(lambda: fake_telegram.in_flight() >= 2, 30, "the alert sends in flight", proc)
         _flood_group(fake_telegram)
         wait_until(lambda: fake_telegram.in_flight() >= 4, 30, "replies in flight too", proc)
+        signalled = time.monotonic()
         proc.signal(signal.SIGTERM)
         assert proc.wait(10) == 0, proc.stderr[-3000:]
+        print(f"\nSIGTERM → exit {time.monotonic() - signalled:.2f}s with sends stalled and a group flooding")
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
