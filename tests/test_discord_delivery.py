@@ -232,6 +232,20 @@ async def test_bad_request_twice_is_rejected_and_the_next_alert_is_not_blocked(
     ]
 
 
+async def test_a_resend_of_the_same_alert_posts_nothing_new(
+    fake_discord: FakeDiscord, adapter: DiscordAdapter
+) -> None:
+    """After a timeout the outbox sends again; the alert's id as `nonce` with `enforce_nonce`
+    makes Discord answer with the message it already made (issue 12, item 9)."""
+    first = await adapter.send_alert(str(CHANNEL), _alert(7))
+    again = await adapter.send_alert(str(CHANNEL), _alert(7))
+    assert isinstance(first, Sent) and first == again
+    (message,) = fake_discord.messages(CHANNEL)
+    assert message["request"]["nonce"] == _alert(7).id and message["request"]["enforce_nonce"] is True
+    assert isinstance(await adapter.send_alert(str(CHANNEL), _alert(8)), Sent)  # another alert: posted
+    assert len(fake_discord.messages(CHANNEL)) == 2
+
+
 async def test_bad_address_and_not_started(
     fake_discord: FakeDiscord, adapter: DiscordAdapter
 ) -> None:

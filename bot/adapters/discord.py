@@ -45,7 +45,7 @@ from bot.adapters.base import Gone, Rejected, RetryLater, SendResult, Sent
 from bot.adapters.discord_commands import ReadoutCommands, ReadoutTree
 from bot.adapters.discord_embeds import alert_embed, digest_embed
 from bot.delivery.errors import Fault, FaultKind, classify_discord
-from bot.models import Alert
+from bot.models import Alert, stable_id
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -244,14 +244,18 @@ class DiscordAdapter:
     # ---- sending ------------------------------------------------------------
 
     async def send_alert(self, address: str, alert: Alert) -> SendResult:
-        return await self._post(address, [alert_embed(alert)])
+        return await self._post(address, [alert_embed(alert)], nonce=alert.id)
 
     async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
         if not alerts:
             return Sent(None)
-        return await self._post(address, [digest_embed(alerts)])
+        nonce = stable_id("digest", *(a.id for a in alerts))
+        return await self._post(address, [digest_embed(alerts)], nonce=nonce)
 
-    async def _post(self, address: str, embeds: list[discord.Embed]) -> SendResult:
+    async def _post(self, address: str, embeds: list[discord.Embed], *, nonce: str) -> SendResult:
+        """POST one message. `nonce` (≤ 25 characters, the alert's id) is sent with
+        `enforce_nonce`, so Discord answers a resend within a few minutes (after a timeout,
+        a crash) with the message it already made instead of posting it twice."""
         if self._client is None or not self._logged_in:
             return RetryLater("discord: not logged in yet")
         try:
@@ -261,14 +265,16 @@ class DiscordAdapter:
         channel = self._client.get_partial_messageable(channel_id)
         try:
             try:
-                message = await channel.send(embeds=embeds, allowed_mentions=discord.AllowedMentions.none())
+                message = await channel.send(
+                    embeds=embeds, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce
+                )
             except discord.HTTPException as exc:
                 if discord_fault(exc).kind is not FaultKind.MESSAGE:
                     raise
                 # This embed will never go: reshape it once as plain, shortened text.
                 log.error("discord: message refused (%s); sending it once more as plain text", _describe(exc))
                 message = await channel.send(
-                    content=_plain(embeds), allowed_mentions=discord.AllowedMentions.none()
+                    content=_plain(embeds), allowed_mentions=discord.AllowedMentions.none(), nonce=nonce
                 )
         except discord.RateLimited as exc:
             return RetryLater("discord: rate limited (429)", after=exc.retry_after)
