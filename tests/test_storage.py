@@ -1094,3 +1094,11 @@ async def test_claim_takes_the_most_severe_then_oldest_row_one_in_flight_per_des
     await store.mark_sent([sent.id], message_id="1", at=T0)
     (nxt,) = await store.claim_deliveries(worker_id="w", now=T0, adapters=["chat"])
     assert (nxt.address, nxt.alert_id) == ("A", warnings[0].id)  # then the oldest
+
+
+async def test_claim_hands_out_critical_rows_first_across_destinations(store: Store) -> None:
+    """With more destinations owed than one claim takes, the critical ones go in the first."""
+    older, critical = _alert(1), _alert(2).model_copy(update={"severity": Severity.critical})
+    await _owe(store, [older, critical], [(older.id, "A", "pending"), (critical.id, "B", "pending")])
+    (first,) = await store.claim_deliveries(worker_id="w", now=T0, adapters=["chat"], limit=1)
+    assert (first.address, first.alert_id) == ("B", critical.id)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
 from bot.storage.db import StorePart, insert_new_many
-from bot.storage.priority import next_owed
+from bot.storage.priority import next_owed, severity_rank
 
 OutboxStatus = Literal["pending", "held", "sent", "dead", "skipped"]
 
@@ -114,7 +114,7 @@ class OutboxQueue(StorePart):
                     self._claim_free(worker_id, now),
                 )
             )
-            .order_by(o.c.id)
+            .order_by(severity_rank(), o.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )

@@ -1,7 +1,8 @@
 """Which owed row of each destination goes next: the most severe, then the oldest.
 
 A flood of warnings queued for a chat never holds back a fresh critical alert:
-each destination's next row is chosen by severity, then age. A row in flight
+each destination's next row is chosen by severity, then age, and among
+destinations the critical ones are handed out first. A row in flight
 (claimed, claim not lapsed) stays its destination's next row, so one
 destination still has one message in flight at a time.
 """
@@ -11,9 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 
 from bot.storage import tables as t
+
+
+def severity_rank() -> ColumnElement[int]:
+    """An outbox row's alert severity as a sort key: critical 0, warning 1, info 2 (missing: 1)."""
+    o, a = t.outbox, t.alerts
+    rank = case((a.c.severity == "critical", 0), (a.c.severity == "warning", 1), (a.c.severity == "info", 2), else_=1)
+    return func.coalesce(select(rank).where(a.c.id == o.c.alert_id).scalar_subquery(), 1)
 
 
 def next_owed(adapters: Sequence[str], *, now: datetime) -> Select[tuple[int]]:
