@@ -40,10 +40,18 @@ async def reload_now(bot: Readout, rules_dir: Path) -> bool:
     return True
 
 
-async def watch_rules(bot: Readout, rules_dir: Path, *, debounce_ms: int = 300) -> None:
-    """Reload on every settled change of a YAML file in `rules_dir`, until cancelled."""
+async def watch_rules(
+    bot: Readout, rules_dir: Path, *, debounce_ms: int = 300, seen: asyncio.Event | None = None
+) -> None:
+    """Reload on every settled change of a YAML file in `rules_dir`, until cancelled.
+
+    `seen` is set whenever the watcher reports any change in the folder: a caller
+    that touches a scratch file there and waits for it knows the watcher is armed.
+    """
     try:
         async for changes in awatch(rules_dir, debounce=debounce_ms, recursive=False):
+            if seen is not None:
+                seen.set()
             if any(_is_rule_file(path) for _, path in changes):
                 await reload_now(bot, rules_dir)
     except asyncio.CancelledError:

@@ -9,7 +9,6 @@ confirm rule within 30 minutes).
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -518,9 +517,7 @@ async def test_real_2018_2019_archive_with_daily_vix(ruleset: RuleSet) -> None:
     period = within(vix.events, utc(2018, 1, 1), utc(2020, 1, 1))
     assert len(period) == 503
 
-    started = time.perf_counter()
-    result = await replay([*tweets.events, *period], ruleset)
-    assert time.perf_counter() - started < 30  # about 1-2 s on a laptop
+    result = await replay([*tweets.events, *period], ruleset)  # speed: bench/backtest.py
     assert result.events == 11_386 + 503
 
     by_event = {(a.rule_id, a.event_id) for a in result.alerts}

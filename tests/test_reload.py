@@ -9,6 +9,7 @@ survive every reload.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import re
@@ -111,14 +112,28 @@ async def _until(check: object, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _armed(folder: Path, seen: asyncio.Event, timeout: float = 30.0) -> None:
+    """Wait until the watcher reports a change: touch a scratch (non-rule) file until it does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    probe = folder / "watcher-probe.txt"
+    while not seen.is_set():
+        assert loop.time() < deadline, "the rule watcher never reported a change"
+        probe.write_text(str(loop.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(seen.wait(), timeout=0.2)
+    probe.unlink()
+
+
 async def test_bad_edit_rejected_with_path_line_then_fix_takes_over(
     running: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.reload")
     readout, holder = running.readout, running.readout.services.rules
-    watcher = asyncio.create_task(watch_rules(readout, running.rules, debounce_ms=50))
+    seen = asyncio.Event()
+    watcher = asyncio.create_task(watch_rules(readout, running.rules, debounce_ms=50, seen=seen))
     try:
-        await asyncio.sleep(0.3)  # the watcher is armed
+        await _armed(running.rules, seen)
         running.publish("Tariffs on steel")
         assert await running.poll() == ["Tariffs on steel"]
 

@@ -481,13 +481,13 @@ def test_shipped_rules_against_real_tweets() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Prefilter speed (a smoke check; the 1,000 x 100,000 benchmark is a separate script)
+# The keyword prefilter finds exactly what a naive loop finds (its speed is measured
+# by bench/rules_engine.py, as a ratio against that loop in the same run)
 
 
-def test_prefilter_beats_a_naive_loop_by_a_wide_margin() -> None:
+def test_prefilter_finds_what_a_naive_loop_finds() -> None:
     import random
     import re
-    import time
 
     rng = random.Random(7)
     vocab = [f"w{i:04d}" for i in range(4000)]
@@ -515,14 +515,9 @@ def test_prefilter_beats_a_naive_loop_by_a_wide_margin() -> None:
         for r in rules
     ]
 
-    start = time.perf_counter()
     fast_hits = sum(len(engine.evaluate(e, now=NOW)) for e in events)
-    fast = time.perf_counter() - start
-    start = time.perf_counter()
     slow_hits = sum(
         1 for e in events for rx1, rx2 in naive if rx1.search(e.title) and rx2.search(e.title)
     )
-    slow = time.perf_counter() - start
-
+    assert fast_hits > 0
     assert fast_hits == slow_hits
-    assert slow / fast > 3, (slow, fast)

@@ -254,3 +254,17 @@ def test_server_is_reachable_from_a_subprocess(feed_server: FeedServer) -> None:
     assert (feed_server.requests_for("/child")[0].header("user-agent") or "").startswith(
         "Python-urllib"
     )
+
+
+async def test_redirect_bodies_are_capped_too(
+    client: httpx.AsyncClient, feed_server: FeedServer
+) -> None:
+    """httpx reads a redirect's body before following it: the size cap holds there as well."""
+    feed_server.route("/feed", body=b"<rss/>", content_type="application/rss+xml")
+    feed_server.route(
+        "/fat-redirect", status=302, redirect_to=feed_server.url("/feed"), body=b"x" * 200_000
+    )
+    with pytest.raises(FetchError) as info:
+        await fetch(client, feed_server.url("/fat-redirect"), max_bytes=100_000)
+    assert info.value.reason == "too_large"
+    assert (await fetch(client, feed_server.url("/feed"), max_bytes=100_000)).body == b"<rss/>"

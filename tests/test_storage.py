@@ -898,16 +898,20 @@ async def test_leader_run_reports_changes(pg_url: str, driver: str) -> None:
     changes: list[tuple[str, bool]] = []
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
 
+    a_leads = asyncio.Event()
+
     def recorder(name: str):  # type: ignore[no-untyped-def]
         async def on_change(leader: bool) -> None:
             changes.append((name, leader))
+            if (name, leader) == ("a", True):
+                a_leads.set()
 
         return on_change
 
     a, b = LeaderLock(store), LeaderLock(store)
     try:
         task_a = asyncio.create_task(a.run(stop_a, interval=0.05, on_change=recorder("a")))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(a_leads.wait(), timeout=30)
         task_b = asyncio.create_task(b.run(stop_b, interval=0.05, on_change=recorder("b")))
         await asyncio.sleep(0.1)
         assert changes == [("a", True)]

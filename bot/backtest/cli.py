@@ -16,6 +16,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -121,6 +122,40 @@ def run_backtest(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
 
+def _date_range(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
+    """--from/--to as datetimes (either may be absent)."""
+    try:
+        start = parse_day(args.start) if args.start else None
+        end = parse_day(args.end, end=True) if args.end else None
+    except ValueError as exc:
+        raise BacktestInputError(f"--from/--to: {exc}") from None
+    if start and end and start > end:
+        raise BacktestInputError(f"--from {args.start} is after --to {args.end}")
+    return start, end
+
+
+def _read_price_args(args: argparse.Namespace, ruleset: RuleSet) -> list[tuple[str, CsvLoad[PriceEvent]]]:
+    """Each --prices SYMBOL=CSV, read; one CSV per symbol."""
+    prices: list[tuple[str, CsvLoad[PriceEvent]]] = []
+    for spec in args.prices:
+        try:
+            symbol, path = split_price_arg(spec)
+        except ValueError as exc:
+            raise BacktestInputError(f"--prices: {exc}") from None
+        if any(symbol == seen for seen, _ in prices):
+            raise BacktestInputError(f"--prices: {symbol} is given twice (one CSV per symbol)")
+        prices.append((symbol, read_prices(path, symbol, tags=_tags_for(ruleset, symbol))))
+    return prices
+
+
+def _report_loads(loads: Sequence[CsvLoad[NewsEvent] | CsvLoad[PriceEvent]], err: TextIO) -> None:
+    for load in loads:
+        for line in load.skipped_report(limit=SKIPPED_EXAMPLES):
+            print(line, file=err)
+        for note in load.notes:
+            print(f"{load.name}: {note}", file=err)
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     err = sys.stderr
     try:
@@ -130,13 +165,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(problem, file=err)
         print(f"backtest: {settings.rules_dir}: the rules have problems (see above)", file=err)
         return 1
-    try:
-        start = parse_day(args.start) if args.start else None
-        end = parse_day(args.end, end=True) if args.end else None
-    except ValueError as exc:
-        raise BacktestInputError(f"--from/--to: {exc}") from None
-    if start and end and start > end:
-        raise BacktestInputError(f"--from {args.start} is after --to {args.end}")
+    start, end = _date_range(args)
 
     began = time.perf_counter()
     headlines = read_headlines(
@@ -147,15 +176,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         source=args.source_name,
         skip_retweets=args.skip_retweets,
     )
-    prices: list[tuple[str, CsvLoad[PriceEvent]]] = []
-    for spec in args.prices:
-        try:
-            symbol, path = split_price_arg(spec)
-        except ValueError as exc:
-            raise BacktestInputError(f"--prices: {exc}") from None
-        if any(symbol == seen for seen, _ in prices):
-            raise BacktestInputError(f"--prices: {symbol} is given twice (one CSV per symbol)")
-        prices.append((symbol, read_prices(path, symbol, tags=_tags_for(ruleset, symbol))))
+    prices = _read_price_args(args, ruleset)
     read_seconds = time.perf_counter() - began
     symbols = [symbol for symbol, _ in prices]
     plot_symbol: str | None = args.plot_symbol or (
@@ -164,17 +185,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if plot_symbol is not None and plot_symbol not in symbols:
         raise BacktestInputError(f"--plot-symbol {plot_symbol}: no --prices given for it")
 
-    loads: list[CsvLoad[NewsEvent] | CsvLoad[PriceEvent]] = [headlines, *(p for _, p in prices)]
-    for load in loads:
-        for line in load.skipped_report(limit=SKIPPED_EXAMPLES):
-            print(line, file=err)
-        for note in load.notes:
-            print(f"{load.name}: {note}", file=err)
-
-    if start is None:
-        start = headlines.events[0].time
-    if end is None:
-        end = headlines.events[-1].time
+    _report_loads([headlines, *(p for _, p in prices)], err)
+    start = start or headlines.events[0].time
+    end = end or headlines.events[-1].time
     news = within(headlines.events, start, end)
     series = {symbol: within(load.events, start, end) for symbol, load in prices}
     events: list[NewsEvent | PriceEvent] = [*news, *(e for evs in series.values() for e in evs)]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib import dates as mdates
@@ -96,12 +97,7 @@ def plot_backtest(
         counts[a.rule_id] = counts.get(a.rule_id, 0) + 1
     rules = list(counts)
     colors = rule_colors(rules, [r for r in rules if counts[r]])
-    severity_of = {a.rule_id: a.severity.value for a in alerts}
-    if ruleset is not None:
-        for r in rules:
-            rule = ruleset.get(r)
-            if rule is not None:
-                severity_of.setdefault(r, rule.severity.value)
+    severity_of = _severities(alerts, rules, ruleset)
 
     def color(rule_id: str) -> str:
         if color_by == "severity":
@@ -117,43 +113,20 @@ def plot_backtest(
     for a in alerts:
         by_rule.setdefault((a.rule_id, a.kind), []).append(a)
     lane = {r: len(rules) - i for i, r in enumerate(rules)}
-    if series is not None and series.times:
-        top.plot(
-            series.times,
-            series.values,
-            color="#444444",
-            linewidth=1.0,
-            label=series.symbol,
-            zorder=1,
-        )
-        top.set_ylabel(series.symbol)
-        for rule in ruleset.enabled_rules() if ruleset is not None else []:
-            if isinstance(rule, ThresholdRule) and rule.symbol == series.symbol:
-                top.axhline(rule.level, color="#999999", linestyle="--", linewidth=0.8, zorder=0)
-                top.annotate(
-                    f"{rule.id} ({rule.level:g})",
-                    xy=(1, rule.level),
-                    xycoords=("axes fraction", "data"),
-                    xytext=(-4, 3),
-                    textcoords="offset points",
-                    ha="right",
-                    fontsize=8,
-                    color="#666666",
-                )
+    on_series = series is not None and bool(series.times)
+    if series is not None and on_series:
+        _draw_series(top, series, ruleset)
     else:
         top.set_yticks(list(lane.values()), list(lane))
         top.set_ylim(0.3, len(rules) + 0.7)
         top.grid(axis="y", color="#eeeeee")
     for rule_id in sorted(rules, key=lambda r: -counts[r]):  # rare rules drawn last, on top
         for kind in ("news", "price", "composite"):
-            group = by_rule.get((rule_id, kind))
+            group = by_rule.get((rule_id, kind), [])
             if not group:
                 continue
             xs = [a.event_time for a in group]
-            if series is not None and series.times:
-                ys = [series.value_at(a.event_time) for a in group]
-            else:
-                ys = [lane[rule_id]] * len(group)
+            ys = [series.value_at(x) for x in xs] if series is not None and on_series else [lane[rule_id]] * len(xs)
             top.scatter(
                 xs,
                 ys,
@@ -172,15 +145,14 @@ def plot_backtest(
     top.grid(axis="x", color="#eeeeee")
     top.set_title(title or "Backtest: alerts over time", loc="left")
 
-    handles: list[Line2D] = []
     if color_by == "severity":
-        for sev in ("info", "warning", "critical"):
-            if any(severity_of.get(r) == sev and counts[r] for r in rules):
-                handles.append(_handle("o", SEVERITY_COLORS[sev], sev))
+        handles = [
+            _handle("o", SEVERITY_COLORS[sev], sev)
+            for sev in ("info", "warning", "critical")
+            if any(severity_of.get(r) == sev and counts[r] for r in rules)
+        ]
     else:
-        for r in rules:
-            if counts[r]:
-                handles.append(_handle("o", colors[r], f"{r} ({counts[r]})"))
+        handles = [_handle("o", colors[r], f"{r} ({counts[r]})") for r in rules if counts[r]]
     kinds = {a.kind for a in alerts}
     handles += [
         _handle(KIND_MARKERS[k], "none", f"{k} alert", edge="#333333")
@@ -207,6 +179,37 @@ def plot_backtest(
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     return fig
+
+
+def _severities(alerts: Sequence[Alert], rules: Sequence[str], ruleset: RuleSet | None) -> dict[str, str]:
+    """Severity per rule id: from its alerts, else from the rule set."""
+    severity_of = {a.rule_id: a.severity.value for a in alerts}
+    for r in rules:
+        rule = ruleset.get(r) if ruleset is not None else None
+        if rule is not None:
+            severity_of.setdefault(r, rule.severity.value)
+    return severity_of
+
+
+def _draw_series(top: Any, series: PriceSeries, ruleset: RuleSet | None) -> None:
+    """The price line, with a dashed line per threshold rule on that symbol.
+
+    `top` is a matplotlib Axes (typed Any: its stubs refuse datetime x values)."""
+    top.plot(series.times, series.values, color="#444444", linewidth=1.0, label=series.symbol, zorder=1)
+    top.set_ylabel(series.symbol)
+    for rule in ruleset.enabled_rules() if ruleset is not None else []:
+        if isinstance(rule, ThresholdRule) and rule.symbol == series.symbol:
+            top.axhline(rule.level, color="#999999", linestyle="--", linewidth=0.8, zorder=0)
+            top.annotate(
+                f"{rule.id} ({rule.level:g})",
+                xy=(1, rule.level),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, 3),
+                textcoords="offset points",
+                ha="right",
+                fontsize=8,
+                color="#666666",
+            )
 
 
 def _handle(marker: str, color: str, label: str, *, edge: str | None = None) -> Line2D:

@@ -239,7 +239,7 @@ def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], Iterator[
                 end = reader.line_num
                 if not values or (len(values) == 1 and not values[0].strip()):
                     continue  # blank line
-                yield _Row(start, dict(zip(header, values)), len(values))
+                yield _Row(start, dict(zip(header, values, strict=False)), len(values))  # short rows: counted
 
     return header, rows()
 
@@ -295,19 +295,9 @@ def read_headlines(
                 retweets += 1
                 continue
         when = parsed[0]
-        if id_col is not None:
-            row_id = row.values[id_col].strip()
-            if not row_id:
-                problem(row, id_col, "empty id")
-                continue
-        else:
-            row_id = stable_id(when.isoformat(), text)
-        if row_id in first_line:
-            problem(
-                row, id_col, f"duplicate id {_short(row_id)} (first on line {first_line[row_id]})"
-            )
+        row_id = _headline_id(row, id_col, when, text, first_line, problem)
+        if row_id is None:
             continue
-        first_line[row_id] = row.line
         load.events.append(
             NewsEvent(id=f"{src}:{row_id}", source=src, title=text, published=when, seen_at=when)
         )
@@ -318,6 +308,43 @@ def read_headlines(
         _no_rows(load)
     load.events.sort(key=lambda e: e.time)
     return load
+
+
+def _headline_id(
+    row: _Row,
+    id_col: str | None,
+    when: datetime,
+    text: str,
+    first_line: dict[str, int],
+    problem: Callable[[_Row, str | None, str], None],
+) -> str | None:
+    """The row's id (its id column, else a hash of time and text); None for an empty or
+    repeated id (reported)."""
+    row_id = row.values[id_col].strip() if id_col is not None else stable_id(when.isoformat(), text)
+    if not row_id:
+        problem(row, id_col, "empty id")
+        return None
+    if row_id in first_line:
+        problem(row, id_col, f"duplicate id {_short(row_id)} (first on line {first_line[row_id]})")
+        return None
+    first_line[row_id] = row.line
+    return row_id
+
+
+def _price_columns(path: Path, header: list[str]) -> tuple[str, str]:
+    """(time column, value column) of a price CSV, or a `path:1:` error."""
+    time_col = next((c for c in TIME_COLUMNS if c in header), None)
+    if time_col is None:
+        raise BacktestInputError(
+            f"{path}:1: missing column date (or one of {', '.join(TIME_COLUMNS[1:])}); "
+            f"the header has: {', '.join(header)}"
+        )
+    others = [c for c in header if c != time_col]
+    if VALUE_COLUMN in header:
+        return time_col, VALUE_COLUMN
+    if len(others) == 1:
+        return time_col, others[0]
+    raise BacktestInputError(f"{path}:1: missing column close (the header has: {', '.join(header)})")
 
 
 def read_prices(
@@ -334,21 +361,7 @@ def read_prices(
     """
     path = Path(path)
     header, rows = _read_csv(path, [])
-    time_col = next((c for c in TIME_COLUMNS if c in header), None)
-    if time_col is None:
-        raise BacktestInputError(
-            f"{path}:1: missing column date (or one of {', '.join(TIME_COLUMNS[1:])}); "
-            f"the header has: {', '.join(header)}"
-        )
-    others = [c for c in header if c != time_col]
-    if VALUE_COLUMN in header:
-        value_col = VALUE_COLUMN
-    elif len(others) == 1:
-        value_col = others[0]
-    else:
-        raise BacktestInputError(
-            f"{path}:1: missing column close (the header has: {', '.join(header)})"
-        )
+    time_col, value_col = _price_columns(path, list(header))
     src = source or f"backtest:{symbol}"
     tag_tuple = tuple(dict.fromkeys(tags))
     load: CsvLoad[PriceEvent] = CsvLoad(path)

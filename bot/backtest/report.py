@@ -80,10 +80,7 @@ class ToneLabeller:
 
 def alert_text(alert: Alert) -> str:
     """The text that triggered the alert, on one line."""
-    if alert.kind == "price":
-        text = alert.explanation.price_detail or alert.title
-    else:
-        text = alert.title
+    text = (alert.explanation.price_detail or alert.title) if alert.kind == "price" else alert.title
     return " ".join(text.split())
 
 
@@ -100,7 +97,7 @@ def _table(
 
     def line(cells: Sequence[str]) -> str:
         out = []
-        for i, (cell, w) in enumerate(zip(cells, widths)):
+        for i, (cell, w) in enumerate(zip(cells, widths, strict=True)):
             out.append(cell.rjust(w) if i in right else cell.ljust(w))
         return "  ".join(out).rstrip()
 

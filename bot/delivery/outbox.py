@@ -45,7 +45,8 @@ BURST_WINDOW = timedelta(seconds=60)  # "gone" answers counted together for the 
 
 
 def backoff_seconds(attempts: int, *, base: float = 2.0, cap: float = 300.0) -> float:
-    """Exponential backoff with full jitter: up to base·2^attempts seconds, capped."""
+    """Exponential backoff with equal jitter: between half and all of base·2^attempts
+    seconds (capped), so a retry never comes at once yet retries still spread out."""
     ceiling: float = min(cap, base * (2 ** min(attempts, 20)))
     return random.uniform(ceiling / 2, ceiling)
 

@@ -22,10 +22,7 @@ def quiet_until(dest: Destination, now: datetime) -> datetime | None:
     start = time.fromisoformat(dest.quiet_start)
     end = time.fromisoformat(dest.quiet_end)
     t = local.time()
-    if start < end:
-        inside = start <= t < end
-    else:  # spans midnight
-        inside = t >= start or t < end
+    inside = start <= t < end if start < end else (t >= start or t < end)  # else: spans midnight
     if not inside:
         return None
     end_dt = datetime.combine(local.date(), end, tzinfo=zone)
@@ -40,9 +37,7 @@ def passes_filters(dest: Destination, alert: Alert) -> bool:
     words = set(re.findall(r"[\w'\-.]+", text))
     if any(w in words for w in dest.exclude_words):
         return False
-    if dest.include_words and not any(w in words for w in dest.include_words):
-        return False
-    return True
+    return not dest.include_words or any(w in words for w in dest.include_words)
 
 
 def subscription_matches(selector: str, value: str, alert: Alert) -> bool:

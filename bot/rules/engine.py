@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -237,7 +237,7 @@ class RuleEngine:
         self._order = {r.id: i for i, r in enumerate(rules)}
         active = self._active_ids(ruleset)
 
-        scorers: dict[tuple[tuple[str, float], ...], ToneScorer] = {}
+        scorers: _Scorers = {}
         self._news: list[_NewsRule] = []
         self._price: dict[str, list[ThresholdRule | ChangeRule]] = {}
         self._retention: dict[str, float] = {}
@@ -249,31 +249,32 @@ class RuleEngine:
             self._sources[rule.id] = (
                 _allowed_sources(rule.sources, ruleset) if rule.sources is not None else None
             )
-            if isinstance(rule, MatchRule):
-                self._news.append(
-                    _NewsRule(
-                        len(self._news), rule, compile_condition(rule), None, self._sources[rule.id]
-                    )
-                )
-            elif isinstance(rule, ToneRule):
-                lexicon = tuple(sorted(rule.merged_lexicon().items()))
-                scorer = scorers.get(lexicon) or scorers.setdefault(
-                    lexicon, ToneScorer(dict(lexicon))
-                )
-                condition = compile_condition(rule.require) if rule.require is not None else None
-                self._news.append(
-                    _NewsRule(len(self._news), rule, condition, scorer, self._sources[rule.id])
-                )
-            elif isinstance(rule, (ThresholdRule, ChangeRule)):
-                self._price.setdefault(rule.symbol, []).append(rule)
-                if isinstance(rule, ChangeRule) and rule.window is not None:
-                    self._retention[rule.symbol] = max(
-                        self._retention.get(rule.symbol, 0.0), rule.window
-                    )
-            elif isinstance(rule, ConfirmRule):
-                for ref in rule.rules:
-                    self._listeners.setdefault(ref, []).append(rule)
+            _RULE_TYPES[type(rule)].install(self, rule, scorers)
         self._index: KeywordIndex[int] = KeywordIndex((n.order, n.needs()) for n in self._news)
+
+    # Installing one rule: each rule type's own step (see `_RULE_TYPES` below the class).
+
+    def _install_match(self, rule: MatchRule, scorers: _Scorers) -> None:
+        compiled = _NewsRule(len(self._news), rule, compile_condition(rule), None, self._sources[rule.id])
+        self._news.append(compiled)
+
+    def _install_tone(self, rule: ToneRule, scorers: _Scorers) -> None:
+        lexicon = tuple(sorted(rule.merged_lexicon().items()))
+        scorer = scorers.get(lexicon) or scorers.setdefault(lexicon, ToneScorer(dict(lexicon)))
+        condition = compile_condition(rule.require) if rule.require is not None else None
+        self._news.append(_NewsRule(len(self._news), rule, condition, scorer, self._sources[rule.id]))
+
+    def _install_threshold(self, rule: ThresholdRule, scorers: _Scorers) -> None:
+        self._price.setdefault(rule.symbol, []).append(rule)
+
+    def _install_change(self, rule: ChangeRule, scorers: _Scorers) -> None:
+        self._price.setdefault(rule.symbol, []).append(rule)
+        if rule.window is not None:
+            self._retention[rule.symbol] = max(self._retention.get(rule.symbol, 0.0), rule.window)
+
+    def _install_confirm(self, rule: ConfirmRule, scorers: _Scorers) -> None:
+        for ref in rule.rules:
+            self._listeners.setdefault(ref, []).append(rule)
 
     @staticmethod
     def _active_ids(ruleset: RuleSet) -> set[str]:
@@ -407,15 +408,15 @@ class RuleEngine:
         for rule in self._price.get(event.symbol, ()):
             if not self._source_ok(rule.id, event):
                 continue
-            if isinstance(rule, ThresholdRule):
-                alert = self._threshold_hit(rule, event, now)
-            else:
-                alert = self._change_hit(rule, event, now, window)
+            hit = _RULE_TYPES[type(rule)].price_hit
+            alert = hit(self, rule, event, now, window) if hit is not None else None
             if alert is not None:
                 out.append((rule, alert))
         return out
 
-    def _threshold_hit(self, rule: ThresholdRule, event: PriceEvent, now: datetime) -> Alert | None:
+    def _threshold_hit(
+        self, rule: ThresholdRule, event: PriceEvent, now: datetime, window: _Window | None = None
+    ) -> Alert | None:
         level, last = rule.level, event.last
         if rule.above is not None:
             beyond, back, sign = last >= level, last < level - rule.hysteresis, "≥"
@@ -587,6 +588,30 @@ class RuleEngine:
             return alert
         values = template_values(alert, extra)
         return alert.model_copy(update={"message": _FORMATTER.format(rule.template, **values)})
+
+
+_Scorers = dict[tuple[tuple[str, float], ...], ToneScorer]
+
+
+@dataclass(frozen=True)
+class _RuleType:
+    """What the engine does with one rule type: install it; for price rules, test an event.
+
+    Adding a rule type: its schema class, its `_install_…` step (and `…_hit` for a
+    price rule) on RuleEngine, and one entry here.
+    """
+
+    install: Callable[..., None]  # (engine, rule, scorers)
+    price_hit: Callable[..., Alert | None] | None = None  # (engine, rule, event, now, window)
+
+
+_RULE_TYPES: dict[type, _RuleType] = {
+    MatchRule: _RuleType(RuleEngine._install_match),
+    ToneRule: _RuleType(RuleEngine._install_tone),
+    ThresholdRule: _RuleType(RuleEngine._install_threshold, RuleEngine._threshold_hit),
+    ChangeRule: _RuleType(RuleEngine._install_change, RuleEngine._change_hit),
+    ConfirmRule: _RuleType(RuleEngine._install_confirm),
+}
 
 
 def template_values(alert: Alert, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ Exceptions: everything that can go wrong on the wire surfaces as `FetchError` wi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -111,7 +112,8 @@ def redact_url(url: str) -> str:
 
 
 def make_client(settings: Settings, *, trust_env: bool = True) -> httpx.AsyncClient:
-    """The shared client for all sources; redirects are followed by `fetch` itself.
+    """The shared client for all sources. httpx follows redirects (up to
+    `http_max_redirects`); its response hook asks each fetch's `Redirects` first.
 
     `trust_env=False` ignores proxy variables (tests talking to 127.0.0.1). The pool
     holds as many connections as `poll_concurrency` lets fetches run at once, all kept
@@ -123,8 +125,9 @@ def make_client(settings: Settings, *, trust_env: bool = True) -> httpx.AsyncCli
             max_connections=settings.poll_concurrency,
             max_keepalive_connections=settings.poll_concurrency,
         ),
-        follow_redirects=False,
+        follow_redirects=True,
         max_redirects=settings.http_max_redirects,
+        event_hooks={"response": [_before_following]},
         headers={
             "User-Agent": settings.http_user_agent,
             "Accept": ACCEPT,
@@ -158,97 +161,143 @@ async def fetch(
         raise FetchError("timeout", url, f"no complete answer within {total_timeout:g} s") from None
 
 
+_REDIRECTS = "readout.redirects"  # request extension: the fetch's Redirects (httpx carries it along)
+
+
+class Redirects:
+    """Where one fetch has been, and the one place that decides whether to follow a redirect."""
+
+    def __init__(self, url: str, max_bytes: int) -> None:
+        self.start = url
+        self.visited = [url]
+        self.max_bytes = max_bytes
+
+    def follow(self, current: httpx.URL, target: httpx.URL) -> None:
+        """Raise `FetchError` unless the redirect from `current` to `target` may be followed."""
+        if target.scheme not in ("http", "https"):
+            raise FetchError("bad_url", str(current), f"redirect to non-http(s) URL {redact_url(str(target))}")
+        if str(target) in self.visited:
+            chain = " -> ".join(redact_url(u) for u in [*self.visited, str(target)])
+            raise FetchError("redirect_loop", self.start, f"redirect loop: {chain}")
+        self.visited.append(str(target))
+
+
+async def _before_following(response: httpx.Response) -> None:
+    """httpx response hook, for every response of a fetch (redirects included): cap the
+    raw body (httpx reads redirect bodies itself) and ask `Redirects` before httpx follows."""
+    redirects = response.request.extensions.get(_REDIRECTS)
+    if not isinstance(redirects, Redirects):
+        return  # not a `fetch`
+    response.stream = _CappedStream(response.stream, str(response.url), redirects.max_bytes)
+    if not response.has_redirect_location:
+        return
+    try:
+        target = response.request.url.join(response.headers["location"])
+    except (httpx.InvalidURL, ValueError):
+        return  # httpx itself refuses the Location header (a network error below)
+    redirects.follow(response.request.url, target)
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    """A response's raw bytes, refused past `max_bytes` (the decompressed cap is `_read_capped`)."""
+
+    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, url: str, max_bytes: int) -> None:
+        assert isinstance(stream, httpx.AsyncByteStream)
+        self._stream, self._url, self._max = stream, url, max_bytes
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = 0
+        async for chunk in self._stream:
+            size += len(chunk)
+            if size > self._max:
+                raise FetchError("too_large", self._url, f"body exceeds {self._max} bytes")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
 async def _fetch(
     client: httpx.AsyncClient, url: str, validators: Validators, max_bytes: int
 ) -> FetchResult:
-    current = url
-    visited = [url]
     try:
-        request = client.build_request("GET", url, headers=validators.request_headers())
+        request = client.build_request(
+            "GET",
+            url,
+            headers=validators.request_headers(),
+            extensions={_REDIRECTS: Redirects(url, max_bytes)},
+        )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
         raise FetchError("bad_url", url, str(exc) or "invalid URL") from None
     if request.url.scheme not in ("http", "https"):
         raise FetchError("bad_url", url, f"scheme {request.url.scheme!r} is not http(s)")
-
-    hops = 0
-    while True:
-        try:
-            response = await client.send(request, stream=True, follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            raise FetchError(
-                "timeout", current, f"{type(exc).__name__} after {client.timeout.read} s"
-            ) from None
-        except httpx.UnsupportedProtocol as exc:
-            raise FetchError("bad_url", current, str(exc)) from None
-        except httpx.TransportError as exc:
-            raise FetchError(
-                "network",
-                current,
-                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-            ) from None
-        try:
-            if response.has_redirect_location and response.next_request is not None:
-                nxt = response.next_request
-                target = str(nxt.url)
-                if nxt.url.scheme not in ("http", "https"):
-                    raise FetchError(
-                        "bad_url", current, f"redirect to non-http(s) URL {redact_url(target)}"
-                    )
-                if target in visited:
-                    chain = " -> ".join(redact_url(u) for u in [*visited, target])
-                    raise FetchError("redirect_loop", url, f"redirect loop: {chain}")
-                hops += 1
-                if hops > client.max_redirects:
-                    raise FetchError(
-                        "too_many_redirects", url, f"more than {client.max_redirects} redirects"
-                    )
-                visited.append(target)
-                current = target
-                request = nxt
-                continue
-
-            content_type = response.headers.get("content-type")
-            if response.status_code == 304:
-                return FetchResult(
-                    status=304,
-                    body=b"",
-                    validators=_merge_validators(response, validators),
-                    not_modified=True,
-                    url=current,
-                    content_type=content_type,
-                )
-            if response.status_code >= 400 or response.status_code < 200:
-                phrase = response.reason_phrase or ""
-                raise FetchError(
-                    "http_status",
-                    current,
-                    f"HTTP {response.status_code} {phrase}".strip(),
-                    status=response.status_code,
-                )
-            body = await _read_capped(response, current, max_bytes)
+    response = await _send(client, request, url)
+    current = str(response.url)
+    try:
+        content_type = response.headers.get("content-type")
+        if response.status_code == 304:
             return FetchResult(
-                status=response.status_code,
-                body=body,
-                validators=Validators(
-                    etag=response.headers.get("etag"),
-                    last_modified=response.headers.get("last-modified"),
-                ),
-                not_modified=False,
+                status=304,
+                body=b"",
+                validators=_merge_validators(response, validators),
+                not_modified=True,
                 url=current,
                 content_type=content_type,
             )
-        finally:
-            await response.aclose()
+        if response.status_code >= 400 or response.status_code < 200:
+            phrase = response.reason_phrase or ""
+            raise FetchError(
+                "http_status",
+                current,
+                f"HTTP {response.status_code} {phrase}".strip(),
+                status=response.status_code,
+            )
+        body = await _read_capped(response, current, max_bytes)
+        return FetchResult(
+            status=response.status_code,
+            body=body,
+            validators=Validators(
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+            ),
+            not_modified=False,
+            url=current,
+            content_type=content_type,
+        )
+    finally:
+        await response.aclose()
+
+
+async def _send(client: httpx.AsyncClient, request: httpx.Request, url: str) -> httpx.Response:
+    """Send, following redirects (httpx), with every failure as a `FetchError`."""
+    try:
+        return await client.send(request, stream=True, follow_redirects=True)
+    except httpx.TooManyRedirects:
+        raise FetchError("too_many_redirects", url, f"more than {client.max_redirects} redirects") from None
+    except httpx.TimeoutException as exc:
+        raise FetchError(
+            "timeout", str(exc.request.url), f"{type(exc).__name__} after {client.timeout.read} s"
+        ) from None
+    except httpx.UnsupportedProtocol as exc:
+        raise FetchError("bad_url", str(exc.request.url), str(exc)) from None
+    except httpx.TransportError as exc:
+        raise FetchError(
+            "network",
+            str(exc.request.url),
+            f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+        ) from None
 
 
 async def _read_capped(response: httpx.Response, url: str, max_bytes: int) -> bytes:
     """Read the decompressed body, stopping as soon as it passes `max_bytes` (gzip bombs too)."""
     declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and "content-encoding" not in response.headers:
-        if int(declared) > max_bytes:
-            raise FetchError(
-                "too_large", url, f"Content-Length {declared} exceeds {max_bytes} bytes"
-            )
+    if (
+        declared
+        and declared.isdigit()
+        and "content-encoding" not in response.headers
+        and int(declared) > max_bytes
+    ):
+        raise FetchError("too_large", url, f"Content-Length {declared} exceeds {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
     try:

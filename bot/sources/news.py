@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, ClassVar
 
 import fastfeedparser
 import feedparser
@@ -140,25 +140,26 @@ def _as_utf8(body: bytes, content_type: str | None) -> bytes:
     return encoded
 
 
+def _charset_candidates(body: bytes, content_type: str | None) -> list[str]:
+    """The HTTP header's charset, then the XML declaration's, then common guesses."""
+    candidates: list[str] = []
+    match = _CT_CHARSET.search(content_type) if content_type else None
+    if match:
+        candidates.append(match.group(1))
+    decl = _XML_DECL.match(body)
+    declared = _DECL_ENCODING.search(decl.group(0)) if decl else None
+    if declared:
+        candidates.append(declared.group(1).decode("ascii"))
+    return [*candidates, "utf-8", "cp1252", "latin-1"]
+
+
 def _decode(body: bytes, content_type: str | None) -> str:
     if body.startswith(codecs.BOM_UTF8):
         return body[3:].decode("utf-8", "replace")
     if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return body.decode("utf-16", "replace")
 
-    candidates: list[str] = []
-    if content_type:
-        match = _CT_CHARSET.search(content_type)
-        if match:
-            candidates.append(match.group(1))
-    decl = _XML_DECL.match(body)
-    if decl:
-        declared = _DECL_ENCODING.search(decl.group(0))
-        if declared:
-            candidates.append(declared.group(1).decode("ascii"))
-    candidates += ["utf-8", "cp1252", "latin-1"]
-
-    for name in candidates:
+    for name in _charset_candidates(body, content_type):
         try:
             codec = codecs.lookup(name).name
         except LookupError:
@@ -243,9 +244,13 @@ def _well_formed(xml: bytes) -> bool:
 def _fast_summary(entry: Mapping[str, Any]) -> str | None:
     """fastfeedparser flattens XHTML content with stray spaces ("pause ."); use the markup."""
     content = entry.get("content")
-    if isinstance(content, list) and content and isinstance(content[0], Mapping):
-        if content[0].get("type") == "xhtml":
-            return _first_content(content)
+    if (
+        isinstance(content, list)
+        and content
+        and isinstance(content[0], Mapping)
+        and content[0].get("type") == "xhtml"
+    ):
+        return _first_content(content)
     return entry.get("description") or _first_content(content)
 
 
@@ -326,7 +331,7 @@ def _http_link(value: Any) -> str | None:
 class _TextOnly(HTMLParser):
     """Collects text nodes; block tags become spaces; script/style are dropped."""
 
-    _BLOCK = {
+    _BLOCK: ClassVar[frozenset[str]] = frozenset({
         "p",
         "br",
         "div",
@@ -347,8 +352,8 @@ class _TextOnly(HTMLParser):
         "section",
         "article",
         "hr",
-    }
-    _SKIP = {"script", "style", "head", "title"}
+    })
+    _SKIP: ClassVar[frozenset[str]] = frozenset({"script", "style", "head", "title"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

@@ -200,6 +200,19 @@ def parse_csv_series(body: bytes, *, source: PriceSource, seen_at: datetime) -> 
     Dates become midnight UTC of that day.
     """
     what = f"csv series {source.symbol}"
+    rows = _csv_rows(body, what)
+    col = _value_column(rows[0], source, what)
+    samples = _csv_samples(rows, col, what)
+    events: list[PriceEvent] = []
+    prev: float | None = None
+    for when, value in sorted(samples.items()):  # oldest first, whatever the file order
+        events.append(_event(source, when, value, prev))
+        prev = value
+    return events
+
+
+def _csv_rows(body: bytes, what: str) -> list[list[str]]:
+    """The non-blank rows of a UTF-8 CSV body (at least the header)."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -215,19 +228,26 @@ def parse_csv_series(body: bytes, *, source: PriceSource, seen_at: datetime) -> 
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise PriceError(f"{what}: no rows")
-    header = [h.strip() for h in rows[0]]
+    return rows
+
+
+def _value_column(first: list[str], source: PriceSource, what: str) -> int:
+    """Index of the value column: `source.column` by name, else the second."""
+    header = [h.strip() for h in first]
     if len(header) < 2:
-        raise PriceError(f"{what}: expected a header like 'date,value', got {rows[0][:3]!r}")
+        raise PriceError(f"{what}: expected a header like 'date,value', got {first[:3]!r}")
     if _parse_date(header[0]) is not None:
         raise PriceError(f"{what}: first line is data, expected a header like 'date,value'")
     if source.column:
         folded = [h.lower() for h in header]
         if source.column.lower() not in folded:
             raise PriceError(f"{what}: no column {source.column!r} in header {header!r}")
-        col = folded.index(source.column.lower())
-    else:
-        col = 1
+        return folded.index(source.column.lower())
+    return 1
 
+
+def _csv_samples(rows: list[list[str]], col: int, what: str) -> dict[datetime, float]:
+    """Date → value for the data rows; missing values skipped, bad numbers refused."""
     samples: dict[datetime, float] = {}
     first_undated: int | None = None
     for line_no, row in enumerate(rows[1:], start=2):
@@ -244,13 +264,7 @@ def parse_csv_series(body: bytes, *, source: PriceSource, seen_at: datetime) -> 
         samples[when] = value
     if not samples and first_undated is not None:
         raise PriceError(f"{what}: line {first_undated}: no date in the first column")
-
-    events: list[PriceEvent] = []
-    prev: float | None = None
-    for when, value in sorted(samples.items()):  # oldest first, whatever the file order
-        events.append(_event(source, when, value, prev))
-        prev = value
-    return events
+    return samples
 
 
 def _parse_date(value: str) -> datetime | None:

@@ -20,6 +20,7 @@ double long-poll may last. On SQLite, one worker owns the database: always leade
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -127,10 +128,8 @@ class LeaderLock:
                 now = await self.try_acquire()
                 if now != was:
                     await _report(on_change, now)
-                try:
+                with contextlib.suppress(TimeoutError):  # the interval passed: check again
                     await asyncio.wait_for(stop.wait(), timeout=interval)
-                except TimeoutError:
-                    pass
         finally:
             was = self._leader
             await self.release()

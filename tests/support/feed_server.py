@@ -179,7 +179,7 @@ class FeedServer(ServerThread):
             await asyncio.sleep(route.delay)
         if route.redirect_to is not None:
             status = route.status if 300 <= route.status < 400 else 302
-            return web.Response(status=status, headers={"Location": route.redirect_to})
+            return web.Response(status=status, headers={"Location": route.redirect_to}, body=route.body)
 
         headers = dict(route.headers)
         if route.etag:
