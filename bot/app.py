@@ -11,10 +11,12 @@ import logging
 from datetime import datetime, timedelta
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.adapters.base import Adapter
 from bot.adapters.console import ConsoleAdapter
 from bot.clock import Clock, SystemClock
+from bot.delivery.flood import FloodGuard
 from bot.delivery.outbox import OutboxWorker
 from bot.metrics import POLLS
 from bot.models import Alert, Severity
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 # A price CSV (FRED) answers with its whole history on every poll: only the
 # tail can matter to the rules, the rest is old news already recorded.
 PRICE_HISTORY_KEEP = 500
+STOP_GRACE = 3.0  # seconds the delivery pass in progress may take to finish on stop
+ADAPTER_STOP_SECONDS = 4.0  # seconds each adapter may take to stop (they stop side by side)
 
 
 def failure_backoff(state: SourceState, interval: int) -> datetime | None:
@@ -58,7 +62,7 @@ def build_adapters(settings: Settings) -> list[Adapter]:
     if settings.telegram_bot_token is not None:
         from bot.adapters.telegram import TelegramAdapter
 
-        adapters.append(TelegramAdapter(settings))
+        adapters.append(TelegramAdapter(settings, patient_timeout=settings.delivery_patient_timeout))
     if settings.discord_bot_token is not None:
         from bot.adapters.discord import DiscordAdapter
 
@@ -119,7 +123,14 @@ class Readout:
         )
         names = frozenset(a.name for a in self.adapters)
         console_min = settings.console_min_severity if "console" in names else None
-        self.pipeline = Pipeline(store, ruleset, self.clock, console_min=console_min, active_adapters=names)
+        flood = FloodGuard(
+            per_poll=settings.alerts_per_poll_max,
+            per_rule=settings.alerts_per_rule_max,
+            window=settings.alerts_per_rule_window,
+        )
+        self.pipeline = Pipeline(
+            store, ruleset, self.clock, console_min=console_min, active_adapters=names, flood=flood
+        )
         self.outbox = OutboxWorker(
             store,
             {a.name: a for a in self.adapters},
@@ -127,6 +138,9 @@ class Readout:
             max_attempts=settings.delivery_max_attempts,
             worker_id=self.worker_id,
             claim_seconds=settings.delivery_claim_seconds,
+            gone_confirm_seconds=settings.delivery_gone_confirm_seconds,
+            gone_burst=settings.delivery_gone_burst,
+            fault_pause_seconds=settings.delivery_fault_pause_seconds,
         )
 
     @classmethod
@@ -224,21 +238,31 @@ class Readout:
         self._stop.set()
         if self._scheduler is not None:
             self._scheduler.shutdown()
-        for task in self._tasks:
-            try:
-                await asyncio.wait_for(task, timeout=10)
-            except (TimeoutError, asyncio.CancelledError):
+        # Bounded, whatever is in flight (SIGTERM → exit in well under 10 s): the delivery pass
+        # gets STOP_GRACE seconds, then is cancelled (its claimed rows are handed back below).
+        tasks = [t for t in self._tasks if not t.done()]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
+            for task in late:
                 task.cancel()
-        for adapter in reversed(self._started_adapters):
-            try:
-                await adapter.stop()
-            except Exception:
-                log.exception("adapter %s failed to stop cleanly", adapter.name)
+            await asyncio.gather(*late, return_exceptions=True)
+        await asyncio.gather(*(self._stop_adapter(a) for a in reversed(self._started_adapters)))
         self._started_adapters.clear()
-        await self.store.release_claims(worker_id=self.worker_id)
+        try:  # a database that is down must not hold the exit: unreleased claims lapse
+            await asyncio.wait_for(self.store.release_claims(worker_id=self.worker_id), STOP_GRACE)
+        except (TimeoutError, OSError, SQLAlchemyError) as exc:
+            log.warning("could not hand back claims on stop (%s); they lapse on their own", type(exc).__name__)
         if self._own_client:
             await self._client.aclose()
         await self.store.close()
+
+    async def _stop_adapter(self, adapter: Adapter) -> None:
+        try:
+            await asyncio.wait_for(adapter.stop(), timeout=ADAPTER_STOP_SECONDS)
+        except TimeoutError:
+            log.warning("adapter %s did not stop within %.0fs; left behind", adapter.name, ADAPTER_STOP_SECONDS)
+        except Exception:
+            log.exception("adapter %s failed to stop cleanly", adapter.name)
 
     async def _on_leadership(self, leader: bool) -> None:
         log.info("worker %s %s the chat leadership", self.worker_id, "took" if leader else "gave up")

@@ -23,7 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bot.clock import Clock
+from bot.delivery.flood import FloodGuard
 from bot.delivery.routing import RoutingTable
 from bot.metrics import ALERTS, EVENTS
 from bot.models import Alert, NewsEvent, PriceEvent, Severity
@@ -59,8 +62,10 @@ class Pipeline:
         *,
         console_min: Severity | None,
         active_adapters: frozenset[str],
+        flood: FloodGuard | None = None,
     ) -> None:
         self.store = store
+        self.flood = flood or FloodGuard(per_poll=20, per_rule=60, window=3600)
         self.clock = clock
         self.ruleset = ruleset
         self.engine = RuleEngine(ruleset)
@@ -154,21 +159,7 @@ class Pipeline:
             raised = [(b, a) for b, a in kept if a.id in inserted]
             if not raised:
                 return
-            # Loaded only when something fires: most polls of a busy feed bring nothing new.
-            routing = await RoutingTable.load(
-                self.store,
-                now=now,
-                console_min=self.console_min,
-                active_adapters=self.active_adapters,
-                conn=conn,
-            )
-            owed: list[OutboxEntry] = []
-            for _, alert in raised:  # in chunks: a group's alerts may owe hundreds of thousands of rows
-                owed.extend(routing.routes(alert, now=now))
-                if len(owed) >= ENQUEUE_CHUNK:
-                    await self.store.enqueue_many(conn, owed, at=now)
-                    owed = []
-            await self.store.enqueue_many(conn, owed, at=now)
+            await self._enqueue(conn, raised, now=now)
         for batch, alert in raised:
             batch.raised.append(alert)
             ALERTS.labels(rule=alert.rule_id, severity=alert.severity.value).inc()
@@ -191,6 +182,32 @@ class Pipeline:
             return []
         engine = self.engine
         return await asyncio.to_thread(lambda: [engine.evaluate(ev, now=now) for _, ev in todo])
+
+    async def _enqueue(self, conn: AsyncConnection, raised: list[tuple[_Batch, Alert]], *, now: datetime) -> None:
+        """Route new alerts to their outbox rows; past the flood bound, one digest per source."""
+        # Loaded only when something fires: most polls of a busy feed bring nothing new.
+        routing = await RoutingTable.load(
+            self.store,
+            now=now,
+            console_min=self.console_min,
+            active_adapters=self.active_adapters,
+            conn=conn,
+        )
+        per_poll: dict[int, list[Alert]] = {}
+        for b, a in raised:
+            per_poll.setdefault(id(b), []).append(a)
+        split = self.flood.split(list(per_poll.values()), now=now)
+        await self.store.insert_alerts(conn, [d for d, _ in split.digests])
+        owed: list[OutboxEntry] = []
+        for alert in split.routed:  # in chunks: a group's alerts may owe hundreds of thousands of rows
+            owed.extend(routing.routes(alert, now=now))
+            if len(owed) >= ENQUEUE_CHUNK:
+                await self.store.enqueue_many(conn, owed, at=now)
+                owed = []
+        for digest, excess in split.digests:
+            log.warning("flood: %s", digest.title)
+            owed.extend(routing.digest_routes(digest, excess, now=now))
+        await self.store.enqueue_many(conn, owed, at=now)
 
     def _cooldown(self, alert: Alert) -> float:
         rule = self.ruleset.get(alert.rule_id)

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 
 from bot.clock import Clock
 from bot.commands.limit import CommandLimiter
+from bot.commands.urls import mask_urls
 from bot.settings import Settings
 from bot.storage.store import Destination, SourceState, Store
 
 if TYPE_CHECKING:
     from bot.rules.loader import RuleSet
+    from bot.sources.config import Source
 
 
 class RuleSetHolder:
@@ -42,20 +44,23 @@ class SourceHealth:
     kind: str  # feed | price
     interval: int
     state: SourceState | None
+    url: str | None = None  # shown (masked) to admins only
 
     @property
     def healthy(self) -> bool:
         return self.state is not None and self.state.consecutive_failures == 0 and self.state.last_success_at is not None
 
-    def line(self) -> str:
-        """One line for /status and the logs."""
+    def line(self, *, reveal_urls: bool = True) -> str:
+        """One line for /status and the logs; URLs in the error masked (or hidden: not
+        `reveal_urls`) before it is cut short."""
         st = self.state
         if st is None or st.polls == 0:
             return f"{self.source_id}: not polled yet"
         ok = st.last_success_at.strftime("%Y-%m-%d %H:%M UTC") if st.last_success_at else "never"
         text = f"{self.source_id}: last ok {ok}"
         if st.consecutive_failures:
-            err = (st.last_error or "").splitlines()[0][:120] if st.last_error else ""
+            first = st.last_error.splitlines()[0] if st.last_error else ""
+            err = mask_urls(first, reveal=reveal_urls)[:120]
             text += f"; failing x{st.consecutive_failures}: {err}"
         return text
 
@@ -88,7 +93,7 @@ class Services:
         ruleset = self.rules.current
         states = {s.source_id: s for s in await self.store.all_source_states()}
         sources = [
-            SourceHealth(s.source_id, s.kind, s.interval, states.get(s.source_id))
+            SourceHealth(s.source_id, s.kind, s.interval, states.get(s.source_id), _url_of(s))
             for s in ruleset.sources.enabled()
         ]
         return StatusReport(
@@ -100,3 +105,11 @@ class Services:
             adapters=list(self.adapters),
             rules_error=self.rules.last_error,
         )
+
+
+def _url_of(source: Source) -> str | None:
+    """Where a source is fetched from, for admins' /status (None when it cannot be built)."""
+    try:
+        return source.fetch_url()
+    except ValueError:
+        return None

@@ -102,6 +102,32 @@ class Settings(BaseSettings):
         description="how long a worker's claim on outbox rows lasts; a dead worker's rows return after it",
     )
     delivery_max_attempts: int = Field(default=40, ge=1, description='about 3 hours of backoff capped at 5 minutes')
+    delivery_gone_confirm_seconds: float = Field(
+        default=60.0, ge=0, description="a chat answering 'blocked'/'not found' is tried once more after this"
+    )
+    delivery_gone_burst: int = Field(
+        default=5, ge=2, description="this many chats 'gone' within a minute is an API fault: pause, unsubscribe nobody"
+    )
+    delivery_fault_pause_seconds: float = Field(default=60.0, gt=0, description="pause after such a burst")
+    delivery_patient_timeout: float = Field(
+        default=60.0, gt=0, description="seconds the one resend after a timeout waits for the answer"
+    )
+    alerts_per_poll_max: int = Field(
+        default=20, ge=1, description="alerts one poll of one source may raise; the rest become one digest"
+    )
+    alerts_per_rule_max: int = Field(
+        default=60, ge=1, description="alerts one rule may raise per `alerts_per_rule_window` seconds"
+    )
+    alerts_per_rule_window: float = Field(default=3600.0, gt=0, description="seconds")
+
+    admins: str = Field(
+        default="",
+        description="comma-separated user ids (Telegram, Discord; `telegram:123` to be specific) "
+        "who see source URLs, masked, in /status; nobody else sees a URL",
+    )
+
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.admins.split(",") if a.strip())
 
     # Logs and metrics
     summary_minutes: float = Field(

@@ -181,14 +181,69 @@ async def test_server_error_is_retried_later(
     assert isinstance(result, RetryLater) and "503" in result.reason
 
 
-async def test_bad_request_does_not_unroute_the_channel(
+INVALID_FORM = {  # Discord's real answer to an embed over its limits
+    "code": 50035,
+    "errors": {
+        "embeds": {
+            "0": {
+                "description": {
+                    "_errors": [
+                        {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 4096 or fewer in length."}
+                    ]
+                }
+            }
+        }
+    },
+    "message": "Invalid Form Body",
+}
+
+
+async def test_bad_request_is_reshaped_once_as_plain_text(
     fake_discord: FakeDiscord, adapter: DiscordAdapter
 ) -> None:
-    fake_discord.fail(
-        f"/channels/{CHANNEL}/messages", 400, body={"message": "Invalid Form Body", "code": 50035}
-    )
+    fake_discord.fail(f"/channels/{CHANNEL}/messages", 400, body=INVALID_FORM)
     result = await adapter.send_alert(str(CHANNEL), _alert())
-    assert isinstance(result, RetryLater) and "50035" in result.reason
+    assert isinstance(result, Sent)
+    (message,) = fake_discord.messages(CHANNEL)
+    assert "US tariffs on China 1" in message["request"]["content"]
+    assert not message["request"].get("embeds")
+
+
+async def test_bad_request_twice_is_rejected_and_the_next_alert_is_not_blocked(
+    fake_discord: FakeDiscord, adapter: DiscordAdapter, services: Services
+) -> None:
+    """Through the real outbox worker: a message Discord never takes is given up at once."""
+    from bot.delivery.outbox import OutboxWorker
+
+    store = services.store
+    async with store.transaction() as conn:
+        for n in (1, 2):
+            await store.insert_alert(conn, _alert(n))
+            await enqueue(
+                store, conn, alert_id=_alert(n).id, adapter="discord", address=str(CHANNEL), status="pending", at=T0
+            )
+    fake_discord.fail(f"/channels/{CHANNEL}/messages", 400, body=INVALID_FORM, times=2)
+    await OutboxWorker(store, {"discord": adapter}, services.clock).drain_once()
+    rows = await deliveries(store, adapter="discord")
+    assert [r.status for r in rows] == ["dead", "sent"]
+    assert "50035" in (rows[0].last_error or "")
+    assert [m["request"]["embeds"][0]["title"] for m in fake_discord.messages(CHANNEL)] == [
+        "@\u200beveryone US tariffs on China 2"
+    ]
+
+
+async def test_a_resend_of_the_same_alert_posts_nothing_new(
+    fake_discord: FakeDiscord, adapter: DiscordAdapter
+) -> None:
+    """After a timeout the outbox sends again; the alert's id as `nonce` with `enforce_nonce`
+    makes Discord answer with the message it already made (issue 12, item 9)."""
+    first = await adapter.send_alert(str(CHANNEL), _alert(7))
+    again = await adapter.send_alert(str(CHANNEL), _alert(7))
+    assert isinstance(first, Sent) and first == again
+    (message,) = fake_discord.messages(CHANNEL)
+    assert message["request"]["nonce"] == _alert(7).id and message["request"]["enforce_nonce"] is True
+    assert isinstance(await adapter.send_alert(str(CHANNEL), _alert(8)), Sent)  # another alert: posted
+    assert len(fake_discord.messages(CHANNEL)) == 2
 
 
 async def test_bad_address_and_not_started(
@@ -264,7 +319,7 @@ async def test_gateway_connects_to_the_apis_gateway(
 async def test_outbox_unroutes_a_lost_channel_and_honours_429(
     fake_discord: FakeDiscord, adapter: DiscordAdapter, services: Services
 ) -> None:
-    """Through the real outbox worker: 429 defers by Discord's delay; 403 disables and unsubscribes."""
+    """Through the real outbox worker: 429 defers by Discord's delay; 403 twice disables."""
     from bot.delivery.outbox import OutboxWorker
 
     store = services.store
@@ -284,8 +339,11 @@ async def test_outbox_unroutes_a_lost_channel_and_honours_429(
                 at=T0,
             )
     fake_discord.rate_limit(f"/channels/{CHANNEL}/messages", retry_after=45)
-    fake_discord.fail(f"/channels/{lost}/messages", 403)
-    worker = OutboxWorker(store, {"discord": adapter}, services.clock)
+    fake_discord.fail(f"/channels/{lost}/messages", 403, times=2)
+    worker = OutboxWorker(store, {"discord": adapter}, services.clock, gone_confirm_seconds=30)
+    await worker.drain_once()
+    assert isinstance(services.clock, ManualClock)
+    services.clock.advance(30)  # the confirming second attempt
     await worker.drain_once()
     rows = {d.address: d for d in await deliveries(store, adapter="discord")}
     assert rows[str(CHANNEL)].status == "pending"
@@ -295,10 +353,9 @@ async def test_outbox_unroutes_a_lost_channel_and_honours_429(
     assert (
         gone is not None and gone.disabled_at is not None and "403" in (gone.disabled_reason or "")
     )
-    assert await store.subscriptions("discord", str(lost)) == []
+    assert len(await store.subscriptions("discord", str(lost))) == 1  # disabled, not deleted
     assert len(await store.subscriptions("discord", str(CHANNEL))) == 1
-    assert isinstance(services.clock, ManualClock)
-    services.clock.advance(45)
+    services.clock.advance(15)
     await worker.drain_once()
     assert [m["request"]["embeds"][0]["title"] for m in fake_discord.messages(CHANNEL)] == [
         "@\u200beveryone US tariffs on China 1"

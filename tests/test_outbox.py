@@ -125,17 +125,22 @@ async def test_retry_after_is_honoured_without_counting_an_attempt(tmp_path: Pat
     await store.close()
 
 
-async def test_gone_destination_is_disabled_unsubscribed_and_not_retried(tmp_path: Path) -> None:
+async def test_gone_destination_is_confirmed_then_disabled_keeping_subscriptions(tmp_path: Path) -> None:
     alerts = [_alert(1), _alert(2)]
     store = await _store_with(tmp_path, alerts, [(a.id, "A", "pending") for a in alerts])
     await store.ensure_destination("chat", "A", at=T0)
     await store.subscribe("chat", "A", "severity", "info", at=T0)
     chat = ScriptedAdapter()
-    chat.script = [Gone(reason="Forbidden: bot was blocked by the user")]
-    worker = OutboxWorker(store, {"chat": chat}, ManualClock(T0))
+    chat.script = [Gone(reason="Forbidden: bot was blocked by the user")] * 2
+    clock = ManualClock(T0)
+    worker = OutboxWorker(store, {"chat": chat}, clock, gone_confirm_seconds=60)
+    await worker.drain_once()
+    dest = await store.get_destination("chat", "A")
+    assert dest is not None and dest.disabled_at is None  # one answer is not enough
+    clock.advance(60)
     await worker.drain_once()
     await worker.drain_once()
-    assert len(chat.calls) == 1
+    assert len(chat.calls) == 2
     assert [r.status for r in await deliveries(store)] == ["dead", "dead"]
     dest = await store.get_destination("chat", "A")
     assert (
@@ -143,7 +148,7 @@ async def test_gone_destination_is_disabled_unsubscribed_and_not_retried(tmp_pat
         and dest.disabled_at is not None
         and "blocked" in (dest.disabled_reason or "")
     )
-    assert await store.subscriptions("chat", "A") == []
+    assert len(await store.subscriptions("chat", "A")) == 1  # disabled, never deleted
     await store.close()
 
 

@@ -414,7 +414,7 @@ async def test_mark_sent_retry_defer_dead(store: Store) -> None:
     assert await store.queue_depth() == {"pending": 2}
 
 
-async def test_disable_destination_unsubscribes_and_kills_queue(store: Store) -> None:
+async def test_disable_destination_keeps_subscriptions_and_kills_queue(store: Store) -> None:
     alerts = [_alert(i) for i in range(3)]
     await store.ensure_destination("chat", "7", at=T0, chat_kind="private", title="Ann")
     await store.subscribe("chat", "7", "severity", "warning", at=T0)
@@ -443,7 +443,11 @@ async def test_disable_destination_unsubscribes_and_kills_queue(store: Store) ->
         and dest.disabled_at == T0
         and dest.disabled_reason == "403 Forbidden: bot was blocked"
     )
-    assert [(s.address, s.value) for s in await store.subscriptions("chat")] == [("8", "warning")]
+    # disabled, never deleted: a chat that comes back resumes with its subscriptions
+    assert [(s.address, s.value) for s in await store.subscriptions("chat")] == [
+        ("7", "warning"),
+        ("8", "warning"),
+    ]
     assert [(d.address, d.status) for d in await deliveries(store)] == [
         ("7", "sent"),
         ("7", "dead"),
@@ -1072,3 +1076,33 @@ async def test_leader_process_killed_hands_over(pg_url: str) -> None:
             await proc.wait()
         await lock.release()
         await store.close()
+
+
+async def test_claim_takes_the_most_severe_then_oldest_row_one_in_flight_per_destination(
+    store: Store,
+) -> None:
+    """A flood of warnings owed to a chat never holds back a critical alert queued after it."""
+    warnings = [_alert(i) for i in range(3)]
+    critical = _alert(9).model_copy(update={"severity": Severity.critical})
+    await _owe(
+        store,
+        [*warnings, critical],
+        [(a.id, "A", "pending") for a in [*warnings, critical]] + [(warnings[0].id, "B", "pending")],
+    )
+    claimed = await store.claim_deliveries(worker_id="w", now=T0, adapters=["chat"])
+    by_address = {d.address: d.alert_id for d in claimed}
+    assert by_address == {"A": critical.id, "B": warnings[0].id}
+    # While A's critical row is in flight, nothing else of A is handed out.
+    assert await store.claim_deliveries(worker_id="w", now=T0, adapters=["chat"]) == []
+    sent = next(d for d in claimed if d.address == "A")
+    await store.mark_sent([sent.id], message_id="1", at=T0)
+    (nxt,) = await store.claim_deliveries(worker_id="w", now=T0, adapters=["chat"])
+    assert (nxt.address, nxt.alert_id) == ("A", warnings[0].id)  # then the oldest
+
+
+async def test_claim_hands_out_critical_rows_first_across_destinations(store: Store) -> None:
+    """With more destinations owed than one claim takes, the critical ones go in the first."""
+    older, critical = _alert(1), _alert(2).model_copy(update={"severity": Severity.critical})
+    await _owe(store, [older, critical], [(older.id, "A", "pending"), (critical.id, "B", "pending")])
+    (first,) = await store.claim_deliveries(worker_id="w", now=T0, adapters=["chat"], limit=1)
+    assert (first.address, first.alert_id) == ("B", critical.id)

@@ -483,7 +483,7 @@ async def test_handler_crash_is_logged_and_answered(
     assert "Readout commands" in await bot.say(ALICE, "/help")
 
 
-async def test_blocked_by_user_stops_the_chat(bot: Bot) -> None:
+async def test_blocked_by_user_stops_the_chat_and_unblocking_resumes_it(bot: Bot) -> None:
     await bot.say(ALICE, "/start")
     bot.fake.push_member_update(ALICE, "kicked")
 
@@ -492,7 +492,14 @@ async def test_blocked_by_user_stops_the_chat(bot: Bot) -> None:
         return dest is not None and dest.disabled_at is not None
 
     await eventually(disabled)
-    assert await bot.store.subscriptions("telegram", str(ALICE)) == []
+    assert len(await bot.store.subscriptions("telegram", str(ALICE))) >= 1  # kept for a comeback
+    bot.fake.push_member_update(ALICE, "member")  # unblocked: delivery resumes
+
+    async def enabled() -> bool:
+        dest = await bot.store.get_destination("telegram", str(ALICE))
+        return dest is not None and dest.disabled_at is None
+
+    await eventually(enabled)
 
 
 async def test_forged_or_stale_buttons_change_nothing(bot: Bot) -> None:

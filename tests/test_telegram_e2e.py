@@ -242,15 +242,17 @@ async def test_quiet_hours_hold_then_one_digest(world: World) -> None:
     assert (await world.store.queue_depth()).get("held", 0) == 0
 
 
-async def test_403_through_the_outbox_unsubscribes(world: World) -> None:
+async def test_403_through_the_outbox_disables_after_confirmation(world: World) -> None:
     readout = await world.start()
     await world.say(ALICE, "/start")
-    world.fake.fail_next("sendMessage", 403)
+    world.fake.fail_next("sendMessage", 403, count=2)
     world.headline()
     await readout.poll_once()
     await readout.drain_once()
+    world.clock.advance(world.settings.delivery_gone_confirm_seconds)
+    await readout.drain_once()
     assert world.alerts_to(ALICE) == []
-    assert await world.store.subscriptions("telegram", str(ALICE)) == []
+    assert len(await world.store.subscriptions("telegram", str(ALICE))) == 1  # kept
     dest = await world.store.get_destination("telegram", str(ALICE))
     assert (
         dest is not None

@@ -2,8 +2,11 @@
 
 An adapter renders and sends; it never sees rules. `send_*` answers with a
 `SendResult` so that retry policy lives in one place (the outbox worker):
-`Sent`, `RetryLater` (transient: 5xx, timeout, 429 with its delay) or
-`Gone` (permanent: blocked, chat deleted, no access).
+`Sent`, `RetryLater` (transient: 5xx, timeout, 429 with its delay),
+`Rejected` (permanent for this message only: given up, the queue moves on) or
+`Gone` (permanent for the chat: blocked, chat deleted, no access — confirmed by
+the worker with a second attempt before the destination is disabled).
+What each API answer means is decided in one place, `bot.delivery.errors`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ class Sent:
 class RetryLater:
     reason: str
     after: float | None = None  # seconds; None lets the worker's backoff decide
+    # seconds: a failed attempt (counted) whose retry waits at least this long (a timeout
+    # after the one resend: wait a whole patient window, never a resend per short timeout)
+    min_wait: float | None = None
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,14 @@ class Gone:
     reason: str
 
 
-SendResult = Sent | RetryLater | Gone
+@dataclass(frozen=True)
+class Rejected:
+    """The API will never take this message (after the adapter's one reshaped try)."""
+
+    reason: str
+
+
+SendResult = Sent | RetryLater | Gone | Rejected
 
 
 class Adapter(Protocol):

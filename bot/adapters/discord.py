@@ -11,10 +11,13 @@ Send outcomes, for the outbox worker:
 - `Sent(message_id)`
 - `RetryLater`: 429 (with Discord's `retry_after` when discord.py gives up
   waiting, i.e. beyond `MAX_RATELIMIT_WAIT` seconds; shorter ones it sleeps
-  through itself), 5xx, network errors, not logged in yet, and 400s (our
-  payload, not the channel's fault: the worker's attempts cap ends those)
-- `Gone`: 403 (no access / missing permissions) or 404 (channel deleted);
-  the worker unroutes the channel.
+  through itself), 5xx, network errors, not logged in yet, and 403/404s
+  without one of the "channel gone" codes
+- `Rejected`: a 400 about our payload, after one try as plain text: given
+  up at once, so the channel's queue moves on
+- `Gone`: 403/404 with Discord's codes for "no access", "missing
+  permissions", "unknown channel" (`bot.delivery.errors`); the worker
+  confirms it with a second attempt, then disables the channel.
 
 The token is a SecretStr and is never logged. `discord_api_base` points this
 adapter's client — only it, not the process — at another API: its REST calls
@@ -38,10 +41,11 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.adapters.base import Gone, RetryLater, SendResult, Sent
+from bot.adapters.base import Gone, Rejected, RetryLater, SendResult, Sent
 from bot.adapters.discord_commands import ReadoutCommands, ReadoutTree
 from bot.adapters.discord_embeds import alert_embed, digest_embed
-from bot.models import Alert
+from bot.delivery.errors import Fault, FaultKind, classify_discord
+from bot.models import Alert, stable_id
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,6 +56,7 @@ log = logging.getLogger(__name__)
 ADAPTER = "discord"
 MAX_RATELIMIT_WAIT = 30.0  # seconds discord.py may sleep on a 429 itself (its minimum)
 LOGIN_RETRY = (5.0, 300.0)  # seconds: first and longest wait between login attempts
+PLAIN_LIMIT = 2000  # characters of a message's content
 INTENTS = discord.Intents(guilds=True)  # channels and our own permissions; no message content
 
 
@@ -238,14 +243,18 @@ class DiscordAdapter:
     # ---- sending ------------------------------------------------------------
 
     async def send_alert(self, address: str, alert: Alert) -> SendResult:
-        return await self._post(address, [alert_embed(alert)])
+        return await self._post(address, [alert_embed(alert)], nonce=alert.id)
 
     async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
         if not alerts:
             return Sent(None)
-        return await self._post(address, [digest_embed(alerts)])
+        nonce = stable_id("digest", *(a.id for a in alerts))
+        return await self._post(address, [digest_embed(alerts)], nonce=nonce)
 
-    async def _post(self, address: str, embeds: list[discord.Embed]) -> SendResult:
+    async def _post(self, address: str, embeds: list[discord.Embed], *, nonce: str) -> SendResult:
+        """POST one message. `nonce` (≤ 25 characters, the alert's id) is sent with
+        `enforce_nonce`, so Discord answers a resend within a few minutes (after a timeout,
+        a crash) with the message it already made instead of posting it twice."""
         if self._client is None or not self._logged_in:
             return RetryLater("discord: not logged in yet")
         try:
@@ -254,21 +263,50 @@ class DiscordAdapter:
             return Gone(f"discord: {address[:40]!r} is not a channel id")
         channel = self._client.get_partial_messageable(channel_id)
         try:
-            message = await channel.send(embeds=embeds, allowed_mentions=discord.AllowedMentions.none())
+            try:
+                message = await channel.send(
+                    embeds=embeds, allowed_mentions=discord.AllowedMentions.none(), nonce=nonce
+                )
+            except discord.HTTPException as exc:
+                if discord_fault(exc).kind is not FaultKind.MESSAGE:
+                    raise
+                # This embed will never go: reshape it once as plain, shortened text.
+                log.error("discord: message refused (%s); sending it once more as plain text", _describe(exc))
+                message = await channel.send(
+                    content=_plain(embeds), allowed_mentions=discord.AllowedMentions.none(), nonce=nonce
+                )
         except discord.RateLimited as exc:
             return RetryLater("discord: rate limited (429)", after=exc.retry_after)
-        except (discord.Forbidden, discord.NotFound) as exc:
-            reason = f"discord: channel {channel_id} unreachable ({exc.status} {exc.code}: {exc.text[:200]})"
-            log.warning("%s", reason)
-            return Gone(reason)
         except discord.HTTPException as exc:
-            after = _retry_after(exc) if exc.status == 429 else None
+            fault = discord_fault(exc)
             if exc.status == 401:
                 log.error("discord: the bot token stopped working (401)")
+            if fault.kind is FaultKind.CHAT:
+                reason = f"discord: channel {channel_id} unreachable ({exc.status} {exc.code}: {exc.text[:200]})"
+                log.warning("%s", reason)
+                return Gone(reason)
+            if fault.kind is FaultKind.MESSAGE:
+                return Rejected(f"discord: HTTP {exc.status} ({exc.code}: {exc.text[:200]})")
+            after = _retry_after(exc) if exc.status == 429 else None
             return RetryLater(f"discord: HTTP {exc.status} ({exc.code}: {exc.text[:200]})", after=after)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return RetryLater(f"discord: network error ({_describe(exc)})")
         return Sent(str(message.id))
+
+
+def discord_fault(exc: discord.HTTPException) -> Fault:
+    """discord.py's exception → the shared classification (`bot.delivery.errors`)."""
+    return classify_discord(exc.status, exc.code, exc.text, retry_after=_retry_after(exc))
+
+
+def _plain(embeds: list[discord.Embed]) -> str:
+    """The embeds as one plain message under Discord's 2,000 characters."""
+    parts: list[str] = []
+    for e in embeds:
+        parts += [e.title or "", e.description or ""]
+        parts += [f"{f.name}: {f.value}" for f in e.fields]
+    text = "\n".join(p for p in parts if p).strip() or "(alert)"
+    return text if len(text) <= PLAIN_LIMIT else text[: PLAIN_LIMIT - 1] + "…"
 
 
 def _retry_after(exc: discord.HTTPException) -> float | None:

@@ -233,6 +233,7 @@ class ReadoutCommands(app_commands.Group):
             refusal=f"Changing Readout's routing needs the {ROUTING_PERMISSIONS} permission{where}.",
             check_route=check_route,
             commands=COMMAND_NAMES,
+            user_id=str(interaction.user.id),
         )
 
     def _require_routing(self, interaction: discord.Interaction) -> None:

@@ -12,8 +12,16 @@ Telegram's answers onto the outbox's three outcomes:
 
 - `Sent(message_id)`
 - `RetryLater(after=retry_after)` on 429 (RetryAfter); `RetryLater` on
-  timeouts, network errors and 5xx (the worker backs off)
-- `Gone` on 403 (blocked, kicked) and "chat not found" / "thread not found"
+  timeouts, network errors, 5xx and unrecognised 403s (the worker backs off)
+- `Rejected` on a 400 about the message itself, after one reshaped try
+  (plain text, shortened)
+- `Gone` on Telegram's "chat is gone" descriptions only (blocked, kicked,
+  deactivated, chat not found …; `bot.delivery.errors`)
+
+A timeout is an unknown outcome — Telegram may have delivered. The one resend
+that follows waits `patient_timeout` for the answer, and after that the
+adapter asks the worker to wait a whole patient window between tries, so a
+slow API that delivers late gets a message at most twice.
 
 The token never reaches the logs: `bot.logs.setup_logging` redacts every
 secret from every record once, for the whole program (this adapter attaches
@@ -37,7 +45,6 @@ from telegram.error import (
     ChatMigrated,
     Forbidden,
     InvalidToken,
-    NetworkError,
     RetryAfter,
     TelegramError,
     TimedOut,
@@ -47,8 +54,10 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from bot.adapters import telegram_chat as tgchat
 from bot.adapters import telegram_commands as commands
 from bot.adapters import telegram_updates as updates
-from bot.adapters.base import Gone, RetryLater, SendResult, Sent
-from bot.adapters.telegram_render import plain, render_alert, render_digest
+from bot.adapters.base import Gone, Rejected, RetryLater, SendResult, Sent
+from bot.adapters.telegram_concurrency import PerChatUpdates
+from bot.adapters.telegram_render import plain, render_alert, render_digest, utf16_len
+from bot.delivery.errors import Fault, FaultKind, classify_telegram
 from bot.delivery.render import plain_text
 from bot.models import Alert
 from bot.settings import Settings
@@ -59,12 +68,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ADAPTER = tgchat.ADAPTER
-GONE_BAD_REQUESTS = (
-    "chat not found",
-    "thread not found",
-    "group chat was upgraded",
-    "chat_write_forbidden",
-)
+RESHAPED_LIMIT = 4000  # UTF-16 units of a reshaped (plain) message: under Telegram's 4096
 # Seconds: first and longest wait between connection attempts when the Bot API cannot be
 # reached at start (the same policy as Discord's login: README, "Commands and settings").
 CONNECT_RETRY = (5.0, 300.0)
@@ -88,10 +92,14 @@ class TelegramAdapter:
         per_chat_interval: float = 1.0,
         per_chat_burst: int = 3,
         request_timeout: float = 10.0,
+        patient_timeout: float = 60.0,
+        command_backlog: int = 5,
     ) -> None:
         """`poll_timeout`: getUpdates long-poll seconds; `per_chat_interval`: seconds per message
         to one private chat on average, after a burst of `per_chat_burst`; `request_timeout`:
-        read timeout of other API calls, seconds."""
+        read timeout of other API calls, seconds; `patient_timeout`: read timeout of the one
+        resend after a timeout, seconds (long enough for a slow API to answer);
+        `command_backlog`: commands of one chat queued before more are shed."""
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self._token = settings.telegram_bot_token
@@ -101,10 +109,13 @@ class TelegramAdapter:
         self._per_chat_interval = per_chat_interval
         self._per_chat_burst = max(1, per_chat_burst)
         self._request_timeout = request_timeout
+        self._patient_timeout = max(patient_timeout, request_timeout)
+        self._uncertain: dict[tuple[str, str], int] = {}  # (address, alert) → timeouts so far
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._services: Services | None = None
         self._chat_limits: dict[int, AsyncLimiter] = {}
         self._retry: asyncio.Task[None] | None = None
+        self._updates = PerChatUpdates(backlog=command_backlog)
         self.listen_on_start = True
         self.retry_delays = CONNECT_RETRY
 
@@ -161,6 +172,7 @@ class TelegramAdapter:
             .read_timeout(self._request_timeout)
             .get_updates_read_timeout(self._poll_timeout + 5.0)
             .job_queue(None)
+            .concurrent_updates(self._updates)
             .build()
         )
         app.bot_data["services"] = services
@@ -217,6 +229,7 @@ class TelegramAdapter:
             self._retry = None
         app, self._app = self._app, None
         if app is not None:
+            self._updates.close()  # nothing a chat waits for (pacing, a slow API) delays the stop
             if app.updater is not None and app.updater.running:
                 await app.updater.stop()
             if app.running:
@@ -234,17 +247,33 @@ class TelegramAdapter:
     async def send_alert(self, address: str, alert: Alert) -> SendResult:
         markup = tgchat.alert_buttons(alert.rule_id, alert.id)
         return await self._send(
-            address, render_alert(alert), markup=markup, fallback=plain_text(alert)
+            address,
+            render_alert(alert),
+            markup=markup,
+            fallback=plain_text(alert),
+            key=(address, alert.id),
         )
 
     async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
         if not alerts:
             return Sent()
         fallback = "\n\n".join(plain_text(a) for a in alerts)
-        return await self._send(address, render_digest(alerts), markup=None, fallback=fallback)
+        return await self._send(
+            address,
+            render_digest(alerts),
+            markup=None,
+            fallback=fallback,
+            key=(address, "digest:" + alerts[0].id),
+        )
 
     async def _send(
-        self, address: str, chunks: list[str], *, markup: InlineKeyboardMarkup | None, fallback: str
+        self,
+        address: str,
+        chunks: list[str],
+        *,
+        markup: InlineKeyboardMarkup | None,
+        fallback: str,
+        key: tuple[str, str],
     ) -> SendResult:
         try:
             chat_id, thread_id = tgchat.chat_of_address(address)
@@ -252,6 +281,8 @@ class TelegramAdapter:
             return Gone(reason=f"not a Telegram address: {address[:40]!r}")
         if self._app is None:
             return RetryLater(reason="telegram: not connected yet")
+        # After a timeout the message may have arrived: the one resend waits patiently.
+        timeout = self._patient_timeout if key in self._uncertain else None
         first_id: str | None = None
         try:
             for i, chunk in enumerate(chunks):
@@ -262,24 +293,33 @@ class TelegramAdapter:
                     chunk,
                     markup if last else None,
                     fallback if i == 0 else None,
+                    timeout=timeout,
                 )
                 first_id = first_id or str(msg.message_id)
         except ChatMigrated as exc:
-            return await self._migrated(address, exc.new_chat_id, chunks, markup, fallback)
-        except RetryAfter as exc:
-            after = retry_after_seconds(exc)
-            return RetryLater(reason=f"telegram flood limit: retry after {after:.0f}s", after=after)
-        except Forbidden as exc:
-            return Gone(reason=f"telegram: {exc.message}")
-        except BadRequest as exc:
-            if any(m in exc.message.lower() for m in GONE_BAD_REQUESTS):
-                return Gone(reason=f"telegram: {exc.message}")
-            return RetryLater(reason=f"telegram bad request: {exc.message}")
-        except (TimedOut, NetworkError) as exc:
-            return RetryLater(reason=f"telegram {type(exc).__name__}: {exc.message}")
+            self._uncertain.pop(key, None)
+            return await self._migrated(address, exc.new_chat_id, chunks, markup, fallback, key)
+        except TimedOut as exc:
+            return self._timed_out(key, exc)
         except TelegramError as exc:
-            return RetryLater(reason=f"telegram {type(exc).__name__}: {exc.message}")
+            result = outcome_of(telegram_fault(exc))
+            if not isinstance(result, RetryLater):
+                self._uncertain.pop(key, None)
+            return result
+        self._uncertain.pop(key, None)
         return Sent(message_id=first_id)
+
+    def _timed_out(self, key: tuple[str, str], exc: TimedOut) -> RetryLater:
+        """A timeout is an unknown outcome (Telegram may have delivered): resend once, patiently,
+        then wait a whole patient window between tries — never a resend per short timeout."""
+        tries = self._uncertain.pop(key, 0) + 1
+        self._uncertain[key] = tries
+        while len(self._uncertain) > 10_000:  # forget the oldest
+            del self._uncertain[next(iter(self._uncertain))]
+        reason = f"telegram TimedOut: {exc.message} (the message may have arrived)"
+        if tries == 1:
+            return RetryLater(reason=reason)
+        return RetryLater(reason=reason, min_wait=self._patient_timeout)
 
     async def _send_one(
         self,
@@ -288,6 +328,8 @@ class TelegramAdapter:
         text: str,
         markup: InlineKeyboardMarkup | None,
         fallback: str | None,
+        *,
+        timeout: float | None = None,
     ) -> Message:
         await self._pace(chat_id)
         bot = self.application.bot
@@ -299,17 +341,21 @@ class TelegramAdapter:
                 message_thread_id=thread_id,
                 reply_markup=markup,
                 link_preview_options=tgchat.NO_PREVIEW,
+                read_timeout=timeout,
             )
         except BadRequest as exc:
-            if "can't parse entities" not in exc.message.lower():
+            if telegram_fault(exc).kind is not FaultKind.MESSAGE:
                 raise
-            # Our HTML was refused (a bug): the alert still goes out, as plain text.
-            log.error("telegram: HTML refused (%s); sending plain text", exc.message)
+            # This message as it is will never go (bad HTML, too long, a bad button): reshape
+            # it once — plain text, shortened — and let a second refusal give it up.
+            log.error("telegram: message refused (%s); sending it once more as plain text", exc.message)
+            about_markup = any(w in exc.message.lower() for w in ("button", "markup", "keyboard"))
             sent = await bot.send_message(
                 chat_id,
-                (fallback or plain(text))[:4000],
+                fit_utf16(fallback or plain(text), RESHAPED_LIMIT),
                 message_thread_id=thread_id,
-                reply_markup=markup,
+                reply_markup=None if about_markup else markup,
+                read_timeout=timeout,
             )
         return sent
 
@@ -333,6 +379,7 @@ class TelegramAdapter:
         chunks: list[str],
         markup: InlineKeyboardMarkup | None,
         fallback: str,
+        key: tuple[str, str],
     ) -> SendResult:
         """The group became a supergroup: move its settings, then send to the new id."""
         old_chat, thread = tgchat.chat_of_address(address)
@@ -343,7 +390,7 @@ class TelegramAdapter:
         new_address = f"{new_chat_id}/{thread}" if thread else str(new_chat_id)
         if new_address == address:
             return Gone(reason="telegram: chat migrated to itself")
-        return await self._send(new_address, chunks, markup=markup, fallback=fallback)
+        return await self._send(new_address, chunks, markup=markup, fallback=fallback, key=key)
 
 
 def file_base_url(base_url: str) -> str:
@@ -352,6 +399,43 @@ def file_base_url(base_url: str) -> str:
     if base.endswith("/bot"):
         return base[: -len("/bot")] + "/file/bot"
     return base + "/file/bot"
+
+
+def telegram_fault(exc: TelegramError) -> Fault:
+    """PTB's exception → the shared classification (`bot.delivery.errors`)."""
+    if isinstance(exc, RetryAfter):
+        after = retry_after_seconds(exc)
+        return Fault(FaultKind.RATE_LIMIT, f"telegram flood limit: retry after {after:.0f}s", after)
+    if isinstance(exc, Forbidden):
+        return classify_telegram(403, exc.message)
+    if isinstance(exc, BadRequest):
+        return classify_telegram(400, exc.message)
+    return Fault(FaultKind.TRANSIENT, f"telegram {type(exc).__name__}: {exc.message}")
+
+
+def outcome_of(fault: Fault) -> SendResult:
+    """What the outbox is told for a fault."""
+    if fault.kind is FaultKind.RATE_LIMIT:
+        return RetryLater(reason=fault.reason, after=fault.retry_after)
+    if fault.kind is FaultKind.CHAT:
+        return Gone(reason=fault.reason)
+    if fault.kind is FaultKind.MESSAGE:
+        return Rejected(reason=fault.reason)
+    return RetryLater(reason=fault.reason)
+
+
+def fit_utf16(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-16 code units (Telegram's count), with an ellipsis."""
+    if utf16_len(text) <= limit:
+        return text
+    out: list[str] = []
+    used = 1  # the ellipsis
+    for ch in text:
+        used += utf16_len(ch)
+        if used > limit:
+            break
+        out.append(ch)
+    return "".join(out).rstrip() + "…"
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:

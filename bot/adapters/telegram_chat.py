@@ -138,6 +138,19 @@ async def disable_chat(store: Store, chat_id: int, *, reason: str, at: datetime)
     return n
 
 
+async def resume_chat(store: Store, chat_id: int, *, at: datetime) -> int:
+    """Turn delivery back on for a chat Readout had stopped (its subscriptions were kept)."""
+    n = 0
+    for dest in await store.destinations(ADAPTER):
+        in_chat = dest.address == str(chat_id) or dest.address.startswith(f"{chat_id}/")
+        if in_chat and dest.disabled_at is not None and "migrated" not in (dest.disabled_reason or ""):
+            await store.ensure_destination(ADAPTER, dest.address, at=at)
+            n += 1
+    if n:
+        log.info("telegram: chat %s is back; %d destination(s) resumed", chat_id, n)
+    return n
+
+
 async def migrate_chat(store: Store, old: int, new: int, *, at: datetime) -> None:
     """Copy a chat's subscriptions and settings to its new id, then stop the old one."""
     if old == new:
@@ -166,5 +179,6 @@ async def migrate_chat(store: Store, old: int, new: int, *, at: datetime) -> Non
         for sub in await store.subscriptions(ADAPTER, address):
             await store.subscribe(ADAPTER, target, sub.selector, sub.value, at=at)
         await store.ensure_destination(ADAPTER, address, at=at)
+        await store.unsubscribe(ADAPTER, address)  # moved, not copied: the old id never returns
         await store.disable_destination(ADAPTER, address, reason=f"group migrated to {new}", at=at)
     log.info("telegram: chat %s migrated to %s; subscriptions moved", old, new)

@@ -51,6 +51,7 @@ def destination_of(
         chat_kind=chat.type,
         title=chat.title if chat.type != Chat.PRIVATE else None,
         may_change=allowed,
+        user_id=str(user.id) if user is not None else None,
     )
 
 

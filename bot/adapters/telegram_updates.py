@@ -31,6 +31,7 @@ from bot.adapters.telegram_chat import (
     disable_chat,
     migrate_chat,
     reply,
+    resume_chat,
     services_of,
 )
 from bot.adapters.telegram_commands import destination_of, handlers, keyboard
@@ -140,14 +141,18 @@ async def _button(query: CallbackQuery, update: Update, context: Context) -> Non
 
 
 async def on_membership(update: Update, context: Context) -> None:
-    """The bot was blocked, removed or banned: stop sending there (logged, unsubscribed)."""
+    """The bot was blocked, removed or banned: stop sending there (logged; subscriptions kept).
+    Unblocked or added back: a chat Readout had stopped resumes with its subscriptions."""
     change = update.my_chat_member
     if change is None:
         return
     status_ = change.new_chat_member.status
+    services = services_of(context)
+    if status_ in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR):
+        await resume_chat(services.store, change.chat.id, at=services.clock.now())
+        return
     if status_ not in (ChatMember.LEFT, ChatMember.BANNED):
         return
-    services = services_of(context)
     reason = (
         "bot blocked by the user"
         if change.chat.type == Chat.PRIVATE

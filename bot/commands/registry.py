@@ -53,6 +53,15 @@ class ChatDestination:
     refusal: str = "Sorry, only this group's admins can change what Readout sends here."
     check_route: Callable[[Line], Awaitable[None]] = _nothing_to_check
     commands: frozenset[str] = frozenset()  # the commands this platform offers (/help); empty: all
+    user_id: str | None = None  # who sent the command (for ADMINS), when the platform says
+
+    def is_admin(self, services: Services) -> bool:
+        """Whether the caller is one of Readout's operators (`ADMINS`: user ids, optionally
+        `telegram:`/`discord:`-prefixed)."""
+        if self.user_id is None:
+            return False
+        admins = services.settings.admin_ids()
+        return self.user_id in admins or f"{self.adapter}:{self.user_id}" in admins
 
     async def require_change(self) -> None:
         if not await self.may_change():

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bot.commands.parse import PreferenceError
 from bot.commands.registry import COMMANDS, ChatDestination, command, one_arg
 from bot.commands.reply import Refusal, Reply, Section, bold, chat, cmd, code, italic, line, say
+from bot.commands.urls import mask_url, mask_urls
 from bot.models import Severity
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ async def recent(services: Services, dest: ChatDestination, args: Sequence[str])
     arg = one_arg(args)
     n = RECENT_DEFAULT
     if arg is not None:
-        if not arg.isdigit() or not 1 <= int(arg) <= RECENT_MAX:
+        # isdecimal and ASCII: "²" and "٣" pass str.isdigit() but are not numbers int() reads
+        if not (arg.isascii() and arg.isdecimal()) or not 1 <= int(arg) <= RECENT_MAX:
             raise PreferenceError(f"n must be a number from 1 to {RECENT_MAX}")
         n = int(arg)
     alerts = await services.store.recent_alerts(limit=n)
@@ -91,17 +93,23 @@ async def status(services: Services, dest: ChatDestination, args: Sequence[str])
     """Sources and their health, rules loaded, queue depth."""
     report = await services.status()
     healthy = all(s.healthy for s in report.sources) and report.rules_error is None
+    admin = dest.is_admin(services)  # URLs, masked, for admins only
     lines = [line(bold(f"Sources ({len(report.sources)})"))]
     for src in report.sources:
         mark = "✅" if src.healthy else ("⏳" if src.state is None or src.state.polls == 0 else "⚠️")
-        lines.append(line(f"{mark} {src.line()}"))
+        where = f" · {mask_url(src.url)}" if admin and src.url else ""
+        lines.append(line(f"{mark} {src.line(reveal_urls=admin)}{where}"))
     rules_lines = [line(f"{report.rules_enabled} enabled of {report.rules_loaded}")]
     if report.rules_error:
-        rules_lines.append(line("last reload failed: " + report.rules_error.splitlines()[0][:200]))
+        first = report.rules_error.splitlines()[0][:200]
+        rules_lines.append(line("last reload failed: " + mask_urls(first, reveal=admin)))
+    adapters = ", ".join(report.adapters) or "none"
+    if admin and "telegram" in report.adapters:
+        adapters += f" (Telegram API {mask_url(services.settings.telegram_base_url)})"
     sections = [
         Section("Rules", tuple(rules_lines), inline=True),
         Section("Queue", (line(f"{report.queue.get('pending', 0)} pending, {report.queue.get('held', 0)} held"),), inline=True),
-        Section("Adapters", (line(", ".join(report.adapters) or "none"),), inline=True),
+        Section("Adapters", (line(adapters),), inline=True),
     ]
     lost = [
         d

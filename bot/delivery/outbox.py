@@ -4,7 +4,18 @@ Order is kept per destination (only the oldest owed row of each destination is
 sent at a time); destinations are served concurrently. With several workers on
 PostgreSQL each row is claimed by exactly one worker (`FOR UPDATE SKIP
 LOCKED`); a worker that dies hands its rows back when the claim lapses. Retry policy lives
-here alone: adapters only say Sent, RetryLater or Gone.
+here alone: adapters only say Sent, RetryLater, Rejected or Gone (what each API
+answer means is decided in `bot.delivery.errors`).
+
+- Rejected (this message can never go): the row is given up at once and the
+  destination's next row goes — one bad message never blocks a chat.
+- Gone (the chat answered "blocked", "kicked", "not found" …): the first such
+  answer only defers the row by `gone_confirm_seconds`; a second one after that
+  disables the destination. Disabled, never deleted: its subscriptions stay, so
+  a chat that comes back (`/start`) resumes where it was.
+- A burst of Gone answers from `gone_burst` destinations of one adapter within
+  a minute is an API fault, not mass unsubscription: that adapter is paused
+  for `fault_pause_seconds` and nobody is disabled.
 
 Delivery is at-least-once in one narrow window: a crash after the chat API
 accepted a message and before `mark_sent` committed resends that message on
@@ -17,15 +28,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from bot.adapters.base import Adapter, Gone, RetryLater, SendResult, Sent
+from bot.adapters.base import Adapter, Gone, Rejected, RetryLater, SendResult, Sent
 from bot.clock import Clock
 from bot.metrics import DELIVERIES
 from bot.storage.store import Delivery, Store
 
 log = logging.getLogger(__name__)
+
+
+UNCONFIRMED = "unconfirmed gone: "  # last_error prefix of a row whose chat answered "gone" once
+BURST_WINDOW = timedelta(seconds=60)  # "gone" answers counted together for the burst check
 
 
 def backoff_seconds(attempts: int, *, base: float = 2.0, cap: float = 300.0) -> float:
@@ -46,7 +62,14 @@ class OutboxWorker:
         concurrency: int = 32,
         worker_id: str = "solo",
         claim_seconds: float = 120.0,
+        gone_confirm_seconds: float = 60.0,
+        gone_burst: int = 5,
+        fault_pause_seconds: float = 60.0,
     ) -> None:
+        """`gone_confirm_seconds`: wait before the confirming second attempt to a destination
+        that answered "gone"; `gone_burst`: that many destinations of one adapter answering
+        "gone" within `BURST_WINDOW` seconds is an API fault, pausing the adapter for
+        `fault_pause_seconds`."""
         self.store = store
         self.adapters = dict(adapters)
         self.clock = clock
@@ -56,6 +79,12 @@ class OutboxWorker:
         self.worker_id = worker_id
         self.claim_seconds = claim_seconds
         self._wake = asyncio.Event()
+        self.gone_confirm = timedelta(seconds=gone_confirm_seconds)
+        self.gone_burst = max(2, gone_burst)
+        self.fault_pause = timedelta(seconds=fault_pause_seconds)
+        self._gone_seen: dict[str, deque[tuple[datetime, str]]] = {}  # adapter → recent "gone"s
+        self._paused: dict[str, datetime] = {}  # adapter → paused until (an API fault)
+        self._confirmed: list[tuple[list[Delivery], str]] = []  # gone twice: disable after the pass
 
     def wake(self) -> None:
         """New rows were queued: drain now instead of at the end of the `run` interval."""
@@ -64,21 +93,31 @@ class OutboxWorker:
     async def drain_once(self) -> int:
         """Send every owed row that is due now (looping until none is); returns rows handled."""
         handled = await self._send_digests()
+        await self._disable_confirmed()
         for _ in range(10_000):
+            active = self._active_adapters()
+            if not active:
+                break
             due = await self.store.claim_deliveries(
                 worker_id=self.worker_id,
                 now=self.clock.now(),
-                adapters=list(self.adapters),
+                adapters=active,
                 limit=self._batch,
                 lease_seconds=self.claim_seconds,
             )
             if not due:
                 break
             results = await asyncio.gather(*(self._deliver(d) for d in due))
+            await self._disable_confirmed()
             handled += len(due)
             if not any(results):  # nothing sent: all deferred, stop until later
                 break
         return handled
+
+    def _active_adapters(self) -> list[str]:
+        """Adapters not paused for an API fault."""
+        now = self.clock.now()
+        return [a for a in self.adapters if self._paused.get(a, now) <= now]
 
     async def run(self, stop: asyncio.Event, *, interval: float) -> None:
         """Drain until `stop` is set, every `interval` seconds or at once on `wake()`; an error
@@ -115,7 +154,7 @@ class OutboxWorker:
         groups = await self.store.claim_held(
             worker_id=self.worker_id,
             now=self.clock.now(),
-            adapters=list(self.adapters),
+            adapters=self._active_adapters(),
             lease_seconds=self.claim_seconds,
         )
         for (adapter_name, address), rows in groups.items():
@@ -137,15 +176,16 @@ class OutboxWorker:
             await self.store.mark_sent(ids, message_id=result.message_id, at=now)
             DELIVERIES.labels(adapter=first.adapter, outcome="sent").inc(len(ids))
             return True
-        if isinstance(result, Gone):
+        if isinstance(result, Rejected):
             log.warning(
-                "destination %s:%s is gone (%s): disabled and unsubscribed",
-                first.adapter, first.address, result.reason,
+                "delivery %s to %s:%s refused for good (%s): given up, the queue moves on",
+                first.id, first.adapter, first.address, result.reason,
             )
-            await self.store.mark_dead(ids, error=result.reason)
-            await self.store.disable_destination(first.adapter, first.address, reason=result.reason, at=now)
-            DELIVERIES.labels(adapter=first.adapter, outcome="gone").inc(len(ids))
-            return False
+            await self.store.mark_dead(ids, error=f"rejected: {result.reason}")
+            DELIVERIES.labels(adapter=first.adapter, outcome="rejected").inc(len(ids))
+            return True
+        if isinstance(result, Gone):
+            return await self._gone(rows, result, now)
         assert isinstance(result, RetryLater)
         DELIVERIES.labels(adapter=first.adapter, outcome="retry").inc(len(ids))
         if result.after is not None:  # the API told us when: not a failed attempt
@@ -156,8 +196,68 @@ class OutboxWorker:
                       first.id, first.adapter, first.address, first.attempts + 1, result.reason)
             await self.store.mark_dead(ids, error=result.reason)
             return False
-        delay = backoff_seconds(first.attempts)
+        delay = max(backoff_seconds(first.attempts), result.min_wait or 0.0)
         log.info("delivery %s to %s:%s failed (%s); retry in %.0fs",
                  first.id, first.adapter, first.address, result.reason, delay)
         await self.store.mark_retry(ids, error=result.reason, next_attempt_at=now + timedelta(seconds=delay))
         return False
+
+    async def _gone(self, rows: list[Delivery], result: Gone, now: datetime) -> bool:
+        """A "chat is gone" answer: confirm it later, or queue the disable, or (a burst) pause.
+
+        The first answer is written on the row (`UNCONFIRMED` in its last error) and the row
+        deferred: the confirmation holds across restarts and across workers."""
+        first = rows[0]
+        ids = [r.id for r in rows]
+        DELIVERIES.labels(adapter=first.adapter, outcome="gone").inc(len(ids))
+        self._count_gone(first.adapter, first.address, now)
+        paused = self._paused.get(first.adapter)
+        if paused is not None and paused > now:
+            await self.store.defer(ids, next_attempt_at=paused, note=f"adapter paused (API fault?): {result.reason}")
+            return False
+        if not (first.last_error or "").startswith(UNCONFIRMED):
+            log.warning(
+                "destination %s:%s answered %r; trying once more in %.0fs before disabling it",
+                first.adapter, first.address, result.reason, self.gone_confirm.total_seconds(),
+            )
+            await self.store.defer(ids, next_attempt_at=now + self.gone_confirm, note=f"{UNCONFIRMED}{result.reason}")
+            return False
+        self._confirmed.append((rows, result.reason))
+        return False
+
+    def _count_gone(self, adapter: str, address: str, now: datetime) -> None:
+        """Many destinations "gone" at once is the API failing, not users leaving: pause."""
+        seen = self._gone_seen.setdefault(adapter, deque())
+        seen.append((now, address))
+        while seen and now - seen[0][0] > BURST_WINDOW:
+            seen.popleft()
+        addresses = {a for _, a in seen}
+        if len(addresses) < self.gone_burst:
+            return
+        if self._paused.get(adapter, now) <= now:
+            log.error(
+                "%s: %d destinations answered 'gone' within %.0fs: treated as an API fault; "
+                "sending paused for %.0fs, nobody is unsubscribed",
+                adapter, len(addresses), BURST_WINDOW.total_seconds(), self.fault_pause.total_seconds(),
+            )
+        self._paused[adapter] = now + self.fault_pause
+
+    async def _disable_confirmed(self) -> None:
+        """Disable destinations gone twice, unless their adapter was paused meanwhile (a burst)."""
+        confirmed, self._confirmed = self._confirmed, []
+        now = self.clock.now()
+        for rows, reason in confirmed:
+            first = rows[0]
+            ids = [r.id for r in rows]
+            paused = self._paused.get(first.adapter)
+            if paused is not None and paused > now:
+                await self.store.defer(ids, next_attempt_at=paused, note=f"adapter paused (API fault?): {reason}")
+                continue
+            log.warning(
+                "destination %s:%s is gone (%s, confirmed): disabled; its subscriptions are kept",
+                first.adapter, first.address, reason,
+            )
+            await self.store.mark_dead(ids, error=reason)
+            # The row must exist to carry the flag: its subscriptions stay and routing reads it.
+            await self.store.ensure_destination(first.adapter, first.address, at=now)
+            await self.store.disable_destination(first.adapter, first.address, reason=reason, at=now)

@@ -8,6 +8,7 @@ window ends, when they go out as one digest.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -106,6 +107,30 @@ class RoutingTable:
                 continue
             out.append(self._decide(dest, alert, now))
         return out
+
+    def digest_routes(self, digest: Alert, excess: Iterable[Alert], *, now: datetime) -> list[OutboxEntry]:
+        """Rows for a flood digest: one per destination that would have been sent (now or
+        after quiet hours) at least one of `excess`; held only where all of them were held."""
+        best: dict[Address, OutboxEntry] = {}
+        for alert in excess:
+            for entry in self.routes(alert, now=now):
+                if entry.status not in ("pending", "held"):
+                    continue
+                where = (entry.adapter, entry.address)
+                seen = best.get(where)
+                if seen is None or (seen.status == "held" and entry.status == "pending"):
+                    best[where] = entry
+        return [
+            OutboxEntry(
+                alert_id=digest.id,
+                adapter=e.adapter,
+                address=e.address,
+                status=e.status,
+                not_before=e.not_before,
+                note=e.note,
+            )
+            for e in best.values()
+        ]
 
     def _decide(self, dest: Destination, alert: Alert, now: datetime) -> OutboxEntry:
         def entry(

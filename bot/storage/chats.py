@@ -112,18 +112,15 @@ class ChatPreferences(StorePart):
             )
 
     async def disable_destination(self, adapter: str, address: str, *, reason: str, at: datetime) -> None:
-        """A destination the bot can no longer reach: unsubscribed, recorded, its queue closed."""
+        """A destination the bot can no longer reach: disabled (routing skips it), recorded, its
+        queue closed. Disable, never delete: its subscriptions stay, so a chat that comes back
+        (`ensure_destination`, e.g. on /start) resumes as it was."""
         d = t.destinations
         async with self.db.transaction() as conn:
             await conn.execute(
                 update(d)
                 .where(and_(d.c.adapter == adapter, d.c.address == address))
                 .values(disabled_at=at, disabled_reason=reason[:500])
-            )
-            await conn.execute(
-                delete(t.subscriptions).where(
-                    and_(t.subscriptions.c.adapter == adapter, t.subscriptions.c.address == address)
-                )
             )
             await kill_queue(conn, adapter, address, error=reason)
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
 from bot.storage.db import StorePart, insert_new_many
+from bot.storage.priority import next_owed, severity_rank
 
 OutboxStatus = Literal["pending", "held", "sent", "dead", "skipped"]
 
@@ -92,20 +93,16 @@ class OutboxQueue(StorePart):
     ) -> list[Delivery]:
         """Like `due_deliveries`, but each row is handed to exactly one worker until sent or released.
 
-        One statement: UPDATE … WHERE id IN (the oldest pending row of each
-        destination, due, unclaimed or with a lapsed claim … FOR UPDATE SKIP
-        LOCKED) RETURNING. While a row is claimed its destination is skipped by
-        everyone else (the next row of that destination is not the oldest
-        pending one), so order per destination holds across workers. Every
+        One statement: UPDATE … WHERE id IN (the next pending row of each
+        destination — most severe, then oldest, `bot.storage.priority` — due,
+        unclaimed or with a lapsed claim … FOR UPDATE SKIP LOCKED) RETURNING.
+        While a row is claimed it stays its destination's next row, so the
+        destination is skipped by everyone else: one row per destination in flight. Every
         `mark_*` and `defer` clears the claim; a worker that dies hands its rows
         back when `lease_seconds` run out, so the lease must outlast one send.
         """
         o = t.outbox
-        first_pending = (
-            select(func.min(o.c.id))
-            .where(and_(o.c.status == "pending", o.c.adapter.in_(list(adapters))))
-            .group_by(o.c.adapter, o.c.address)
-        )
+        first_pending = next_owed(adapters, now=now)  # most severe, then oldest
         claimable = (
             select(o.c.id)
             .where(
@@ -117,7 +114,7 @@ class OutboxQueue(StorePart):
                     self._claim_free(worker_id, now),
                 )
             )
-            .order_by(o.c.id)
+            .order_by(severity_rank(), o.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )

@@ -358,7 +358,15 @@ class FakeDiscord:
         m = re.fullmatch(r"/channels/(\d+)/messages", path)
         if m and method == "POST":
             channel_id = int(m.group(1))
-            message = self._message(channel_id, payload or {})
+            body = payload or {}
+            with self._lock:
+                if body.get("enforce_nonce") and body.get("nonce"):
+                    # Discord: a message by the same author with this nonce (recently) is
+                    # returned again, and no new message is created.
+                    for old in self.state.messages.get(channel_id, []):
+                        if old["request"].get("nonce") == body["nonce"]:
+                            return _json({k: v for k, v in old.items() if k != "request"})
+            message = self._message(channel_id, body)
             with self._lock:
                 self.state.messages.setdefault(channel_id, []).append(
                     {**message, "request": payload}

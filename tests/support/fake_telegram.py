@@ -560,8 +560,9 @@ class FakeTelegram(ServerThread):
             {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
         )
 
-    def in_flight(self, method: str | None = None) -> int:
-        """Requests received and not answered yet (of one method, or all: long polls too)."""
+    def in_flight(self, method: str | None = "sendMessage") -> int:
+        """Calls of `method` received and not yet answered (also those the client gave up on);
+        `None`: every method's, long polls too."""
         with self._lock:
             return self._in_flight[method] if method else sum(self._in_flight.values())
 
