@@ -338,7 +338,7 @@ class Readout:
             if not outcome.events:
                 # The first poll is the first that read items: a 304 or an empty feed recorded as
                 # a success would switch the backlog filter off before any backlog was seen.
-                log.info("source %s: first poll read no items; backlog filter stays on", sid)
+                log.debug("source %s: first poll read no items; backlog filter stays on", sid)
                 self._record(sid, error=None)
                 return []
             alert_after = now - timedelta(hours=self.settings.backlog_hours)
