@@ -16,6 +16,7 @@ quantifiers, or an alternation with ambiguous branches under a repeat).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import re._constants as sre
@@ -391,9 +392,10 @@ class _Part:
 
     Plain single-word terms ("tariff", "Nvidia") are checked against the text's
     token set - the same thing as their word-boundary regex, at a set look-up's
-    cost; everything else goes through one alternation per list. With `ignore`
-    (scope kinds, see `bot.rules.layout`), matches inside such a scope do not
-    count, so every term is searched for its position.
+    cost; every other term is searched only when its anchor (a literal it cannot
+    match without) is in the text. With `ignore` (scope kinds, see
+    `bot.rules.layout`), matches inside such a scope do not count, so every term
+    is searched for its position.
     """
 
     terms: list[CompiledTerm]
@@ -401,7 +403,6 @@ class _Part:
     ignore: frozenset[str] = frozenset()
     words: list[tuple[str, str]] = field(init=False)  # (label, lower-case token)
     regex_terms: list[CompiledTerm] = field(init=False)
-    combined: re.Pattern[str] | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.words = []
@@ -416,7 +417,15 @@ class _Part:
                 self.words.append((term.label, term.label.lower()))
             else:
                 self.regex_terms.append(term)
-        self.combined = _alternation(self.regex_terms)
+
+    def gated(self, lower: str, tokens: frozenset[str]) -> Iterator[CompiledTerm]:
+        """The searched terms whose anchor occurs (the others cannot match)."""
+        for term in self.regex_terms:
+            anchor = term.anchor
+            if anchor is None or (
+                anchor.text in tokens if anchor.kind == "tok" else anchor.text in lower
+            ):
+                yield term
 
     def found(self, text: str, regex: re.Pattern[str]) -> list[str]:
         """Non-empty matches of `regex` outside the ignored scopes."""
@@ -426,6 +435,9 @@ class _Part:
         """Terms as written, then nested groups as short descriptions."""
         return [t.label for t in self.terms] + [g.label() for g in self.groups]
 
+    def _word_labels(self) -> dict[str, str]:
+        return {tok: label for label, tok in self.words}
+
     def item_hits(
         self,
         text: str,
@@ -433,6 +445,7 @@ class _Part:
         *,
         allow_empty: bool = False,
         partial: list[str] | None = None,
+        only_hits: bool = False,
     ) -> list[tuple[str, list[str] | None, str | None]]:
         """Each item as (label, what it matched or None, why it failed); for explanations.
 
@@ -441,13 +454,21 @@ class _Part:
         groups matched in part goes to `partial`.
         """
         out: list[tuple[str, list[str] | None, str | None]] = []
+        lower = text.lower()
+        if only_hits:  # the terms that match, found cheaply (token set, then anchors)
+            by_token = self._word_labels()
+            out.extend((by_token[t], [by_token[t]], None) for t in by_token.keys() & tokens)
+            candidates: Iterable[CompiledTerm] = self.gated(lower, tokens)
+        else:
+            candidates = self.terms
         words = dict(self.words)
-        for term in self.terms:
+        gated = {id(t) for t in self.gated(lower, tokens)}
+        for term in candidates:
             token = words.get(term.label)
             if token is not None:
                 out.append((term.label, [term.label] if token in tokens else None, None))
                 continue
-            if term.anchor is not None and term.anchor.text not in text.lower():
+            if id(term) not in gated:
                 out.append((term.label, None, None))
                 continue
             found = self.found(text, term.regex)
@@ -456,7 +477,8 @@ class _Part:
                 why = f"{term.label} only {_scope_note(text, term.regex, self.ignore)}"
             if not found and allow_empty and not self.ignore and term.regex.search(text):
                 found = [""]
-            out.append((term.label, found or None, why))
+            if found or why or not only_hits:
+                out.append((term.label, found or None, why))
         for group in self.groups:
             trace = group.explain(text, tokens, nested=True)
             out.append((group.label(), trace.matched or [""] if trace.ok else None, trace.failed))
@@ -539,23 +561,28 @@ class Condition:
         """Matched snippets, or None. `tokens`: `tokens_of(text)` if already computed."""
         if tokens is None:
             tokens = tokens_of(text)
+        lower = text.lower()
         if self.none is not None:
             none = self.none
             if any(tok in tokens for _, tok in none.words):
                 return None
-            if none.combined is not None and none.combined.search(text):
+            if any(t.regex.search(text) for t in none.gated(lower, tokens)):
                 return None
             if any(g.test(text, tokens) is not None for g in none.groups):
                 return None
         matched: list[str] = []
         if self.all is not None:
-            for label, tok in self.all.words:
+            part = self.all
+            for label, tok in part.words:
                 if tok not in tokens:
                     return None
                 matched.append(label)
-            for term in self.all.regex_terms:
-                if self.all.ignore:
-                    found = self.all.found(text, term.regex)
+            gated = set(map(id, part.gated(lower, tokens)))
+            for term in part.regex_terms:
+                if id(term) not in gated:
+                    return None
+                if part.ignore:
+                    found = part.found(text, term.regex)
                     if not found:
                         return None
                     matched.append(found[0])
@@ -564,7 +591,7 @@ class Condition:
                 if m is None:
                     return None
                 matched.append(m.group(0))
-            for group in self.all.groups:
+            for group in part.groups:
                 sub = group.test(text, tokens)
                 if sub is None:
                     return None
@@ -572,8 +599,8 @@ class Condition:
         if self.any is not None:
             part = self.any
             hits = [label for label, tok in part.words if tok in tokens]
-            if part.combined is not None:
-                hits.extend(part.found(text, part.combined))
+            for term in part.gated(lower, tokens):
+                hits.extend(part.found(text, term.regex))
             if not hits:
                 for group in part.groups:
                     sub = group.test(text, tokens)
@@ -608,7 +635,7 @@ class Condition:
                 else:
                     trace.matched.extend(hit)
         if self.any is not None:
-            items = self.any.item_hits(text, tokens, partial=trace.partial)
+            items = self.any.item_hits(text, tokens, partial=trace.partial, only_hits=True)
             found = [hit for _, hit, _ in items if hit is not None]
             for hit in found:
                 trace.matched.extend(hit)
@@ -624,7 +651,7 @@ class Condition:
 
     @staticmethod
     def _explain_none(part: _Part, text: str, tokens: frozenset[str], trace: Trace) -> None:
-        for label, hit, _why in part.item_hits(text, tokens):
+        for label, hit, _why in part.item_hits(text, tokens, only_hits=True):
             if hit is not None:
                 shown = ", ".join(h for h in hit if h)
                 trace.vetoed_by.append(f"{label} ({shown})" if shown and shown != label else label)
@@ -633,6 +660,9 @@ class Condition:
 
     def label(self) -> str:
         """A short description of this condition, for near-miss messages."""
+        return _cached_label(self)
+
+    def _label(self) -> str:
         bits = []
         for name in ("any", "all", "none"):
             part = getattr(self, name)
@@ -666,7 +696,7 @@ class Near:
     inside the enclosing condition's ignored scopes do not count.
     """
 
-    __slots__ = ("ignore", "lists", "ordered", "within")
+    __slots__ = ("_terms", "ignore", "lists", "ordered", "within")
 
     MAX_MATCHES = 12
     """Matches per list considered (bounds the search on very long texts)."""
@@ -679,31 +709,34 @@ class Near:
         ordered: bool,
         ignore: frozenset[str] = frozenset(),
     ) -> None:
-        self.lists = [(tuple(t.label for t in terms), _alternation(terms), terms) for terms in lists]
+        self.lists = [
+            (tuple(t.label for t in terms), _alternation(terms), _list_needs(terms))
+            for terms in lists
+        ]
+        self._terms = [tuple(terms) for terms in lists]
         self.within = within
         self.ordered = ordered
         self.ignore = ignore
 
-    def with_ignore(self, ignore: frozenset[str]) -> Near:
-        near = Near([terms for _, _, terms in self.lists], within=self.within, ordered=self.ordered)
-        near.ignore = ignore
-        return near
-
-    def _matches(self, text: str) -> list[list[tuple[int, int, int, str]]]:
+    def _matches(
+        self, text: str, tokens: frozenset[str] | None = None
+    ) -> list[list[tuple[int, int, int, str]]]:
         """Per list: (first word, last word, clause, snippet) of each match outside ignored scopes."""
-        lay = layout(text)
+        lower = text.lower()
+        if tokens is None:
+            tokens = tokens_of(text)
         out: list[list[tuple[int, int, int, str]]] = []
-        for _labels, regex, _terms in self.lists:
+        for terms in self._terms:
             found: list[tuple[int, int, int, str]] = []
-            assert regex is not None
-            for m in regex.finditer(text):
-                if not m.group(0) or (self.ignore and lay.scope_of(m.start(), self.ignore)):
+            for term in terms:
+                anchor = term.anchor
+                if anchor is not None and not (
+                    anchor.text in tokens if anchor.kind == "tok" else anchor.text in lower
+                ):
                     continue
-                first, last = lay.word_at(m.start()), lay.word_at(m.end() - 1)
-                found.append((first, last, lay.clauses[first] if lay.clauses else 0, m.group(0)))
-                if len(found) >= self.MAX_MATCHES:
-                    break
-            out.append(found)
+                found.extend(_list_matches(term.regex, text, self.ignore))
+            found.sort()
+            out.append(found[: self.MAX_MATCHES])
         return out
 
     def _best(self, matches: list[list[tuple[int, int, int, str]]]) -> list[str] | None:
@@ -718,12 +751,7 @@ class Near:
         return None
 
     def test(self, text: str, tokens: frozenset[str] | None = None) -> list[str] | None:
-        if tokens is not None:
-            for labels, _regex, terms in self.lists:
-                needs = _list_needs(terms)
-                if needs is not None and not any(a.text in text.lower() for a in needs):
-                    return None
-        matches = self._matches(text)
+        matches = self._matches(text, tokens)
         if not all(matches):
             return None
         return self._best(matches)
@@ -731,7 +759,7 @@ class Near:
     def explain(
         self, text: str, tokens: frozenset[str] | None = None, *, nested: bool = False
     ) -> Trace:
-        matches = self._matches(text)
+        matches = self._matches(text, tokens)
         for (labels, regex, _), found in zip(self.lists, matches, strict=True):
             if not found:
                 assert regex is not None
@@ -756,12 +784,49 @@ class Near:
         return Trace(ok=True, matched=_dedupe(best))
 
     def label(self) -> str:
+        return _cached_label(self)
+
+    def _label(self) -> str:
         lists = " | ".join(_listing(list(labels), limit=3) for labels, _, _ in self.lists)
         return f"near({lists}; within {self.within}{', ordered' if self.ordered else ''})"
 
     def needs(self) -> Needs:
-        options = [n for n in (_list_needs(terms) for _, _, terms in self.lists) if n]
+        options = [needs for _, _, needs in self.lists if needs]
         return min(options, key=len) if options else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _list_matches(
+    regex: re.Pattern[str], text: str, ignore: frozenset[str]
+) -> list[tuple[int, int, int, str]]:
+    """(first word, last word, clause, snippet) of each match outside `ignore` scopes.
+
+    Cached: one term list (a YAML alias such as the tariff words) is shared by
+    several rules, and explain reads the same text the engine just read.
+    """
+    lay = layout(text)
+    found: list[tuple[int, int, int, str]] = []
+    for m in regex.finditer(text):
+        if not m.group(0) or (ignore and lay.scope_of(m.start(), ignore)):
+            continue
+        first, last = lay.word_at(m.start()), lay.word_at(m.end() - 1)
+        found.append((first, last, lay.clauses[first] if lay.clauses else 0, m.group(0)))
+    return found
+
+
+_LABELS: dict[int, tuple[object, str]] = {}
+
+
+def _cached_label(cond: Condition | Near) -> str:
+    """Labels are built once per compiled condition (explain asks for them often)."""
+    hit = _LABELS.get(id(cond))
+    if hit is not None and hit[0] is cond:
+        return hit[1]
+    label = cond._label()  # noqa: SLF001 - the class's own builder
+    if len(_LABELS) > 10_000:
+        _LABELS.clear()
+    _LABELS[id(cond)] = (cond, label)
+    return label
 
 
 def _list_needs(terms: Sequence[CompiledTerm]) -> frozenset[Anchor] | None:

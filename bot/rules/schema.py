@@ -118,9 +118,14 @@ class RegexTerm(_Strict):
 Term = Annotated[
     Annotated[TextTerm, Tag("text")] | Annotated[RegexTerm, Tag("regex")],
     Discriminator(
-        lambda v: "text" if isinstance(v, str) else "regex",
+        lambda v: "text"
+        if isinstance(v, str)
+        else ("regex" if isinstance(v, (dict, RegexTerm)) else None),
         custom_error_type="term_kind",
-        custom_error_message="expected a word/phrase or {regex: ...}",
+        custom_error_message=(
+            "expected a word/phrase or {regex: ...} (YAML reads bare on/off/yes/no "
+            "as true/false and 2025 as a number: quote them)"
+        ),
     ),
 ]
 
