@@ -36,7 +36,9 @@ SCOPE_WORDS = 8
 """A negation or hypothetical reaches at most this many words past its cue."""
 DENIAL_WORDS = 14
 
-_WORD = re.compile(r"\w+(?:'\w+)?")
+_WORD = re.compile(r"(?:[A-Za-z]\.){2,}|\w+(?:'\w+)?")
+"""A word: "U.S." and "U.K." are one word (and their dots end no sentence)."""
+_ABBREVIATION = re.compile(r"(?:[A-Za-z]\.){2,}")
 _CLAUSE_BREAK = re.compile(r"[.;!?](?:\s|$)|\n|\s[-|]\s|\.\.\.+")
 _SOFT_BREAK = re.compile(r",|:")
 _SOFT_WORDS = frozenset({"but", "while", "as", "after", "amid", "though", "although", "whereas"})
@@ -118,7 +120,12 @@ def layout(text: str) -> Layout:
     words = [(m.start(), m.end(), m.group(0).lower()) for m in _WORD.finditer(text)]
     starts = tuple(w[0] for w in words)
     ends = tuple(w[1] for w in words)
-    hard = [m.start() for m in _CLAUSE_BREAK.finditer(text)]
+    abbreviations = [(m.start(), m.end()) for m in _ABBREVIATION.finditer(text)]
+    hard = [
+        m.start()
+        for m in _CLAUSE_BREAK.finditer(text)
+        if not any(a <= m.start() < b for a, b in abbreviations)
+    ]
     soft = sorted([m.start() for m in _SOFT_BREAK.finditer(text)] + hard)
     clauses = tuple(bisect.bisect_right(hard, s) for s in starts)
     scopes: list[Scope] = []
