@@ -9,7 +9,8 @@ between spaces, and " | "), and *scopes*: the stretch after a cue up to the end
 of its clause (and at most `SCOPE_WORDS` words), of three kinds:
 
 - `negated`: not, no, never, without, ...n't, "rule(s|d) out", neither/nor;
-- `denied`: deny/denies/denied, dismiss(es) reports, refute(s), "false report";
+- `denied`: deny/denies/denied, dismiss(es), refute(s), rejects reports/claims,
+  "pushes back on", "false report";
 - `hypothetical`: if, would, could, might, may, considering, weighs, mulls.
 
 A negation or hypothetical scope also ends at a comma or at a conjunction that
@@ -48,7 +49,19 @@ _NEG_WORDS = frozenset(
 )
 _NEG_PAIRS = frozenset({("rule", "out"), ("rules", "out"), ("ruled", "out"), ("ruling", "out")})
 _DENY_WORDS = frozenset(
-    {"deny", "denies", "denied", "denying", "refute", "refutes", "refuted", "debunks"}
+    {
+        "deny",
+        "denies",
+        "denied",
+        "denying",
+        "refute",
+        "refutes",
+        "refuted",
+        "debunks",
+        "dismiss",
+        "dismisses",
+        "dismissed",
+    }
 )
 _DENY_PAIRS = frozenset(
     {
@@ -56,6 +69,9 @@ _DENY_PAIRS = frozenset(
         ("dismissed", "reports"),
         ("rejects", "reports"),
         ("rejected", "reports"),
+        ("rejects", "claims"),
+        ("rejected", "claims"),
+        ("back", "on"),  # "pushes back on reports of ..."
         ("false", "report"),
         ("false", "reports"),
         ("fake", "news"),
