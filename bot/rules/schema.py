@@ -149,7 +149,7 @@ def _item_kind(value: Any) -> str | None:
     if isinstance(value, RegexTerm) or (isinstance(value, dict) and "regex" in value):
         return "regex"
     if isinstance(value, NearTerm) or (isinstance(value, dict) and "near" in value):
-        return "near"
+        return "proximity"  # not "near": a union tag equal to a key confuses error locations
     if isinstance(value, (Group, dict)):
         return "group"
     return None
@@ -158,7 +158,7 @@ def _item_kind(value: Any) -> str | None:
 Item = Annotated[
     Annotated[TextTerm, Tag("text")]
     | Annotated[RegexTerm, Tag("regex")]
-    | Annotated[NearTerm, Tag("near")]
+    | Annotated[NearTerm, Tag("proximity")]
     | Annotated["Group", Tag("group")],
     Discriminator(
         _item_kind,

@@ -287,7 +287,7 @@ def _unquote(text: str) -> str:
     """Quote marks that open or close a word become spaces (same length, offsets kept)."""
     chars = list(text)
     for i, ch in enumerate(chars):
-        if ch in "'\"":
+        if ch in "'\"\u2018\u2019\u201c\u201d":
             before = i > 0 and text[i - 1].isalnum()
             after = i + 1 < len(text) and text[i + 1].isalnum()
             if not (before and after):
