@@ -562,54 +562,19 @@ class Condition:
         if tokens is None:
             tokens = tokens_of(text)
         lower = text.lower()
-        if self.none is not None:
-            none = self.none
-            if any(tok in tokens for _, tok in none.words):
-                return None
-            if any(t.regex.search(text) for t in none.gated(lower, tokens)):
-                return None
-            if any(g.test(text, tokens) is not None for g in none.groups):
-                return None
+        if self.none is not None and _vetoed(self.none, text, lower, tokens):
+            return None
         matched: list[str] = []
         if self.all is not None:
-            part = self.all
-            for label, tok in part.words:
-                if tok not in tokens:
-                    return None
-                matched.append(label)
-            gated = set(map(id, part.gated(lower, tokens)))
-            for term in part.regex_terms:
-                if id(term) not in gated:
-                    return None
-                if part.ignore:
-                    found = part.found(text, term.regex)
-                    if not found:
-                        return None
-                    matched.append(found[0])
-                    continue
-                m = term.regex.search(text)
-                if m is None:
-                    return None
-                matched.append(m.group(0))
-            for group in part.groups:
-                sub = group.test(text, tokens)
-                if sub is None:
-                    return None
-                matched.extend(sub)
+            found = _all_hits(self.all, text, lower, tokens)
+            if found is None:
+                return None
+            matched.extend(found)
         if self.any is not None:
-            part = self.any
-            hits = [label for label, tok in part.words if tok in tokens]
-            for term in part.gated(lower, tokens):
-                hits.extend(part.found(text, term.regex))
-            if not hits:
-                for group in part.groups:
-                    sub = group.test(text, tokens)
-                    if sub is not None:
-                        hits = sub or [""]
-                        break
-                else:
-                    return None
-            matched.extend(h for h in hits if h)
+            found = _any_hits(self.any, text, lower, tokens)
+            if found is None:
+                return None
+            matched.extend(h for h in found if h)
         return _dedupe(matched)
 
     def explain(
@@ -822,7 +787,7 @@ def _cached_label(cond: Condition | Near) -> str:
     hit = _LABELS.get(id(cond))
     if hit is not None and hit[0] is cond:
         return hit[1]
-    label = cond._label()  # noqa: SLF001 - the class's own builder
+    label = cond._label()
     if len(_LABELS) > 10_000:
         _LABELS.clear()
     _LABELS[id(cond)] = (cond, label)
@@ -839,6 +804,55 @@ def _list_needs(terms: Sequence[CompiledTerm]) -> frozenset[Anchor] | None:
 
 
 SubCondition = Condition | Near
+
+
+def _vetoed(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> bool:
+    if any(tok in tokens for _, tok in part.words):
+        return True
+    if any(t.regex.search(text) for t in part.gated(lower, tokens)):
+        return True
+    return any(g.test(text, tokens) is not None for g in part.groups)
+
+
+def _all_hits(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> list[str] | None:
+    matched: list[str] = []
+    for label, tok in part.words:
+        if tok not in tokens:
+            return None
+        matched.append(label)
+    gated = set(map(id, part.gated(lower, tokens)))
+    for term in part.regex_terms:
+        if id(term) not in gated:
+            return None
+        if part.ignore:
+            found = part.found(text, term.regex)
+            if not found:
+                return None
+            matched.append(found[0])
+            continue
+        m = term.regex.search(text)
+        if m is None:
+            return None
+        matched.append(m.group(0))
+    for group in part.groups:
+        sub = group.test(text, tokens)
+        if sub is None:
+            return None
+        matched.extend(sub)
+    return matched
+
+
+def _any_hits(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> list[str] | None:
+    hits = [label for label, tok in part.words if tok in tokens]
+    for term in part.gated(lower, tokens):
+        hits.extend(part.found(text, term.regex))
+    if hits:
+        return hits
+    for group in part.groups:
+        sub = group.test(text, tokens)
+        if sub is not None:
+            return sub or [""]
+    return None
 
 
 @dataclass(slots=True)
