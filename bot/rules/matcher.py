@@ -609,22 +609,7 @@ class Condition:
         return cls(part(any, kinds), part(all, kinds), part(none, frozenset()))
 
     def test(self, text: str, tokens: frozenset[str] | None = None) -> list[str] | None:
-        """Matched snippets, or None. `tokens`: `tokens_of(text)` if already computed.
-
-        Remembered per (condition, text) for the last few thousand texts: explain asks
-        again what the engine just asked.
-        """
-        key = (self, text)
-        if key in _TESTED:
-            hit = _TESTED[key]
-            return None if hit is None else list(hit)
-        found = self._test(text, tokens)
-        if len(_TESTED) >= _TESTED_MAX:
-            _TESTED.clear()
-        _TESTED[key] = None if found is None else tuple(found)
-        return found
-
-    def _test(self, text: str, tokens: frozenset[str] | None) -> list[str] | None:
+        """Matched snippets, or None. `tokens`: `tokens_of(text)` if already computed."""
         if tokens is None:
             tokens = tokens_of(text)
         lower = text.lower()
@@ -878,10 +863,6 @@ def _list_needs(terms: Sequence[CompiledTerm]) -> frozenset[Anchor] | None:
 
 
 SubCondition = Condition | Near
-
-
-_TESTED: dict[tuple[Condition, str], tuple[str, ...] | None] = {}
-_TESTED_MAX = 20_000
 
 
 def _vetoed(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> bool:
