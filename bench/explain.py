@@ -56,7 +56,8 @@ def main() -> int:
 
     engine = RuleEngine(ruleset)
     events = [
-        NewsEvent(id=str(i), source="bench", title=t + " ", seen_at=now) for i, t in enumerate(items)
+        NewsEvent(id=str(i), source="bench", title=t + " ", seen_at=now)
+        for i, t in enumerate(items)
     ]
     started = time.process_time()
     for event in events:
@@ -71,8 +72,12 @@ def main() -> int:
     explain_s = time.process_time() - started
 
     print(f"{len(items)} texts, {len(ruleset.rules)} rules")
-    print(f"engine (once's per-event path): {engine_s:.3f} s ({engine_s / len(items) * 1e3:.2f} ms/text)")
-    print(f"explain + JSON:                 {explain_s:.3f} s ({explain_s / len(items) * 1e3:.2f} ms/text)")
+    print(
+        f"engine (once's per-event path): {engine_s:.3f} s ({engine_s / len(items) * 1e3:.2f} ms/text)"
+    )
+    print(
+        f"explain + JSON:                 {explain_s:.3f} s ({explain_s / len(items) * 1e3:.2f} ms/text)"
+    )
     print(f"ratio explain/engine: {explain_s / engine_s:.1f}x")
     return 0
 

@@ -132,7 +132,9 @@ class Explainer:
         )
 
     @staticmethod
-    def _tone(scorer: ToneScorer, text: str, cache: dict[tuple[int, str], ToneResult]) -> ToneResult:
+    def _tone(
+        scorer: ToneScorer, text: str, cache: dict[tuple[int, str], ToneResult]
+    ) -> ToneResult:
         key = (id(scorer), text)
         result = cache.get(key)
         if result is None:

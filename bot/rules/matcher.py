@@ -555,7 +555,7 @@ def _found_cached(regex: re.Pattern[str], text: str, ignore: frozenset[str]) -> 
 
 
 def _scope_note(text: str, regex: re.Pattern[str], ignore: frozenset[str]) -> str:
-    """"in a negated scope ('no plans …')": why a match did not count (for explanations)."""
+    """ "in a negated scope ('no plans …')": why a match did not count (for explanations)."""
     lay = layout(text)
     for m in regex.finditer(text):
         scope = lay.scope_of(m.start(), ignore)
@@ -762,9 +762,7 @@ class Near:
             seq = list(combo) if self.ordered else sorted(combo)
             if len({c[2] for c in seq}) != 1:
                 continue
-            if all(
-                0 <= nxt[0] - cur[1] - 1 <= self.within for cur, nxt in itertools.pairwise(seq)
-            ):
+            if all(0 <= nxt[0] - cur[1] - 1 <= self.within for cur, nxt in itertools.pairwise(seq)):
                 return [c[3] for c in combo]
         return None
 
@@ -783,7 +781,9 @@ class Near:
                 assert regex is not None
                 note = ""
                 if self.ignore and _found(text, regex):
-                    note = f" ({_found(text, regex)[0]} only {_scope_note(text, regex, self.ignore)})"
+                    note = (
+                        f" ({_found(text, regex)[0]} only {_scope_note(text, regex, self.ignore)})"
+                    )
                 partial = [f[3] for other in matches for f in other]
                 return Trace(
                     ok=False,
