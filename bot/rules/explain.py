@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.models import Tone
 from bot.rules.engine import CompiledNewsRule, NewsHit, RuleEngine, news_texts, tone_fires
 from bot.rules.loader import RuleSet
-from bot.rules.matcher import tokens_of
+from bot.rules.matcher import Anchor, AnchorProbe, all_anchors, tokens_of
 from bot.rules.schema import ToneRule
 from bot.rules.tone import ToneResult, ToneScorer, build_lexicon
 
@@ -107,13 +107,20 @@ class Explainer:
             next((c.scorer for c in compiled if c.scorer is not None), None),
         )
         self._scorer = scorer if scorer is not None else ToneScorer(build_lexicon())
+        self._probe = AnchorProbe(
+            all_anchors(c.condition for c in compiled if c.condition is not None)
+        )
 
     def read(self, text: str, summary: str = "") -> TextReading:
         hits = {h.rule.id: h for h in self._engine.news_hits(text, summary)}
         texts = news_texts(text, summary)
         tones: dict[tuple[int, str], ToneResult] = {}
         overall = self._tone(self._scorer, texts[("title", "summary")], tones)
-        rules = [self._rule(c, texts, hits.get(c.rule.id), tones) for c in self._engine.news_rules]
+        reads: dict[str, tuple[frozenset[str], frozenset[Anchor]]] = {}
+        rules = [
+            self._rule(c, texts, hits.get(c.rule.id), tones, reads)
+            for c in self._engine.news_rules
+        ]
         fired = [r.id for r in rules if r.fired]
         sectors: dict[str, None] = {}
         for rule_id in fired:
@@ -141,21 +148,25 @@ class Explainer:
             result = cache[key] = scorer.score(text)
         return result
 
-    @classmethod
     def _rule(
-        cls,
+        self,
         compiled: CompiledNewsRule,
         texts: dict[tuple[str, ...], str],
         hit: NewsHit | None,
         tones: dict[tuple[int, str], ToneResult],
+        reads: dict[str, tuple[frozenset[str], frozenset[Anchor]]],
     ) -> RuleReading:
+        """One rule's reading; `reads` caches each text's tokens and present anchors."""
         rule = compiled.rule
         text = texts[compiled.fields]
         matched: list[str] = []
         failed: str | None = None
         vetoed: list[str] = []
         if compiled.condition is not None:
-            trace = compiled.condition.explain(text, tokens_of(text))
+            read = reads.get(text)
+            if read is None:
+                read = reads[text] = (tokens_of(text), self._probe.present(text))
+            trace = compiled.condition.explain(text, read[0], present=read[1])
             matched = trace.matched if trace.ok else _unique(trace.matched + trace.partial)
             vetoed = trace.vetoed_by
             if not trace.ok:
@@ -163,7 +174,7 @@ class Explainer:
         tone: ToneReading | None = None
         if compiled.scorer is not None:
             assert isinstance(rule, ToneRule)
-            result = cls._tone(compiled.scorer, text, tones)
+            result = self._tone(compiled.scorer, text, tones)
             tone = ToneReading.of(result)
             if failed is None and not tone_fires(rule, result):
                 wanted = " or ".join(t.value for t in rule.alert_on)
