@@ -98,8 +98,10 @@ class TextReading(_Model):
 class Explainer:
     """Explains texts against one RuleSet (compile once, read many)."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, ruleset: RuleSet, *, shortcuts: bool = True) -> None:
+        """`shortcuts=False` reads every condition in full (the tests compare the two)."""
         self._ruleset = ruleset
+        self._shortcuts = shortcuts
         self._engine = RuleEngine(ruleset)
         compiled = self._engine.news_rules
         scorer = next(
@@ -118,8 +120,7 @@ class Explainer:
         overall = self._tone(self._scorer, texts[("title", "summary")], tones)
         reads: dict[str, tuple[frozenset[str], frozenset[Anchor]]] = {}
         rules = [
-            self._rule(c, texts, hits.get(c.rule.id), tones, reads)
-            for c in self._engine.news_rules
+            self._rule(c, texts, hits.get(c.rule.id), tones, reads) for c in self._engine.news_rules
         ]
         fired = [r.id for r in rules if r.fired]
         sectors: dict[str, None] = {}
@@ -162,11 +163,14 @@ class Explainer:
         matched: list[str] = []
         failed: str | None = None
         vetoed: list[str] = []
-        if compiled.condition is not None:
+        if compiled.condition is not None and self._shortcuts and hit is not None and rule.enabled:
+            pass  # fired: the engine's matches are shown, and `test` passing means no veto
+        elif compiled.condition is not None:
             read = reads.get(text)
             if read is None:
                 read = reads[text] = (tokens_of(text), self._probe.present(text))
-            trace = compiled.condition.explain(text, read[0], present=read[1])
+            present = read[1] if self._shortcuts else None
+            trace = compiled.condition.explain(text, read[0], present=present)
             matched = trace.matched if trace.ok else _unique(trace.matched + trace.partial)
             vetoed = trace.vetoed_by
             if not trace.ok:

@@ -582,7 +582,7 @@ class Condition:
         self.any = any
         self.all = all
         self.none = none
-        self._anchors: frozenset[Anchor] | None | _Unset = _UNSET
+        self._anchors: frozenset[Anchor] | _Unset | None = _UNSET
         self._blank: dict[bool, Trace] = {}
 
     @classmethod
@@ -782,7 +782,7 @@ class Near:
         self.within = within
         self.ordered = ordered
         self.ignore = ignore
-        self._anchors: frozenset[Anchor] | None | _Unset = _UNSET
+        self._anchors: frozenset[Anchor] | _Unset | None = _UNSET
         self._blank: dict[bool, Trace] = {}
 
     def _matches(
