@@ -109,6 +109,7 @@ class Explainer:
             next((c.scorer for c in compiled if c.scorer is not None), None),
         )
         self._scorer = scorer if scorer is not None else ToneScorer(build_lexicon())
+        self._blank: dict[int, RuleReading] = {}
         self._probe = AnchorProbe(
             all_anchors(c.condition for c in compiled if c.condition is not None)
         )
@@ -163,6 +164,18 @@ class Explainer:
         matched: list[str] = []
         failed: str | None = None
         vetoed: list[str] = []
+        if (
+            self._shortcuts
+            and hit is None
+            and compiled.scorer is None
+            and compiled.condition is not None
+            and text
+        ):
+            read = reads.get(text)
+            if read is None:
+                read = reads[text] = (tokens_of(text), self._probe.present(text))
+            if compiled.condition.absent(read[1]):
+                return self._unmatched(compiled)
         if compiled.condition is not None and self._shortcuts and hit is not None and rule.enabled:
             pass  # fired: the engine's matches are shown, and `test` passing means no veto
         elif compiled.condition is not None:
@@ -204,6 +217,15 @@ class Explainer:
             tone=tone,
             source_restricted=rule.sources is not None,
         )
+
+    def _unmatched(self, compiled: CompiledNewsRule) -> RuleReading:
+        """A match rule none of whose terms can occur: one reading per rule, built once."""
+        reading = self._blank.get(compiled.order)
+        if reading is None:
+            reading = self._blank[compiled.order] = self._rule(
+                compiled, {compiled.fields: ""}, None, {}, {}
+            )
+        return reading
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -381,8 +381,12 @@ def _alternation(terms: Sequence[CompiledTerm]) -> re.Pattern[str] | None:
 _SINGLE_TOKEN = re.compile(r"\w+")
 
 
+@functools.lru_cache(maxsize=64)
 def tokens_of(text: str) -> frozenset[str]:
-    """The lower-cased word tokens of a text (what single-word terms are looked up in)."""
+    """The lower-cased word tokens of a text (what single-word terms are looked up in).
+
+    Cached: `explain` and nested `near` items ask again for the text just read.
+    """
     return frozenset(TOKEN_RE.findall(text.lower()))
 
 
@@ -447,14 +451,22 @@ class _Part:
 
         Token anchors are one set intersection; substring anchors one `in` each.
         """
+        terms = self.regex_terms
+        if not terms:
+            return []
         gate = self._gate
         if gate is None:
-            gate = self._gate = _Gate.of(self.regex_terms)
+            gate = self._gate = _Gate.of(terms)
         picked = list(gate.always)
         for tok in gate.by_token.keys() & tokens:
             picked.extend(gate.by_token[tok])
-        picked.extend(i for text, i in gate.by_substring if text in lower)
-        return [self.regex_terms[i] for i in sorted(picked)]
+        for text, i in gate.by_substring:
+            if text in lower:
+                picked.append(i)
+        if not picked:
+            return []
+        picked.sort()
+        return [terms[i] for i in picked]
 
     def found(self, text: str, regex: re.Pattern[str]) -> list[str]:
         """Non-empty matches of `regex` outside the ignored scopes."""
