@@ -412,6 +412,21 @@ class _Gate:
                 by_substring.append((term.anchor.text, i))
         return cls(tuple(always), by_token, tuple(by_substring))
 
+    def pick(
+        self, terms: Sequence[CompiledTerm], lower: str, tokens: frozenset[str]
+    ) -> list[CompiledTerm]:
+        """The `terms` (those this gate was built from) whose anchor occurs, in list order."""
+        picked = list(self.always)
+        for tok in self.by_token.keys() & tokens:
+            picked.extend(self.by_token[tok])
+        for text, i in self.by_substring:
+            if text in lower:
+                picked.append(i)
+        if not picked:
+            return []
+        picked.sort()
+        return [terms[i] for i in picked]
+
 
 @dataclass(slots=True)
 class _Part:
@@ -457,16 +472,7 @@ class _Part:
         gate = self._gate
         if gate is None:
             gate = self._gate = _Gate.of(terms)
-        picked = list(gate.always)
-        for tok in gate.by_token.keys() & tokens:
-            picked.extend(gate.by_token[tok])
-        for text, i in gate.by_substring:
-            if text in lower:
-                picked.append(i)
-        if not picked:
-            return []
-        picked.sort()
-        return [terms[i] for i in picked]
+        return gate.pick(terms, lower, tokens)
 
     def found(self, text: str, regex: re.Pattern[str]) -> list[str]:
         """Non-empty matches of `regex` outside the ignored scopes."""
@@ -773,7 +779,7 @@ class Near:
     inside the enclosing condition's ignored scopes do not count.
     """
 
-    __slots__ = ("_anchors", "_blank", "_terms", "ignore", "lists", "ordered", "within")
+    __slots__ = ("_anchors", "_blank", "_gates", "_terms", "ignore", "lists", "ordered", "within")
 
     MAX_MATCHES = 12
     """Matches per list considered (bounds the search on very long texts)."""
@@ -791,6 +797,7 @@ class Near:
             for terms in lists
         ]
         self._terms = [tuple(terms) for terms in lists]
+        self._gates = [_Gate.of(terms) for terms in self._terms]
         self.within = within
         self.ordered = ordered
         self.ignore = ignore
@@ -807,14 +814,9 @@ class Near:
         lower = text.lower()
         tokens = tokens_of(text)
         out: list[list[tuple[int, int, int, str]]] = []
-        for terms in self._terms:
+        for terms, gate in zip(self._terms, self._gates, strict=True):
             found: list[tuple[int, int, int, str]] = []
-            for term in terms:
-                anchor = term.anchor
-                if anchor is not None and not (
-                    anchor.text in tokens if anchor.kind == "tok" else anchor.text in lower
-                ):
-                    continue
+            for term in gate.pick(terms, lower, tokens):
                 found.extend(_list_matches(term.regex, text, self.ignore))
             found.sort()
             out.append(found[: self.MAX_MATCHES])
