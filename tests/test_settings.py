@@ -30,8 +30,8 @@ def test_env_example_parses_as_is_with_no_chat_backend(tmp_path: Path, monkeypat
     assert s.http_timeout == 15 and s.poll_concurrency == 16  # inline comments are not part of values
 
 
-def _read_until(proc: subprocess.Popen[str], wanted: str, timeout: float) -> list[str]:
-    """stdout lines up to the first containing `wanted` (waits on the pipe, not on a clock)."""
+def _read_until(proc: subprocess.Popen[str], wanted: str, timeout: float, *, also: str = "") -> list[str]:
+    """stdout lines up to the first containing `wanted` (and `also`) (waits on the pipe, not on a clock)."""
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -44,7 +44,7 @@ def _read_until(proc: subprocess.Popen[str], wanted: str, timeout: float) -> lis
         if not line:
             break
         lines.append(line.rstrip("\n"))
-        if wanted in line:
+        if wanted in line and also in line:
             return lines
     raise AssertionError(f"{wanted!r} never printed; got {lines}")
 
@@ -64,13 +64,15 @@ def test_env_example_copied_to_dot_env_starts_the_console_bot(feed_server: FeedS
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        lines = _read_until(proc, "US to impose 25% tariffs", timeout=60)
+        # the headline fires more than one rule (its summary says "Beijing is expected to respond")
+        lines = _read_until(proc, "US to impose 25% tariffs", timeout=60, also="tariff-announcement")
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    alert = lines[-1]
-    assert "tariff-announcement" in alert and "— wire" in alert  # one line: headline — source · rule …
+    first = next(line for line in lines if "US to impose 25% tariffs" in line)
+    assert "— wire · tariff-" in first  # one line: headline — source · rule …
+    assert "tariff-announcement" in lines[-1]
     assert "Traceback" not in err
     assert "Readout started: 14 of 15 rules enabled, 1 source (1 feed, 0 price series); adapters: console" in err
     assert "poll summary: 1 of 1 source ok;" in err  # after the first round

@@ -15,6 +15,8 @@ by construction (see `regex_engine`), so a regex bomb cannot stall the bot.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 import re._constants as sre
 import re._parser as sre_parse
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
+from bot.rules.layout import layout
 from bot.rules.regex_engine import Searcher, combine, compile_user_regex, user_regex_problem
 
 FLAGS = re.IGNORECASE
@@ -213,9 +216,51 @@ def _alternation(terms: Sequence[CompiledTerm]) -> Searcher | None:
 _SINGLE_TOKEN = re.compile(r"\w+")
 
 
+@functools.lru_cache(maxsize=64)
 def tokens_of(text: str) -> frozenset[str]:
-    """The lower-cased word tokens of a text (what single-word terms are looked up in)."""
+    """The lower-cased word tokens of a text (what single-word terms are looked up in).
+
+    Cached: `explain` and nested `near` items ask again for the text just read.
+    """
     return frozenset(TOKEN_RE.findall(text.lower()))
+
+
+@dataclass(slots=True)
+class _Gate:
+    """Which of a list's searched terms can match, from their anchors (indices into the list)."""
+
+    always: tuple[int, ...]
+    by_token: dict[str, list[int]]
+    by_substring: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, terms: Sequence[CompiledTerm]) -> _Gate:
+        always: list[int] = []
+        by_token: dict[str, list[int]] = {}
+        by_substring: list[tuple[str, int]] = []
+        for i, term in enumerate(terms):
+            if term.anchor is None:
+                always.append(i)
+            elif term.anchor.kind == "tok":
+                by_token.setdefault(term.anchor.text, []).append(i)
+            else:
+                by_substring.append((term.anchor.text, i))
+        return cls(tuple(always), by_token, tuple(by_substring))
+
+    def pick(
+        self, terms: Sequence[CompiledTerm], lower: str, tokens: frozenset[str]
+    ) -> list[CompiledTerm]:
+        """The `terms` (those this gate was built from) whose anchor occurs, in list order."""
+        picked = list(self.always)
+        for tok in self.by_token.keys() & tokens:
+            picked.extend(self.by_token[tok])
+        for text, i in self.by_substring:
+            if text in lower:
+                picked.append(i)
+        if not picked:
+            return []
+        picked.sort()
+        return [terms[i] for i in picked]
 
 
 @dataclass(slots=True)
@@ -224,27 +269,120 @@ class _Part:
 
     Plain single-word terms ("tariff", "Nvidia") are checked against the text's
     token set - the same thing as their word-boundary regex, at a set look-up's
-    cost; everything else goes through one alternation per list.
+    cost; every other term is searched only when its anchor (a literal it cannot
+    match without) is in the text. With `ignore` (scope kinds, see
+    `bot.rules.layout`), matches inside such a scope do not count, so every term
+    is searched for its position.
     """
 
     terms: list[CompiledTerm]
-    groups: list[Condition]
+    groups: list[SubCondition]
+    ignore: frozenset[str] = frozenset()
     words: list[tuple[str, str]] = field(init=False)  # (label, lower-case token)
     regex_terms: list[CompiledTerm] = field(init=False)
-    combined: Searcher | None = field(init=False)
+    _gate: _Gate | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.words = []
         self.regex_terms = []
         for term in self.terms:
             is_word = (
-                not term.label.startswith("/") and _SINGLE_TOKEN.fullmatch(term.label) is not None
+                not self.ignore
+                and not term.label.startswith("/")
+                and _SINGLE_TOKEN.fullmatch(term.label) is not None
             )
             if is_word:
                 self.words.append((term.label, term.label.lower()))
             else:
                 self.regex_terms.append(term)
-        self.combined = _alternation(self.regex_terms)
+
+    def gated(self, lower: str, tokens: frozenset[str]) -> list[CompiledTerm]:
+        """The searched terms whose anchor occurs (the others cannot match), in list order.
+
+        Token anchors are one set intersection; substring anchors one `in` each.
+        """
+        terms = self.regex_terms
+        if not terms:
+            return []
+        gate = self._gate
+        if gate is None:
+            gate = self._gate = _Gate.of(terms)
+        return gate.pick(terms, lower, tokens)
+
+    def found(self, text: str, regex: Searcher) -> list[str]:
+        """Non-empty matches of `regex` outside the ignored scopes."""
+        return _found(text, regex, self.ignore)
+
+    def labels(self) -> list[str]:
+        """Terms as written, then nested groups as short descriptions."""
+        return [t.label for t in self.terms] + [g.label() for g in self.groups]
+
+    def _word_labels(self) -> dict[str, str]:
+        return {tok: label for label, tok in self.words}
+
+    def item_hits(
+        self,
+        text: str,
+        tokens: frozenset[str],
+        *,
+        allow_empty: bool = False,
+        partial: list[str] | None = None,
+        only_hits: bool = False,
+        explain_none: bool = False,
+        present: frozenset[Anchor] | None = None,
+    ) -> list[tuple[str, list[str] | None, str | None]]:
+        """Each item as (label, what it matched or None, why it failed); for explanations.
+
+        A single word is a token look-up, as in `Condition.test`; other terms
+        search their own compiled regex; groups explain themselves. What failing
+        groups matched in part goes to `partial`. `present`: see `Condition.explain`.
+        """
+        out: list[tuple[str, list[str] | None, str | None]] = []
+        lower = text.lower()
+        gated_terms = self.gated(lower, tokens)
+        if only_hits:  # the terms that match, found cheaply (token set, then anchors)
+            by_token = self._word_labels()
+            out.extend((by_token[t], [by_token[t]], None) for t in by_token.keys() & tokens)
+            candidates: Iterable[CompiledTerm] = gated_terms
+        else:
+            candidates = self.terms
+        words = dict(self.words)
+        gated = {id(t) for t in gated_terms}
+        for term in candidates:
+            token = words.get(term.label)
+            if token is not None:
+                out.append((term.label, [term.label] if token in tokens else None, None))
+                continue
+            if id(term) not in gated:
+                out.append((term.label, None, None))
+                continue
+            found = self.found(text, term.regex)
+            why = None
+            if not found and self.ignore and _found(text, term.regex):
+                why = f"{term.label} only {_scope_note(text, term.regex, self.ignore)}"
+            if not found and allow_empty and not self.ignore and term.regex.search(text):
+                found = [""]
+            if found or why or not only_hits:
+                out.append((term.label, found or None, why))
+        # groups: the fast `test` decides; only a group that fails where the reason will
+        # be shown (the first failure of an `all`, or an `any` with no hit) is explained
+        term_failed = not only_hits and any(hit is None for _, hit, _ in out)
+        results = [(group, _group_test(group, text, tokens, present)) for group in self.groups]
+        any_hit = any(sub is not None for _, sub in results) or any(h for _, h, _ in out)
+        budget = 3 if only_hits and not any_hit else (0 if term_failed else 1)
+        for group, sub in results:
+            if sub is not None:
+                out.append((group.label(), sub or [""], None))
+                continue
+            why = None
+            if budget > 0 and not explain_none:
+                budget -= 1
+                trace = group.explain(text, tokens, nested=True, present=present)
+                why = trace.failed
+                if partial is not None:
+                    partial.extend(trace.matched + trace.partial)
+            out.append((group.label(), None, why))
+        return out
 
     def needs(self) -> list[Needs]:
         return [frozenset({t.anchor}) if t.anchor else None for t in self.terms] + [
@@ -252,8 +390,32 @@ class _Part:
         ]
 
 
-def _found(text: str, regex: Searcher) -> list[str]:
-    return [m.group(0) for m in regex.finditer(text) if m.group(0)]
+def _found(text: str, regex: Searcher, ignore: frozenset[str] = frozenset()) -> list[str]:
+    return [found for _, found in _found_cached(regex, text, ignore)]
+
+
+@functools.lru_cache(maxsize=8192)
+def _found_cached(regex: Searcher, text: str, ignore: frozenset[str]) -> tuple[tuple[int, str], ...]:
+    """(position, text) of non-empty matches outside `ignore` scopes. Cached: rules share term
+    lists (YAML aliases compile to the same pattern object) and explain re-reads what the engine read."""
+    if not ignore:
+        return tuple((m.start(), m.group(0)) for m in regex.finditer(text) if m.group(0))
+    lay = layout(text)
+    return tuple(
+        (m.start(), m.group(0))
+        for m in regex.finditer(text)
+        if m.group(0) and lay.scope_of(m.start(), ignore) is None
+    )
+
+
+def _scope_note(text: str, regex: Searcher, ignore: frozenset[str]) -> str:
+    """ "in a negated scope ('no plans …')": why a match did not count (for explanations)."""
+    lay = layout(text)
+    for m in regex.finditer(text):
+        scope = lay.scope_of(m.start(), ignore)
+        if scope is not None:
+            return f"in a {scope.kind} scope ('{scope.cue} …')"
+    return "in an ignored scope"
 
 
 class Condition:
@@ -262,7 +424,7 @@ class Condition:
     `test` returns the matched text snippets (for the explanation) or None.
     """
 
-    __slots__ = ("all", "any", "none")
+    __slots__ = ("_anchors", "_blank", "all", "any", "none")
 
     def __init__(
         self,
@@ -273,68 +435,158 @@ class Condition:
         self.any = any
         self.all = all
         self.none = none
+        self._anchors: frozenset[Anchor] | _Unset | None = _UNSET
+        self._blank: dict[bool, Trace] = {}
 
     @classmethod
     def build(
         cls,
-        any: Iterable[CompiledTerm | Condition] | None = None,
-        all: Iterable[CompiledTerm | Condition] | None = None,
-        none: Iterable[CompiledTerm | Condition] | None = None,
+        any: Iterable[CompiledTerm | SubCondition] | None = None,
+        all: Iterable[CompiledTerm | SubCondition] | None = None,
+        none: Iterable[CompiledTerm | SubCondition] | None = None,
+        *,
+        ignore: Iterable[str] = (),
     ) -> Condition:
-        def part(items: Iterable[CompiledTerm | Condition] | None) -> _Part | None:
+        """`ignore`: scope kinds in which `any`/`all` matches do not count (never `none`)."""
+        kinds = frozenset(ignore)
+
+        def part(
+            items: Iterable[CompiledTerm | SubCondition] | None, kinds: frozenset[str]
+        ) -> _Part | None:
             if items is None:
                 return None
             items = list(items)
             return _Part(
                 [i for i in items if isinstance(i, CompiledTerm)],
-                [i for i in items if isinstance(i, Condition)],
+                [i for i in items if not isinstance(i, CompiledTerm)],
+                kinds,
             )
 
-        return cls(part(any), part(all), part(none))
+        return cls(part(any, kinds), part(all, kinds), part(none, frozenset()))
 
     def test(self, text: str, tokens: frozenset[str] | None = None) -> list[str] | None:
         """Matched snippets, or None. `tokens`: `tokens_of(text)` if already computed."""
         if tokens is None:
             tokens = tokens_of(text)
-        if self.none is not None:
-            none = self.none
-            if any(tok in tokens for _, tok in none.words):
-                return None
-            if none.combined is not None and none.combined.search(text):
-                return None
-            if any(g.test(text, tokens) is not None for g in none.groups):
-                return None
+        lower = text.lower()
+        if self.none is not None and _vetoed(self.none, text, lower, tokens):
+            return None
         matched: list[str] = []
         if self.all is not None:
-            for label, tok in self.all.words:
-                if tok not in tokens:
-                    return None
-                matched.append(label)
-            for term in self.all.regex_terms:
-                m = term.regex.search(text)
-                if m is None:
-                    return None
-                matched.append(m.group(0))
-            for group in self.all.groups:
-                sub = group.test(text, tokens)
-                if sub is None:
-                    return None
-                matched.extend(sub)
+            found = _all_hits(self.all, text, lower, tokens)
+            if found is None:
+                return None
+            matched.extend(found)
         if self.any is not None:
-            part = self.any
-            hits = [label for label, tok in part.words if tok in tokens]
-            if part.combined is not None:
-                hits.extend(_found(text, part.combined))
-            if not hits:
-                for group in part.groups:
-                    sub = group.test(text, tokens)
-                    if sub is not None:
-                        hits = sub or [""]
-                        break
-                else:
-                    return None
-            matched.extend(h for h in hits if h)
+            found = _any_hits(self.any, text, lower, tokens)
+            if found is None:
+                return None
+            matched.extend(h for h in found if h)
         return _dedupe(matched)
+
+    def explain(
+        self,
+        text: str,
+        tokens: frozenset[str] | None = None,
+        *,
+        nested: bool = False,
+        present: frozenset[Anchor] | None = None,
+    ) -> Trace:
+        """The same verdict as `test`, with the reason: what matched, what failed, what vetoed.
+
+        Uses the same compiled terms and token look-ups as `test` (item by item,
+        without the batching), so the two cannot disagree; `tests/test_explain.py`
+        checks that on real headlines. `present`: the anchors that occur in the
+        text (see `AnchorProbe`); a condition, or nested group, none of whose
+        anchors occur cannot match anything, so its trace is the one it has on an
+        empty text, computed once (`tests/test_explain.py` checks the two agree).
+        """
+        if present is not None:
+            blank = _blank_trace(self, present, nested)
+            if blank is not None:
+                return blank
+        if tokens is None:
+            tokens = tokens_of(text)
+        trace = Trace(ok=True)
+        if self.none is not None:
+            self._explain_none(self.none, text, tokens, trace, present)
+        if self.all is not None:
+            for i, (label, hit, why) in enumerate(
+                self.all.item_hits(
+                    text, tokens, allow_empty=True, partial=trace.partial, present=present
+                )
+            ):
+                if hit is None:
+                    trace.fail(f"all[{i}]: " + (why or f"{label} not found"))
+                else:
+                    trace.matched.extend(hit)
+        if self.any is not None:
+            items = self.any.item_hits(
+                text, tokens, partial=trace.partial, only_hits=True, present=present
+            )
+            found = [hit for _, hit, _ in items if hit is not None]
+            for hit in found:
+                trace.matched.extend(hit)
+            if not found:
+                notes = [why for label, _, why in items if why and not why.startswith("none of")]
+                none_of = f"none of {_listing(self.any.labels())} found" + "".join(
+                    f" ({note})" for note in notes[:2]
+                )
+                trace.fail(none_of if nested else f"any: {none_of}")
+        trace.matched = _dedupe(trace.matched)
+        trace.partial = _dedupe(trace.partial)
+        return trace
+
+    @staticmethod
+    def _explain_none(
+        part: _Part,
+        text: str,
+        tokens: frozenset[str],
+        trace: Trace,
+        present: frozenset[Anchor] | None,
+    ) -> None:
+        for label, hit, _why in part.item_hits(
+            text, tokens, only_hits=True, explain_none=True, present=present
+        ):
+            if hit is not None:
+                shown = ", ".join(h for h in hit if h)
+                trace.vetoed_by.append(f"{label} ({shown})" if shown and shown != label else label)
+        if trace.vetoed_by:
+            trace.fail("none: vetoed by " + "; ".join(trace.vetoed_by))
+
+    def label(self) -> str:
+        """A short description of this condition, for near-miss messages."""
+        return _cached_label(self)
+
+    def anchors(self) -> frozenset[Anchor] | None:
+        """Every anchor of every term in this condition, nested ones included.
+
+        None when some term has no anchor (nothing then proves it cannot match).
+        """
+        if isinstance(self._anchors, _Unset):
+            self._anchors = _anchor_union(self.terms_and_groups())
+        return self._anchors
+
+    def terms_and_groups(self) -> Iterator[CompiledTerm | SubCondition]:
+        for part in (self.any, self.all, self.none):
+            if part is not None:
+                yield from part.terms
+                yield from part.groups
+
+    def absent(self, present: frozenset[Anchor] | None) -> bool:
+        """True when none of this condition's anchors is `present`: nothing in it can match."""
+        if present is None:
+            return False
+        anchors = self.anchors()
+        return anchors is not None and anchors.isdisjoint(present)
+
+    def _label(self) -> str:
+        bits = []
+        for name in ("any", "all", "none"):
+            part = getattr(self, name)
+            if part is not None:
+                bits.append(f"{name}: [{_listing(part.labels(), limit=4)}]")
+        return "{" + "; ".join(bits) + "}"
 
     def needs(self) -> Needs:
         """Anchors of which at least one must be present for `test` to succeed."""
@@ -354,7 +606,340 @@ class Condition:
         return min(options, key=len) if options else None
 
 
+class Near:
+    """One term from each list, close together in one clause: `{near: [[...], [...]], within: N}`.
+
+    `within`: at most N words between consecutive matches; `ordered`: the lists'
+    matches appear in list order ("China … slaps"), else in any order. Matches
+    inside the enclosing condition's ignored scopes do not count.
+    """
+
+    __slots__ = ("_anchors", "_blank", "_gates", "_terms", "ignore", "lists", "ordered", "within")
+
+    MAX_MATCHES = 12
+    """Matches per list considered (bounds the search on very long texts)."""
+
+    def __init__(
+        self,
+        lists: Sequence[Sequence[CompiledTerm]],
+        *,
+        within: int,
+        ordered: bool,
+        ignore: frozenset[str] = frozenset(),
+    ) -> None:
+        self.lists = [
+            (tuple(t.label for t in terms), _alternation(terms), _list_needs(terms))
+            for terms in lists
+        ]
+        self._terms = [tuple(terms) for terms in lists]
+        self._gates = [_Gate.of(terms) for terms in self._terms]
+        self.within = within
+        self.ordered = ordered
+        self.ignore = ignore
+        self._anchors: frozenset[Anchor] | _Unset | None = _UNSET
+        self._blank: dict[bool, Trace] = {}
+
+    def _matches(
+        self, text: str, tokens: frozenset[str] | None = None
+    ) -> list[list[tuple[int, int, int, str]]]:
+        """Per list: (first word, last word, clause, snippet) of each match outside ignored scopes."""
+        return _near_matches(self, text)
+
+    def _find(self, text: str) -> list[list[tuple[int, int, int, str]]]:
+        lower = text.lower()
+        tokens = tokens_of(text)
+        out: list[list[tuple[int, int, int, str]]] = []
+        for terms, gate in zip(self._terms, self._gates, strict=True):
+            found: list[tuple[int, int, int, str]] = []
+            for term in gate.pick(terms, lower, tokens):
+                found.extend(_list_matches(term.regex, text, self.ignore))
+            found.sort()
+            out.append(found[: self.MAX_MATCHES])
+        return out
+
+    def _best(self, matches: list[list[tuple[int, int, int, str]]]) -> list[str] | None:
+        for combo in itertools.product(*matches):
+            seq = list(combo) if self.ordered else sorted(combo)
+            if len({c[2] for c in seq}) != 1:
+                continue
+            if all(0 <= nxt[0] - cur[1] - 1 <= self.within for cur, nxt in itertools.pairwise(seq)):
+                return [c[3] for c in combo]
+        return None
+
+    def test(self, text: str, tokens: frozenset[str] | None = None) -> list[str] | None:
+        matches = self._matches(text, tokens)
+        if not all(matches):
+            return None
+        return self._best(matches)
+
+    def explain(
+        self,
+        text: str,
+        tokens: frozenset[str] | None = None,
+        *,
+        nested: bool = False,
+        present: frozenset[Anchor] | None = None,
+    ) -> Trace:
+        if present is not None:
+            blank = _blank_trace(self, present, nested)
+            if blank is not None:
+                return blank
+        matches = self._matches(text, tokens)
+        for (labels, regex, _), found in zip(self.lists, matches, strict=True):
+            if not found:
+                assert regex is not None
+                note = ""
+                if self.ignore and _found(text, regex):
+                    note = (
+                        f" ({_found(text, regex)[0]} only {_scope_note(text, regex, self.ignore)})"
+                    )
+                partial = [f[3] for other in matches for f in other]
+                return Trace(
+                    ok=False,
+                    failed=f"near: none of {_listing(list(labels))} found{note}",
+                    partial=_dedupe(partial),
+                )
+        best = self._best(matches)
+        if best is None:
+            shown = " / ".join(found[0][3] for found in matches)
+            order = "in this order " if self.ordered else ""
+            return Trace(
+                ok=False,
+                partial=_dedupe([f[3] for found in matches for f in found]),
+                failed=f"near: found {shown} but not {order}within {self.within} words in one clause",
+            )
+        return Trace(ok=True, matched=_dedupe(best))
+
+    def label(self) -> str:
+        return _cached_label(self)
+
+    def _label(self) -> str:
+        lists = " | ".join(_listing(list(labels), limit=3) for labels, _, _ in self.lists)
+        return f"near({lists}; within {self.within}{', ordered' if self.ordered else ''})"
+
+    def anchors(self) -> frozenset[Anchor] | None:
+        """Every anchor of every term (None when some term has none)."""
+        if isinstance(self._anchors, _Unset):
+            self._anchors = _anchor_union(t for terms in self._terms for t in terms)
+        return self._anchors
+
+    def absent(self, present: frozenset[Anchor] | None) -> bool:
+        """True when none of this item's anchors is `present`: it cannot match."""
+        if present is None:
+            return False
+        anchors = self.anchors()
+        return anchors is not None and anchors.isdisjoint(present)
+
+    def needs(self) -> Needs:
+        options = [needs for _, _, needs in self.lists if needs]
+        return min(options, key=len) if options else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _near_matches(near: Near, text: str) -> list[list[tuple[int, int, int, str]]]:
+    """A near item's matches in a text; cached because explain re-reads what the engine read."""
+    return near._find(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _list_matches(
+    regex: Searcher, text: str, ignore: frozenset[str]
+) -> list[tuple[int, int, int, str]]:
+    """(first word, last word, clause, snippet) of each match outside `ignore` scopes.
+
+    Cached: one term list (a YAML alias such as the tariff words) is shared by
+    several rules, and explain reads the same text the engine just read.
+    """
+    lay = layout(text)
+    found: list[tuple[int, int, int, str]] = []
+    for m in regex.finditer(text):
+        if not m.group(0) or (ignore and lay.scope_of(m.start(), ignore)):
+            continue
+        first, last = lay.word_at(m.start()), lay.word_at(m.end() - 1)
+        found.append((first, last, lay.clauses[first] if lay.clauses else 0, m.group(0)))
+    return found
+
+
+_LABELS: dict[int, tuple[object, str]] = {}
+
+
+def _cached_label(cond: Condition | Near) -> str:
+    """Labels are built once per compiled condition (explain asks for them often)."""
+    hit = _LABELS.get(id(cond))
+    if hit is not None and hit[0] is cond:
+        return hit[1]
+    label = cond._label()
+    if len(_LABELS) > 10_000:
+        _LABELS.clear()
+    _LABELS[id(cond)] = (cond, label)
+    return label
+
+
+def _list_needs(terms: Sequence[CompiledTerm]) -> frozenset[Anchor] | None:
+    anchors: set[Anchor] = set()
+    for term in terms:
+        if term.anchor is None:
+            return None
+        anchors.add(term.anchor)
+    return frozenset(anchors) if anchors else None
+
+
+SubCondition = Condition | Near
+
+
+class _Unset:
+    """Marker for a not yet computed cache slot (None is a meaningful value)."""
+
+
+_UNSET = _Unset()
+
+
+def _anchor_union(items: Iterable[CompiledTerm | SubCondition]) -> frozenset[Anchor] | None:
+    out: set[Anchor] = set()
+    for item in items:
+        if isinstance(item, CompiledTerm):
+            if item.anchor is None:
+                return None
+            out.add(item.anchor)
+        else:
+            sub = item.anchors()
+            if sub is None:
+                return None
+            out |= sub
+    return frozenset(out)
+
+
+def all_anchors(items: Iterable[CompiledTerm | SubCondition]) -> set[Anchor]:
+    """Every anchor under `items` (terms without one are skipped): what `AnchorProbe` looks for."""
+    out: set[Anchor] = set()
+    for item in items:
+        if isinstance(item, CompiledTerm):
+            if item.anchor is not None:
+                out.add(item.anchor)
+        elif isinstance(item, Near):
+            out |= all_anchors(t for terms in item._terms for t in terms)
+        else:
+            out |= all_anchors(item.terms_and_groups())
+    return out
+
+
+def _blank_trace(cond: SubCondition, present: frozenset[Anchor], nested: bool) -> Trace | None:
+    """`cond`'s trace on a text where none of its anchors occurs, or None if that may not hold.
+
+    Such a text cannot match any of its terms, so the trace (all failures, no
+    matches) is the one on the empty text; it is computed once per condition.
+    """
+    if not cond.absent(present):
+        return None
+    blank = cond._blank.get(nested)
+    if blank is None:
+        blank = cond._blank[nested] = cond.explain("", frozenset(), nested=nested)
+        if blank.matched or blank.partial or blank.vetoed_by:
+            raise AssertionError(f"{cond.label()}: matches an empty text")  # pragma: no cover
+    return Trace(ok=blank.ok, failed=blank.failed)
+
+
+def _group_test(
+    group: SubCondition, text: str, tokens: frozenset[str], present: frozenset[Anchor] | None
+) -> list[str] | None:
+    """`group.test`, answered from the blank trace when none of its anchors is present."""
+    blank = _blank_trace(group, present, True) if present is not None else None
+    if blank is not None:
+        return [] if blank.ok else None
+    return group.test(text, tokens)
+
+
+class AnchorProbe:
+    """Which of a fixed set of anchors occur in a text: one `KeywordIndex` pass per text.
+
+    `Condition.explain(..., present=probe.present(text))` uses it to skip
+    conditions none of whose terms can match.
+    """
+
+    def __init__(self, anchors: Iterable[Anchor]) -> None:
+        self._index: KeywordIndex[Anchor] = KeywordIndex((a, frozenset({a})) for a in anchors)
+
+    def present(self, text: str) -> frozenset[Anchor]:
+        """The anchors occurring in `text` (already normalised)."""
+        return frozenset(self._index.candidates(text))
+
+
+def _vetoed(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> bool:
+    if any(tok in tokens for _, tok in part.words):
+        return True
+    if any(t.regex.search(text) for t in part.gated(lower, tokens)):
+        return True
+    return any(g.test(text, tokens) is not None for g in part.groups)
+
+
+def _all_hits(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> list[str] | None:
+    matched: list[str] = []
+    for label, tok in part.words:
+        if tok not in tokens:
+            return None
+        matched.append(label)
+    gated = set(map(id, part.gated(lower, tokens)))
+    for term in part.regex_terms:
+        if id(term) not in gated:
+            return None
+        if part.ignore:
+            found = part.found(text, term.regex)
+            if not found:
+                return None
+            matched.append(found[0])
+            continue
+        m = term.regex.search(text)
+        if m is None:
+            return None
+        matched.append(m.group(0))
+    for group in part.groups:
+        sub = group.test(text, tokens)
+        if sub is None:
+            return None
+        matched.extend(sub)
+    return matched
+
+
+def _any_hits(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> list[str] | None:
+    hits = [label for label, tok in part.words if tok in tokens]
+    # searched terms' matches in the order they occur in the text, as one alternation would
+    found = [hit for term in part.gated(lower, tokens) for hit in _found_cached(term.regex, text, part.ignore)]
+    hits.extend(snippet for _, snippet in sorted(found, key=lambda hit: hit[0]))
+    if hits:
+        return hits
+    for group in part.groups:
+        sub = group.test(text, tokens)
+        if sub is not None:
+            return sub or [""]
+    return None
+
+
+@dataclass(slots=True)
+class Trace:
+    """Why a condition did or did not match (see `Condition.explain`)."""
+
+    ok: bool
+    matched: list[str] = field(default_factory=list)
+    failed: str | None = None
+    vetoed_by: list[str] = field(default_factory=list)
+    partial: list[str] = field(default_factory=list)
+    """What failing nested conditions matched in part (shown for near misses)."""
+
+    def fail(self, reason: str) -> None:
+        """Record a failure; the first one is the reason shown."""
+        if self.ok:
+            self.failed = reason
+        self.ok = False
+
+
+def _listing(labels: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(labels[:limit])
+    return shown + (", …" if len(labels) > limit else "")
+
+
 def _dedupe(items: Iterable[str]) -> list[str]:
+    if isinstance(items, list) and not items:
+        return []
     seen: dict[str, str] = {}
     for item in items:
         key = " ".join(item.casefold().split())

@@ -38,9 +38,13 @@ _UNSUPPORTED: dict[Any, str] = {
 
 
 class Found(Protocol):
-    """A match: only the matched text is used (for the alert's explanation)."""
+    """A match: its text (for the alert's explanation) and where it is (scopes, `near`)."""
 
     def group(self, index: Literal[0] = ..., /) -> str: ...
+
+    def start(self, index: Literal[0] = ..., /) -> int: ...
+
+    def end(self, index: Literal[0] = ..., /) -> int: ...
 
 
 class Searcher(Protocol):
@@ -49,6 +53,8 @@ class Searcher(Protocol):
     def search(self, text: str, /) -> Found | None: ...
 
     def finditer(self, text: str, /) -> Iterator[Found]: ...
+
+    def __hash__(self) -> int: ...  # matches are cached per compiled pattern
 
 
 def _options() -> Any:
