@@ -30,7 +30,7 @@ from typing import Protocol
 
 from bot.models import stable_id
 
-DEFAULT_WINDOW = timedelta(hours=48)
+DEFAULT_WINDOW = timedelta(hours=72)  # measured: docs/stories.md
 DEFAULT_THRESHOLD = 0.15
 # Reports of one story compared against a new headline: the most recent few are enough
 # (a story's wording drifts slowly) and they bound the cost of a long-running story.

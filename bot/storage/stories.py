@@ -151,18 +151,16 @@ class SqlMessages:
             ).first()
         return None if row is None else _record(row)
 
-    async def for_alert(self, alert_id: str) -> list[MessageRecord]:
-        """Every message (one per destination) that shows `alert_id`."""
+    async def for_alert(self, alert_id: str, thread: str) -> list[MessageRecord]:
+        """Every message (one per destination) that shows `alert_id`, whose thread is `thread`."""
         o, m = t.outbox, t.alert_messages
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(m)
-                .join(o, and_(o.c.adapter == m.c.adapter, o.c.address == m.c.address,
-                              o.c.message_id == m.c.message_id))
-                .where(and_(o.c.alert_id == alert_id, o.c.status == "sent"))
-                .distinct()
+                .join(o, and_(o.c.adapter == m.c.adapter, o.c.address == m.c.address))
+                .where(and_(o.c.alert_id == alert_id, o.c.status == "sent", m.c.thread == thread))
             )
-            return [_record(r) for r in rows]
+            return [r for r in map(_record, rows) if alert_id in r.alert_ids]
 
     async def put(self, record: MessageRecord) -> None:
         """Insert or replace the thread's message (a fallback moves the thread to a new message)."""
