@@ -212,6 +212,10 @@ class Pipeline:
         if not reports:
             return kept
         stories = await self.stories.assign(conn, reports.values(), now=now)
+        # Within one event, the most severe alert goes first: it leads the story's message and
+        # the others edit it (a critical one after a warning one would send a second message).
+        order = {event_id: n for n, event_id in enumerate(dict.fromkeys(a.event_id for _, a in kept))}
+        kept = sorted(kept, key=lambda ba: (order[ba[1].event_id], -ba[1].severity.rank))
         alerted: set[str] = set()  # stories that already have an alert in this group
         out: list[tuple[_Batch, Alert]] = []
         for batch, alert in kept:
