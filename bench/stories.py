@@ -281,6 +281,86 @@ async def pipeline_cost(n: int) -> None:
     print(f"  story assignment adds {100 * (with_st / base - 1):.1f} % (ratio {with_st / base:.3f})")
 
 
+async def messages_per_story() -> None:
+    """Chat messages per story for a subscriber to every rule, through the real pipeline:
+    every labelled headline replayed from its own outlet (as the backtest does with a source
+    column), without stories (every alert is a message) and with them (a message per story;
+    later alerts edit it, except a rise to critical, which sends a new one)."""
+    from bot.backtest.memory_store import MemoryStore
+    from bot.clock import ManualClock
+    from bot.models import Alert, NewsEvent, Severity
+    from bot.pipeline import Pipeline
+    from bot.rules.loader import load_rules_dir
+
+    rows = load()
+    ruleset = load_rules_dir(Path(__file__).resolve().parent.parent / "rules")
+    events = [
+        NewsEvent(id=f"h{n}", source=r["outlet"], title=r["title"], url=r["url"],
+                  published=day(r) + timedelta(hours=12, minutes=n), seen_at=day(r) + timedelta(hours=12, minutes=n))
+        for n, r in enumerate(rows)
+    ]
+    gold = {f"h{n}": r["story"] for n, r in enumerate(rows)}
+    positive = {r["story"] for r in rows if set(r["labels"]) - {"none", "tariff-other"}}
+    outlets: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        outlets[r["story"]].add(r["outlet"])
+    wide = {s for s in positive if len(outlets[s]) >= 3}
+
+    async def run(stories: bool, threshold: float = st.DEFAULT_THRESHOLD) -> list[Alert]:
+        clock = ManualClock(events[0].time)
+        pipe = Pipeline(MemoryStore(), ruleset, clock, console_min=None, active_adapters=frozenset(), stories=stories)
+        if pipe.stories is not None:
+            pipe.stories.threshold = threshold
+            pipe.stories.reset()
+        out: list[Alert] = []
+        for ev in sorted(events, key=lambda e: e.time):
+            clock.set(ev.time)
+            out.extend(await pipe.process([ev]))
+        return out
+
+    import logging
+
+    logging.getLogger("bot").setLevel(logging.WARNING)
+    before = await run(False)
+    after = await run(True)
+    sweep = {}
+    shipped_bonus = st.TOPIC_BONUS
+    for bonus in (0.0, 0.03, 0.05, 0.08):
+        st.TOPIC_BONUS = bonus
+        sweep[f"topic bonus {bonus}"] = await run(True)
+    st.TOPIC_BONUS = shipped_bonus
+
+    def count(alerts: list[Alert], with_stories: bool) -> dict[str, int]:
+        per: Counter[str] = Counter()
+        worst: dict[str, Severity] = {}
+        for a in alerts:
+            g = gold[a.event_id]
+            if not with_stories or not a.update:
+                per[g] += 1
+            elif a.severity is Severity.critical and worst.get(a.story or "") is not Severity.critical:
+                per[g] += 1  # a rise to critical sends a new message
+            if a.story and (a.story not in worst or a.severity.rank > worst[a.story].rank):
+                worst[a.story] = a.severity
+        return per
+
+    print("\nchat messages per story (subscriber to every rule; real pipeline, shipped rules):")
+    print("| | alerts | stories reached (recall) | messages/story, all reached | messages/story, 3+ outlets |")
+    print("|---|---|---|---|---|")
+    runs = [("without stories (today)", before, False), ("with stories (shipped)", after, True)]
+    runs += [(f"with stories, {t}", a, True) for t, a in sweep.items()]
+    for name, alerts, flag in runs:
+        per = count(alerts, flag)
+        reached = {g for g in per if g in positive}
+        if flag:
+            splits = sum(len({a.story for a in alerts if gold[a.event_id] == g}) - 1 for g in wide)
+            print(f"<!-- {name}: {splits} extra stories from split gold stories (3+ outlets) -->")
+        wide_reached = [g for g in per if g in wide]
+        print(f"| {name} | {len(alerts)} | {len(reached)}/{len(positive)} ({len(reached) / len(positive):.0%}) | "
+              f"{sum(per[g] for g in reached) / max(1, len(reached)):.2f} | "
+              f"{sum(per[g] for g in wide_reached) / max(1, len(wide_reached)):.2f} "
+              f"({len(wide_reached)}/{len(wide)} stories) |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quality-only", action="store_true")
@@ -290,6 +370,7 @@ def main() -> None:
     quality([int(w) for w in args.windows.split(",")])
     quality_shipped([int(w) for w in args.windows.split(",")])
     hard_cases()
+    asyncio.run(messages_per_story())
     if not args.quality_only:
         asyncio.run(pipeline_cost(args.headlines))
 

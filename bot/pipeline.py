@@ -204,8 +204,12 @@ class Pipeline:
     ) -> list[tuple[_Batch, Alert]]:
         """Put each news alert's event in its story; mark alerts after a story's first as updates."""
         assert self.stories is not None
+        topics: dict[str, list[str]] = {}
+        for _, a in kept:
+            if a.kind == "news":
+                topics.setdefault(a.event_id, []).append(a.rule_id)
         reports = {
-            a.event_id: Report(a.event_id, a.source, a.title, a.url, a.event_time)
+            a.event_id: Report(a.event_id, a.source, a.title, a.url, a.event_time, tuple(sorted(topics[a.event_id])))
             for _, a in kept
             if a.kind == "news"
         }

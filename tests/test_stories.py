@@ -162,6 +162,7 @@ async def test_stories_survive_a_restart(db_url: str) -> None:
     assert {a.story for a in later} == {first[0].story}
     assert all(a.update for a in later)
     assert [r.event_id for r in reports] == [e.id for e in events]
+    assert all(r.topics for r in reports)  # the rules each report fired, kept for matching
 
 
 async def test_two_workers_put_one_event_in_one_story(pg_url: str) -> None:
