@@ -275,7 +275,7 @@ class StoryIndex:
 
     def best(self, sig: Signature, at: datetime, topics: tuple[str, ...] = ()) -> Story | None:
         horizon = at - self.window
-        shared: Counter[str] = Counter()
+        shared: Counter[str] = Counter()  # open story → words it shares with the headline
         for word in sig.words:
             ids = self._by_word.get(word)
             if ids and len(ids) <= MAX_POSTING:
