@@ -21,6 +21,7 @@ workers and in a backtest.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -85,6 +86,20 @@ def _stem(word: str) -> str:
     return word
 
 
+_MAY_PCT = re.compile(r"%|％|pct|per\s*cent")
+_MAY_MONEY = re.compile(r"\$|usd|billion|bn|trillion")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _canonical(token: str) -> str:
+    """The word a token counts as ("" for stop words and bare numbers); cached, as the
+    vocabulary of news is small and every headline is read once."""
+    if token in _STOP or token.isdigit():
+        return ""
+    stem = _stem(token)
+    return _SYNONYMS.get(stem, stem)
+
+
 def _number(text: str) -> str:
     value = float(text)
     return f"{value:g}"
@@ -109,9 +124,9 @@ class Signature:
 def signature(title: str) -> Signature:
     """The signature of a headline; any text is accepted (empty, huge, any script)."""
     text = unicodedata.normalize("NFKC", title[:MAX_TITLE_CHARS]).casefold()
-    percents = frozenset(_number(m.group(1)) for m in _PCT.finditer(text))
+    percents = frozenset(_number(m.group(1)) for m in _PCT.finditer(text)) if _MAY_PCT.search(text) else frozenset()
     money: set[str] = set()
-    for m in _MONEY.finditer(text):
+    for m in _MONEY.finditer(text) if _MAY_MONEY.search(text) else ():
         amount, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         money.add(f"${_number(amount)}{unit[0]}")
     words: set[str] = set()
@@ -125,10 +140,9 @@ def signature(title: str) -> Signature:
             continue
         if actor is None and token in _ACTORS:
             actor = _ACTORS[token]
-        if token in _STOP or token.isdigit():
-            continue
-        stem = _stem(token)
-        words.add(_SYNONYMS.get(stem, stem))
+        word = _canonical(token)
+        if word:
+            words.add(word)
     words.update(f"{p}%" for p in percents)
     words.update(money)
     return Signature(frozenset(words), percents, frozenset(money), actor)
