@@ -220,20 +220,16 @@ def quality_shipped(windows: list[int]) -> None:
 
 
 def hard_cases() -> None:
-    """The issue's named cases: 34 %, 84 %, 125 % are three stories."""
-    titles = [
-        ("2025-04-04", "China to impose additional 34% tariffs on all US imports starting April 10"),
-        ("2025-04-04", "China imposes 34% tariff on all U.S. goods in response to new American duties"),
-        ("2025-04-09", "China raises tariffs on US goods to 84% as trade war escalates"),
-        ("2025-04-11", "China hits back at Trump tariff hike, raises duties on US goods to 125%"),
-        ("2025-04-11", "China Hikes Tariffs on U.S. Goods to 125%, Warns of Full Retaliation"),
-    ]
-    index = st.StoryIndex(window=timedelta(hours=48))
-    print("\nhard cases (window 48 h):")
-    for n, (d, title) in enumerate(titles):
-        at = datetime.fromisoformat(d).replace(tzinfo=UTC)
-        a = index.assign(st.Report(str(n), "src", title, None, at))
-        print(f"  {a.story.id[:8]} {'opens' if a.opened else 'joins'}  {title}")
+    """The issue's named cases, on real headlines (tests/fixtures/stories_april_2025.json keeps
+    outlet, date and URL): China's 34 %, 84 % and 125 % counter-tariffs are three stories."""
+    fixture = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "stories_april_2025.json"
+    rows = [r for r in json.loads(fixture.read_text()) if "pct" in r["story"]]
+    index = st.StoryIndex()
+    print(f"\nhard cases (window {index.window.total_seconds() / 3600:.0f} h):")
+    for n, row in enumerate(rows):
+        at = day(row) + timedelta(minutes=n)
+        a = index.assign(st.Report(str(n), row["outlet"], row["title"], row["url"], at))
+        print(f"  {a.story.id[:8]} {'opens' if a.opened else 'joins'}  {row['published']}  {row['title']}")
 
 
 # ---- cost in the real pipeline ------------------------------------------------------
