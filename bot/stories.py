@@ -44,9 +44,11 @@ MAX_TITLE_CHARS = 1_000  # a "title" longer than this is a body pasted into a ti
 
 _PCT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|％|-?\s*pct\b|\s*per\s*cent\b|\s*percent\b)")
 _MONEY = re.compile(
-    r"(?:\$|usd\s*|us\$)\s*(\d+(?:\.\d+)?)\s*(billion|bn|b|million|mn|m|trillion|tn|t)\b"
-    r"|(\d+(?:\.\d+)?)\s*(billion|bn|trillion)\s*(?:dollars?|usd)"
+    r"(?:\$|usd\s*|us\$)\s*(\d+(?:\.\d+)?)\s*(billion|bn|bln|b|million|mn|m|trillion|tn|t)\b"
+    r"|(\d+(?:\.\d+)?)\s*-?\s*(billion|bn|bln|trillion)\s*-?\s*(?:dollars?|usd)"
 )
+# "Aug. 23", "January 15": when, not which event (a date's day is not a bare number).
+_DATE = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 
@@ -86,8 +88,11 @@ def _stem(word: str) -> str:
     return word
 
 
+# A number that is not a percentage, an amount or part of a decimal.
+_BARE = re.compile(r"(?<![\d.$%])\b(\d+)\b(?!\s*(?:%|％|pct|percent|per\s*cent|\.\d))")
+_YEAR = re.compile(r"(?:19|20)\d\d")  # "2025 tariffs", "since 2018": context, not the event
 _MAY_PCT = re.compile(r"%|％|pct|per\s*cent")
-_MAY_MONEY = re.compile(r"\$|usd|billion|bn|trillion")
+_MAY_MONEY = re.compile(r"\$|usd|billion|bn|bln|trillion")
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -113,6 +118,7 @@ class Signature:
     percents: frozenset[str]
     money: frozenset[str]
     actor: str | None
+    numbers: frozenset[str] = frozenset()  # other numbers named ("Phase 2", "April 10", "No. 7")
 
     @property
     def lead_percent(self) -> str | None:
@@ -145,7 +151,10 @@ def signature(title: str) -> Signature:
             words.add(word)
     words.update(f"{p}%" for p in percents)
     words.update(money)
-    return Signature(frozenset(words), percents, frozenset(money), actor)
+    numbers = frozenset(
+        n for n in (m.group(1) for m in _BARE.finditer(_MONEY.sub(" ", _DATE.sub(" ", text)))) if not _YEAR.fullmatch(n)
+    ) if any(c.isdigit() for c in text) else frozenset()
+    return Signature(frozenset(words), percents, frozenset(money), actor, numbers)
 
 
 def similarity(a: Signature, b: Signature) -> float:
@@ -157,10 +166,13 @@ def similarity(a: Signature, b: Signature) -> float:
 
 
 def vetoed(a: Signature, b: Signature) -> bool:
-    """Different headline numbers or amounts: a different event, however alike the words."""
+    """Different headline numbers or amounts: a different event, however alike the words
+    (other numbers veto only when the two share none: "Phase 1" vs "Phase 2")."""
     if a.percents and b.percents and a.lead_percent != b.lead_percent:
         return True
-    return bool(a.money and b.money and not (a.money & b.money))
+    if a.money and b.money and not (a.money & b.money):
+        return True
+    return bool(a.numbers and b.numbers and not (a.numbers & b.numbers))
 
 
 # ---- the online grouping ------------------------------------------------------
