@@ -171,7 +171,8 @@ class SqlMessages:
             "notes": list(record.notes), "severity": record.severity, "sent_at": record.sent_at,
             "edited_at": record.edited_at,
         }
-        async with self.engine.begin() as conn:
+        async with self.engine.connect() as own:  # one statement: autocommit, no BEGIN/COMMIT trips
+            conn = await own.execution_options(isolation_level="AUTOCOMMIT")
             stmt = _dialect_insert(conn, m)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[m.c.adapter, m.c.address, m.c.thread],
