@@ -55,8 +55,9 @@ class MessageEditor:
             return await adapter.send_alert(address, alert)
         thread = thread_of(alert)
         record = await self.messages.get(adapter_name, address, thread)
-        if record is None:
-            return await self._send_new(adapter, address, thread, (alert.id,), (), alert.severity)
+        if record is None:  # the common case: a new story here; the alert is at hand, no read
+            return await self._send_new(adapter, address, thread, (alert.id,), (), alert.severity,
+                                        view=MessageView(lead=alert))
         ids = record.alert_ids if alert.id in record.alert_ids else (*record.alert_ids, alert.id)
         if alert.severity is Severity.critical and record.severity != Severity.critical.value:
             # Lead with the critical alert; the story so far follows as sources and rules.
@@ -110,8 +111,10 @@ class MessageEditor:
         ids: tuple[str, ...],
         notes: tuple[str, ...],
         severity: Severity,
+        *,
+        view: MessageView | None = None,
     ) -> SendResult:
-        view = await self._view(ids, notes)
+        view = view or await self._view(ids, notes)
         if view is None:
             return Sent()
         result = await adapter.send_view(address, view)
