@@ -34,6 +34,7 @@ from bot.rules.engine import RuleEngine
 from bot.rules.loader import RuleSet
 from bot.storage.protocols import PipelineStore
 from bot.storage.store import OutboxEntry, PollRecord
+from bot.stories import Report, StoryAssigner
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ class Pipeline:
         console_min: Severity | None,
         active_adapters: frozenset[str],
         flood: FloodGuard | None = None,
+        stories: bool = True,
     ) -> None:
+        """`stories=False` turns story grouping off (a baseline for bench/stories.py)."""
         self.store = store
         self.flood = flood or FloodGuard(per_poll=20, per_rule=60, window=3600)
         self.clock = clock
@@ -75,6 +78,8 @@ class Pipeline:
         self._lock = asyncio.Lock()
         self._waiting: list[_Batch] = []
         self._pending_rules: RuleSet | None = None
+        # Stories are kept by the store: SQL tables, or the backtest's dicts.
+        self.stories: StoryAssigner | None = StoryAssigner(store.story_storage) if stories else None
 
     def replace_ruleset(self, ruleset: RuleSet) -> None:
         """Swap rules in place; price windows and confirm state carry over by rule id.
@@ -118,9 +123,17 @@ class Pipeline:
             size += len(batch.events)
         return group
 
-    async def _write_group(self, group: list[_Batch], own: _Batch) -> None:
+    async def _process_group_or_reset(self, group: list[_Batch]) -> None:
         try:
             await self._process_group(group)
+        except BaseException:
+            if self.stories is not None:
+                self.stories.reset()  # its index may hold the rolled-back group's stories
+            raise
+
+    async def _write_group(self, group: list[_Batch], own: _Batch) -> None:
+        try:
+            await self._process_group_or_reset(group)
         except Exception as exc:
             for batch in group:
                 batch.done.set_exception(exc)
@@ -151,10 +164,7 @@ class Pipeline:
                 candidates.extend((batch, a) for a in found)
             if not candidates:
                 return
-            last = await self.store.last_fired_many(
-                conn, ((a.rule_id, a.key) for _, a in candidates if self._cooldown(a) > 0)
-            )
-            kept = [(b, a) for b, a in candidates if self._off_cooldown(a, last)]
+            kept = await self._keep(conn, candidates, now=now)
             inserted = await self.store.insert_alerts(conn, [a for _, a in kept])
             raised = [(b, a) for b, a in kept if a.id in inserted]
             if not raised:
@@ -208,6 +218,52 @@ class Pipeline:
             log.warning("flood: %s", digest.title)
             owed.extend(routing.digest_routes(digest, excess, now=now))
         await self.store.enqueue_many(conn, owed, at=now)
+
+    async def _keep(
+        self, conn: AsyncConnection, candidates: list[tuple[_Batch, Alert]], *, now: datetime
+    ) -> list[tuple[_Batch, Alert]]:
+        """The candidates off cooldown, each news alert placed in its story."""
+        last = await self.store.last_fired_many(
+            conn, ((a.rule_id, a.key) for _, a in candidates if self._cooldown(a) > 0)
+        )
+        kept = [(b, a) for b, a in candidates if self._off_cooldown(a, last)]
+        if self.stories is not None:
+            kept = await self._join_stories(conn, kept, now=now)
+        return kept
+
+    async def _join_stories(
+        self, conn: object, kept: list[tuple[_Batch, Alert]], *, now: datetime
+    ) -> list[tuple[_Batch, Alert]]:
+        """Put each news alert's event in its story; mark alerts after a story's first as updates."""
+        assert self.stories is not None
+        topics: dict[str, list[str]] = {}
+        for _, a in kept:
+            if a.kind == "news":
+                topics.setdefault(a.event_id, []).append(a.rule_id)
+        reports = {
+            a.event_id: Report(a.event_id, a.source, a.title, a.url, a.event_time, tuple(sorted(topics[a.event_id])))
+            for _, a in kept
+            if a.kind == "news"
+        }
+        if not reports:
+            return kept
+        joined = await self.stories.assign(conn, reports.values(), now=now)
+        # Within one event, the most severe alert goes first: it leads the story's message and
+        # the others edit it (a critical one after a warning one would send a second message).
+        order = {event_id: n for n, event_id in enumerate(dict.fromkeys(a.event_id for _, a in kept))}
+        kept = sorted(kept, key=lambda ba: (order[ba[1].event_id], -ba[1].severity.rank))
+        alerted: set[str] = set()  # stories that already have an alert in this group
+        out: list[tuple[_Batch, Alert]] = []
+        for batch, alert in kept:
+            j = joined.get(alert.event_id)
+            if j is None:
+                out.append((batch, alert))
+                continue
+            sid = j.story.id
+            first = j.opened and sid not in alerted
+            alerted.add(sid)
+            out.append((batch, alert.model_copy(update={"story": sid, "sources": j.sources, "update": not first})))
+        return out
 
     def _cooldown(self, alert: Alert) -> float:
         rule = self.ruleset.get(alert.rule_id)

@@ -110,7 +110,10 @@ async def test_message_refused_for_good_is_given_up_and_the_next_alert_goes_at_o
 async def test_message_refused_once_goes_reshaped_as_plain_text(bot: Bot) -> None:
     await bot.subscribe(ALICE)
     bot.fake.fail_next("sendMessage", 400, description="Bad Request: message is too long")
-    await bot.publish("Tariff headline reshaped", "Tariff headline after it")
+    # two different events (two stories: each is a message of its own, none an edit)
+    await bot.publish(
+        "Tariff headline reshaped", "Soybean farmers in Iowa brace for steep losses from tariffs on exports this autumn"
+    )
     await bot.readout.drain_once()
     assert bot.received(ALICE) == bot.titles  # both, in order, none waiting
     first = bot.fake.sent_messages(ALICE)[0]

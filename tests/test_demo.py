@@ -25,12 +25,27 @@ def _settings(tmp_path: Path) -> Settings:
 
 
 def _rules_of(lines: list[str]) -> dict[str, list[str]]:
-    """rule id → the console lines it produced (`… — source · rule · …`)."""
+    """rule id → the console lines it produced: an alert's own line (`… — source · rule · …`),
+    or a story update under it (`  ↳ #N title — +2 sources: … · also: rule (tone …), …`)."""
     out: dict[str, list[str]] = {}
     for line in lines:
+        if line.startswith("  ↳ "):
+            for bit in line.rsplit(" — ", 1)[1].split(" · "):
+                if bit.startswith("also: "):
+                    for rule in bit.removeprefix("also: ").split(", "):
+                        out.setdefault(rule.split(" (")[0], []).append(line)
+            continue
         rule = line.split(" — ", 1)[1].split(" · ")[1]
         out.setdefault(rule, []).append(line)
     return out
+
+
+def _sources_of(line: str) -> set[str]:
+    """The outlets a line names: an alert line's source, a story update's added sources."""
+    if not line.startswith("  ↳ "):
+        return {line.split(" — ", 1)[1].split(" · ")[0]}
+    bits = [b for b in line.rsplit(" — ", 1)[1].split(" · ") if " source" in b.split(":")[0]]
+    return {s for b in bits for s in b.split(": ", 1)[1].split(", ")}
 
 
 async def test_demo_plays_the_day_through_the_real_bot(tmp_path: Path) -> None:
@@ -38,13 +53,25 @@ async def test_demo_plays_the_day_through_the_real_bot(tmp_path: Path) -> None:
     code = await run_demo(_settings(tmp_path), speed=5000, out=out)  # the day in about 0.1 s
     assert code == 0
     text = out.getvalue()
-    alerts = [line for line in text.splitlines() if " — " in line and line[:2].isdigit()]
-    by_rule = _rules_of(alerts)
+    # One line per alert: a story's first alert as a full line, each later one (other outlets,
+    # other rules on the same headline) as a `↳` update of that story (stories: docs/stories.md)
+    firsts = [line for line in text.splitlines() if " — " in line and line[:2].isdigit()]
+    updates = [line for line in text.splitlines() if line.startswith("  ↳ #")]
+    by_rule = _rules_of(firsts + updates)
     # every kind of alert the scenario is there to show
     assert {"readout-hope", "readout-friction", "tariff-announcement", "tariff-retaliation",
             "export-controls-chips", "vix-spike", "vix-above-30"} <= set(by_rule), sorted(by_rule)
-    # the same story from several outlets
-    retaliation_sources = {line.split(" — ", 1)[1].split(" · ")[0] for line in by_rule["tariff-retaliation"]}
+    # the same story from several outlets: the console's messages are numbered in print order
+    messages: dict[str, list[str]] = {f"#{n}": [line] for n, line in enumerate(firsts, 1)}
+    for line in updates:
+        messages[line.split()[1]].append(line)
+    retaliation_sources = {
+        source
+        for lines in messages.values()
+        if "tariff-retaliation" in _rules_of(lines)
+        for line in lines
+        for source in _sources_of(line)
+    }
     assert {"kyiv-post", "west-hawaii-today-ap", "neon-nettle"} <= retaliation_sources
     # a hopeful readout reads as hope, a frictional one as friction
     assert any("Pragmatic and Constructive" in line and "tone hope" in line for line in by_rule["readout-hope"])
@@ -53,8 +80,8 @@ async def test_demo_plays_the_day_through_the_real_bot(tmp_path: Path) -> None:
     assert any("21.70" in line for line in by_rule["vix-spike"])
     assert any("31.40" in line for line in by_rule["vix-above-30"])
     # one line per alert, scenario times, and the closing line
-    assert all(line[2] == ":" for line in alerts)
-    assert text.splitlines()[-1].startswith(f"Demo over: {len(alerts)} alerts")
+    assert all(line[2] == ":" for line in firsts)
+    assert text.splitlines()[-1].startswith(f"Demo over: {len(firsts) + len(updates)} alerts")
 
 
 async def test_two_demo_runs_on_one_kept_database_both_alert(tmp_path: Path) -> None:

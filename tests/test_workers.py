@@ -41,8 +41,10 @@ JITTER = 0.5
 LEASE = INTERVAL * 1.5 + JITTER  # what Readout.poll_source asks for
 FEEDS = [f"wire{n}" for n in range(4)]
 CHATS = [7001, 7002, 7003]
-FIRST = {f: [f"{f}: tariff round {n} on steel" for n in range(2)] for f in FEEDS}
-SECOND = {f: [f"{f}: tariff retaliation {n} announced" for n in range(2)] for f in FEEDS}
+# Every headline a different event (its own number), so each is its own story and message
+# (bot/stories.py: headlines that differ only in the feed name would be one story).
+FIRST = {f: [f"{f}: tariff round {10 * k + n} on steel" for n in range(2)] for k, f in enumerate(FEEDS)}
+SECOND = {f: [f"{f}: tariff retaliation {10 * k + n + 5} announced" for n in range(2)] for k, f in enumerate(FEEDS)}
 
 RULES = """\
 rules:

@@ -2,7 +2,9 @@
 
 One line per alert — time, severity, headline, source, rule, tone, tickers — so a
 busy tape stays readable; the full alert (why, watch-list reasons) is in chat and in
-`once --json`. Like errbot's text backend it is a real adapter, so tests can drive
+`once --json`. A story's later alerts (other outlets, other rules on the same event)
+cannot edit what a terminal printed: each is one compact `↳ #N` line under the story's
+first (`+2 sources: … · also: rule-id (tone …)`). Like errbot's text backend it is a real adapter, so tests can drive
 the whole bot through it.
 """
 
@@ -13,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from bot.adapters.base import SendResult, Sent
+from bot.adapters.base import EditResult, MessageView, SendResult, Sent
 from bot.delivery.render import SEVERITY_MARKER, TONE_LABEL
 from bot.models import Alert
 
@@ -71,6 +73,25 @@ class ConsoleAdapter:
             self.sent += 1
         return Sent(message_id=str(self.sent))
 
+    async def send_view(self, address: str, view: MessageView) -> SendResult:
+        """A story's first message: its lead alert's line, then what it already gathered."""
+        async with self._lock:
+            self.stream.write(one_line(view.lead) + "\n")
+            line = story_line(view)
+            if line:
+                self.stream.write(f"  {line}\n")
+            self.stream.flush()
+            self.sent += 1
+        return Sent(message_id=str(self.sent))
+
+    async def edit_view(self, address: str, message_id: str, view: MessageView) -> EditResult:
+        """A terminal cannot rewrite what it printed: one compact line says what changed."""
+        async with self._lock:
+            title = " ".join(view.lead.title[:80].split())  # feed text may carry newlines
+            self.stream.write(f"  ↳ #{message_id} {title} — {story_line(view) or 'updated'}\n")
+            self.stream.flush()
+        return Sent(message_id=message_id)
+
     async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
         async with self._lock:
             self.stream.write(f"Digest: {len(alerts)} alert(s) held during quiet hours\n")
@@ -79,3 +100,24 @@ class ConsoleAdapter:
             self.stream.flush()
             self.sent += 1
         return Sent(message_id=str(self.sent))
+
+
+def story_line(view: MessageView) -> str:
+    """"+2 sources: Reuters, Xinhua · also: tariff-retaliation, readout-friction (tone friction -0.62)
+    · <notes>", or empty. Rule ids and tone, as on an alert's own line."""
+    bits: list[str] = []
+    sources = view.added_sources
+    if sources:
+        bits.append(f"+{len(sources)} source{'s' if len(sources) != 1 else ''}: " + ", ".join(s for s, _ in sources))
+    rules: dict[str, str] = {}
+    for alert in view.more:
+        if alert.rule_id != view.lead.rule_id and alert.rule_id not in rules:
+            tone = ""
+            if alert.tone is not None:
+                score = f" {alert.tone_score:+.2f}" if alert.tone_score is not None else ""
+                tone = f" (tone {TONE_LABEL[alert.tone]}{score})"
+            rules[alert.rule_id] = alert.rule_id + tone
+    if rules:
+        bits.append("also: " + ", ".join(rules.values()))
+    bits.extend(view.notes)
+    return " · ".join(bits)

@@ -41,9 +41,18 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.adapters.base import Gone, Rejected, RetryLater, SendResult, Sent
+from bot.adapters.base import (
+    EditResult,
+    Gone,
+    MessageView,
+    Rejected,
+    RetryLater,
+    SendResult,
+    Sent,
+    Uneditable,
+)
 from bot.adapters.discord_commands import ReadoutCommands, ReadoutTree
-from bot.adapters.discord_embeds import alert_embed, digest_embed
+from bot.adapters.discord_embeds import alert_embed, digest_embed, view_embed
 from bot.delivery.errors import Fault, FaultKind, classify_discord
 from bot.models import Alert, stable_id
 from bot.settings import Settings
@@ -245,6 +254,39 @@ class DiscordAdapter:
     async def send_alert(self, address: str, alert: Alert) -> SendResult:
         return await self._post(address, [alert_embed(alert)], nonce=alert.id)
 
+    async def send_view(self, address: str, view: MessageView) -> SendResult:
+        # The nonce names this view (its alerts and notes): a resend of the same view after a
+        # timeout is answered with the message Discord already made, a grown story posts anew.
+        nonce = stable_id("view", view.lead.id, *(a.id for a in view.more), *view.notes)
+        return await self._post(address, [view_embed(view)], nonce=nonce)
+
+    async def edit_view(self, address: str, message_id: str, view: MessageView) -> EditResult:
+        """PATCH the message in place; a deleted message (404 Unknown Message) is `Uneditable`."""
+        if self._client is None or not self._logged_in:
+            return RetryLater("discord: not logged in yet")
+        try:
+            channel_id, msg_id = int(address), int(message_id)
+        except ValueError:
+            return Gone(f"discord: {address[:40]!r}/{message_id[:40]!r} is not a channel/message id")
+        message = self._client.get_partial_messageable(channel_id).get_partial_message(msg_id)
+        try:
+            await message.edit(embeds=[view_embed(view)], allowed_mentions=discord.AllowedMentions.none())
+        except discord.RateLimited as exc:
+            return RetryLater("discord: rate limited (429)", after=exc.retry_after)
+        except discord.HTTPException as exc:
+            detail = f"{exc.status} {exc.code}: {exc.text[:200]}"
+            if exc.status == 404 and exc.code == UNKNOWN_MESSAGE:
+                return Uneditable(f"discord: message {msg_id} is gone ({detail})")
+            fault = discord_fault(exc)  # one classification for sends and edits
+            if fault.kind is FaultKind.CHAT:
+                return Gone(f"discord: channel {channel_id} unreachable ({detail})")
+            if fault.kind is FaultKind.MESSAGE:  # this edit will never go: the view goes anew
+                return Uneditable(f"discord: edit refused ({detail})")
+            return RetryLater(f"discord: HTTP {detail}", after=fault.retry_after)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return RetryLater(f"discord: network error ({_describe(exc)})")
+        return Sent(message_id)
+
     async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
         if not alerts:
             return Sent(None)
@@ -292,6 +334,9 @@ class DiscordAdapter:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return RetryLater(f"discord: network error ({_describe(exc)})")
         return Sent(str(message.id))
+
+
+UNKNOWN_MESSAGE = 10008  # Discord's JSON error code for a deleted (or never existing) message
 
 
 def discord_fault(exc: discord.HTTPException) -> Fault:

@@ -54,9 +54,18 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from bot.adapters import telegram_chat as tgchat
 from bot.adapters import telegram_commands as commands
 from bot.adapters import telegram_updates as updates
-from bot.adapters.base import Gone, Rejected, RetryLater, SendResult, Sent
+from bot.adapters.base import (
+    EditResult,
+    Gone,
+    MessageView,
+    Rejected,
+    RetryLater,
+    SendResult,
+    Sent,
+    Uneditable,
+)
 from bot.adapters.telegram_concurrency import PerChatUpdates
-from bot.adapters.telegram_render import plain, render_alert, render_digest, utf16_len
+from bot.adapters.telegram_render import plain, render_alert, render_digest, render_view, utf16_len
 from bot.delivery.errors import Fault, FaultKind, classify_telegram
 from bot.delivery.render import plain_text
 from bot.models import Alert
@@ -76,6 +85,12 @@ CONNECT_RETRY = (5.0, 300.0)
 
 class _UnreachableError(Exception):
     """getMe failed for a reason other than the token: retried in the background."""
+# editMessageText refusals that mean "this message can no longer be edited": send a new one.
+UNEDITABLE_BAD_REQUESTS = (
+    "message to edit not found",
+    "message can't be edited",
+    "message_id_invalid",
+)
 
 
 class TelegramAdapter:
@@ -254,6 +269,46 @@ class TelegramAdapter:
             key=(address, alert.id),
         )
 
+    async def send_view(self, address: str, view: MessageView) -> SendResult:
+        markup = tgchat.alert_buttons(view.lead.rule_id, view.lead.id)
+        return await self._send(
+            address,
+            [render_view(view)],
+            markup=markup,
+            fallback=plain_text(view.lead),
+            key=(address, "view:" + view.lead.id),
+        )
+
+    async def edit_view(self, address: str, message_id: str, view: MessageView) -> EditResult:
+        """editMessageText in place. "Not modified" means the message already shows this view
+        (nothing is lost); "not found" / "can't be edited" (deleted, too old) are `Uneditable`."""
+        try:
+            chat_id, _ = tgchat.chat_of_address(address)
+        except ValueError:
+            return Gone(reason=f"not a Telegram address: {address[:40]!r}")
+        if self._app is None:
+            return RetryLater(reason="telegram: not connected yet")
+        await self._pace(chat_id)
+        try:
+            await self.application.bot.edit_message_text(
+                render_view(view),
+                chat_id=chat_id,
+                message_id=int(message_id),
+                parse_mode=ParseMode.HTML,
+                reply_markup=tgchat.alert_buttons(view.lead.rule_id, view.lead.id),
+                link_preview_options=tgchat.NO_PREVIEW,
+            )
+        except BadRequest as exc:
+            text = exc.message.lower()
+            if "message is not modified" in text:
+                return Sent(message_id=message_id)
+            if any(m in text for m in UNEDITABLE_BAD_REQUESTS):
+                return Uneditable(reason=f"telegram: {exc.message}")
+            return _edit_outcome(telegram_fault(exc))
+        except TelegramError as exc:  # one classification for sends and edits (bot.delivery.errors)
+            return _edit_outcome(telegram_fault(exc))
+        return Sent(message_id=message_id)
+
     async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
         if not alerts:
             return Sent()
@@ -422,6 +477,13 @@ def outcome_of(fault: Fault) -> SendResult:
     if fault.kind is FaultKind.MESSAGE:
         return Rejected(reason=fault.reason)
     return RetryLater(reason=fault.reason)
+
+
+def _edit_outcome(fault: Fault) -> EditResult:
+    """What the message editor is told for a fault on an edit: an edit Telegram will never
+    take (a 400 about the message) is `Uneditable`, so the view goes out as a new message."""
+    result = outcome_of(fault)
+    return Uneditable(reason=fault.reason) if isinstance(result, Rejected) else result
 
 
 def fit_utf16(text: str, limit: int) -> str:

@@ -17,6 +17,10 @@ answer means is decided in `bot.delivery.errors`).
   a minute is an API fault, not mass unsubscription: that adapter is paused
   for `fault_pause_seconds` and nobody is disabled.
 
+Alerts of one story go to one message per destination (`bot.delivery.messages`):
+the first is sent, later ones edit it; rows stay ordered per destination, so
+the edit always finds the message it edits.
+
 Delivery is at-least-once in one narrow window: a crash after the chat API
 accepted a message and before `mark_sent` committed resends that message on
 restart. Everything else is exactly-once: rows are unique per
@@ -34,6 +38,7 @@ from datetime import datetime, timedelta
 
 from bot.adapters.base import Adapter, Gone, Rejected, RetryLater, SendResult, Sent
 from bot.clock import Clock
+from bot.delivery.messages import MessageEditor
 from bot.metrics import DELIVERIES
 from bot.storage.store import Delivery, Store
 
@@ -85,6 +90,7 @@ class OutboxWorker:
         self._gone_seen: dict[str, deque[tuple[datetime, str]]] = {}  # adapter → recent "gone"s
         self._paused: dict[str, datetime] = {}  # adapter → paused until (an API fault)
         self._confirmed: list[tuple[list[Delivery], str]] = []  # gone twice: disable after the pass
+        self.messages = MessageEditor(store, self.adapters, clock)
 
     def wake(self) -> None:
         """New rows were queued: drain now instead of at the end of the `run` interval."""
@@ -141,10 +147,10 @@ class OutboxWorker:
         if alert is None:
             await self.store.mark_dead([row.id], error="alert row missing")
             return False
-        adapter = self.adapters[row.adapter]
         async with self._sem:
             try:
-                result: SendResult = await adapter.send_alert(row.address, alert)
+                # One message per story: a later alert of the story edits the first one's message.
+                result: SendResult = await self.messages.deliver(row.adapter, row.address, alert)
             except Exception as exc:  # an adapter bug must not kill the worker
                 log.exception("adapter %s raised on delivery %s", row.adapter, row.id)
                 result = RetryLater(reason=f"{type(exc).__name__}: {exc}")

@@ -16,6 +16,7 @@ from bot.models import Alert, NewsEvent, PriceEvent
 from bot.storage.chats import Destination, Mute, Subscription
 from bot.storage.outbox import OutboxEntry
 from bot.storage.sources import PollRecord, SourceState
+from bot.stories import StoryStorage
 
 
 class RoutingReads(Protocol):
@@ -34,6 +35,9 @@ class RoutingReads(Protocol):
 
 class PipelineStore(RoutingReads, Protocol):
     """Everything `bot.pipeline.Pipeline` reads and writes, in one transaction per group."""
+
+    @property
+    def story_storage(self) -> StoryStorage: ...
 
     def transaction(self) -> AbstractAsyncContextManager[Any]: ...
 

@@ -7,6 +7,7 @@ transactions, insert-if-new):
 - `sources` — poll outcomes and source leases (`SourceLeases`, with `cache`)
 - `outbox`  — deliveries owed, claimed, settled (`OutboxQueue`)
 - `chats`   — destinations, subscriptions, mutes (`ChatPreferences`)
+- `stories` — stories and the chat message of each (`SqlStories`, `SqlMessages`: `story_storage`)
 
 `Store` is all of them on one database, so callers hold one object and share
 one transaction across concerns (`async with store.transaction() as conn`).
@@ -33,6 +34,7 @@ from bot.storage.outbox import (
     release_outbox_claims,
 )
 from bot.storage.sources import PollRecord, SourceLeases, SourceState, release_leases
+from bot.storage.stories import SqlStories
 
 
 class Store(EventLog, SourceLeases, OutboxQueue, ChatPreferences):
@@ -51,6 +53,11 @@ class Store(EventLog, SourceLeases, OutboxQueue, ChatPreferences):
     @property
     def engine(self) -> AsyncEngine:
         return self.db.engine
+
+    @property
+    def story_storage(self) -> SqlStories:
+        """Stories (`bot.stories`) in their tables, on this store's engine."""
+        return SqlStories(self.engine)
 
     @property
     def single_worker(self) -> bool:
