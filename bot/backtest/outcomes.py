@@ -30,16 +30,25 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from scipy.stats import t as student_t
-
-from bot.models import Alert
 
 HORIZONS: tuple[int, ...] = (1, 5)
 CI_METHOD = "Student t, 95 %, reactions vs the baseline mean taken as known"
 COUNTING = "alerts of one rule on the same base sample are counted once for that rule"
 MINUS = "\u2212"
+
+
+class AlertLike(Protocol):
+    """What the study needs of an alert (`bot.models.Alert` has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def event_time(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -258,7 +267,7 @@ class EventStudy:
 
 
 def study(
-    alerts: Sequence[Alert],
+    alerts: Sequence[AlertLike],
     series: Mapping[str, Series],
     *,
     start: datetime,
