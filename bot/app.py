@@ -16,8 +16,9 @@ from bot.adapters.base import Adapter
 from bot.adapters.console import ConsoleAdapter
 from bot.clock import Clock, SystemClock
 from bot.delivery.outbox import OutboxWorker
+from bot.live_outcomes import OutcomeTracker
 from bot.metrics import POLLS
-from bot.models import Alert, Severity
+from bot.models import Alert, PriceEvent, Severity
 from bot.pipeline import Pipeline
 from bot.rules.loader import RuleSet, load_rules_dir
 from bot.services import RuleSetHolder, Services
@@ -27,6 +28,7 @@ from bot.sources.http import Validators, make_client
 from bot.sources.poll import PollOutcome, poll_feed, poll_price
 from bot.sources.scheduler import SourceScheduler
 from bot.storage.leader import LeaderLock
+from bot.storage.outcomes import OutcomeStore
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class Readout:
         self.services: Services
         self.pipeline: Pipeline
         self.outbox: OutboxWorker
+        self.outcomes: OutcomeTracker
 
     # ---- lifecycle -----------------------------------------------------------
 
@@ -132,6 +135,13 @@ class Readout:
             worker_id=self.worker_id,
             claim_seconds=self.settings.delivery_claim_seconds,
         )
+        self.outcomes = OutcomeTracker(
+            OutcomeStore(self.store),
+            self.clock,
+            worker_id=self.worker_id,
+            symbols=self.settings.outcome_symbols,
+            edit=None,
+        )
         if self._client is None:
             self._client = make_client(self.settings)
 
@@ -155,6 +165,9 @@ class Readout:
             self._scheduler.start(self._all_sources())
             self._tasks.append(
                 asyncio.create_task(self.outbox.run(self._stop, interval=self.settings.delivery_interval))
+            )
+            self._tasks.append(
+                asyncio.create_task(self.outcomes.run(self._stop, interval=self.settings.outcome_interval))
             )
         log.info(
             "Readout started: %d rules, %d sources, adapters: %s",
@@ -271,6 +284,9 @@ class Readout:
             lease_until=self.clock.now() + timedelta(seconds=self._lease_seconds(source)),
         )
         alerts = await self.pipeline.process(events, alert_after=alert_after, poll=poll)
+        quotes = [e for e in events if isinstance(e, PriceEvent)]
+        if quotes:  # every polled sample, for the live outcomes (30 min / 1 trading day later)
+            await self.outcomes.outcomes.record_quotes(quotes, seen_at=now)
         if state.consecutive_failures:
             log.info("source %s recovered after %d failures", sid, state.consecutive_failures)
         if alerts and hasattr(self, "outbox"):

@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     )
     delivery_max_attempts: int = Field(default=40, ge=1, description='about 3 hours of backoff capped at 5 minutes')
 
+    # Live outcomes (issue 16)
+    outcome_symbols: list[str] = Field(
+        default=["ES=F", "^VIX", "CNH=X"],
+        description="symbols whose move 30 min and 1 trading day after each alert is added to it",
+    )
+    outcome_interval: float = Field(default=30.0, gt=0, description="seconds between outcome passes")
+    backtest_report: Path | None = Field(
+        default=None, description="a `backtest --report` JSON shown beside the live track record"
+    )
+
     # Logs and metrics
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

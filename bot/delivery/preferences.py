@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.market_calendar import Session, in_session, next_open
 from bot.models import Alert, Severity
 from bot.storage.store import Destination, Selector
 
@@ -91,6 +92,25 @@ def quiet_until(dest: Destination, now: datetime) -> datetime | None:
     if end_dt <= local:
         end_dt += timedelta(days=1)
     return end_dt.astimezone(now.tzinfo)
+
+
+def session_hold_until(dest: Destination, now: datetime) -> datetime | None:
+    """A chat with `session: us-regular | us-extended` gets non-critical alerts only then:
+    outside it, when the next one opens (weekends and NYSE holidays roll forward)."""
+    if not dest.session or dest.session == Session.any:
+        return None
+    session = Session(dest.session)
+    return None if in_session(now, session) else next_open(now, session)
+
+
+def parse_session(value: str) -> Session:
+    """`us-regular`, `us-extended` or `any` (a chat's market session)."""
+    try:
+        return Session(value.strip().lower())
+    except ValueError:
+        raise PreferenceError(
+            "session must be one of: " + ", ".join(s.value for s in Session)
+        ) from None
 
 
 def parse_filter_words(args: list[str]) -> tuple[list[str], list[str]]:

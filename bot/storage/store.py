@@ -112,6 +112,7 @@ class Destination(BaseModel):
     quiet_start: str | None = None
     quiet_end: str | None = None
     quiet_tz: str | None = None
+    session: str | None = None
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
 
