@@ -126,6 +126,25 @@ def _backtest_part(symbol: str, r: _Reaction) -> str:
     return part + ")"
 
 
+def _compact(
+    rule_id: str, record: RuleRecord | None, bt: _RuleReport | None, symbols: Sequence[str]
+) -> str:
+    """One line per rule (for chat): live 30-minute means, backtest next-close means."""
+    text = f"{rule_id}: live n={record.alerts if record else 0}"
+    stats = record.stats.get("30m", {}) if record else {}
+    moves = [f"{LABELS.get(s, s)} {_pct(st.mean_pct, 1)}" for s in symbols if (st := stats.get(s))]
+    if moves:
+        text += f" (30 min: {', '.join(moves)})"
+    if bt is not None and bt.n:
+        moves = [
+            f"{LABELS.get(s, s)} {_pct(r.mean_pct)}"
+            for s in symbols
+            if (r := bt.outcome.get(s, {}).get("1")) is not None
+        ]
+        text += f"; backtest n={bt.n}" + (f" (next close: {', '.join(moves)})" if moves else "")
+    return text
+
+
 def format_record(
     live: Mapping[str, RuleRecord],
     report: BacktestReport | None,
@@ -133,8 +152,10 @@ def format_record(
     symbols: Sequence[str],
     rule: str | None = None,
     rule_order: Sequence[str] = (),
+    compact: bool = False,
 ) -> list[str]:
-    """Plain text lines (chat adapters escape them), one block per rule."""
+    """Plain text lines (chat adapters escape them): a block per rule, or with `compact`
+    one line per rule."""
     rules = list(dict.fromkeys([*rule_order, *live, *(report.rules if report else {})]))
     if rule is not None:
         rules = [rule] if rule in rules else []
@@ -143,6 +164,9 @@ def format_record(
         record = live.get(rule_id)
         bt = report.rules.get(rule_id) if report else None
         if record is None and (bt is None or bt.n == 0):
+            continue
+        if compact:
+            lines.append(_compact(rule_id, record, bt, symbols))
             continue
         lines.append(f"{rule_id}: {record.alerts if record else 0} live alerts with outcomes")
         if record is not None:

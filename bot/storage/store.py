@@ -829,7 +829,7 @@ class Store:
             return [Destination.model_validate(dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def update_destination(self, adapter: str, address: str, **values: Any) -> None:
-        allowed = {"include_words", "exclude_words", "quiet_start", "quiet_end", "quiet_tz", "title", "chat_kind"}
+        allowed = {"include_words", "exclude_words", "quiet_start", "quiet_end", "quiet_tz", "session", "title", "chat_kind"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not destination settings: {sorted(unknown)}")
