@@ -140,7 +140,7 @@ class Readout:
             self.clock,
             worker_id=self.worker_id,
             symbols=self.settings.outcome_symbols,
-            edit=None,
+            annotate=None,
         )
         if self._client is None:
             self._client = make_client(self.settings)

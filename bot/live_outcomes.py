@@ -5,7 +5,7 @@ trading day comes from the XNYS calendar, so a Friday alert's +1 is Monday and
 holidays are skipped). When a job is due, the tracker reads the polled quotes
 (`quotes` table) at the alert's time and at the due time, writes one line —
 "30 min later: ES −0.8 %, VIX +12 %, USD/CNH +0.3 %" — and edits the alert's
-sent messages to carry it (a symbol whose quote is missing or stale says
+sent messages carry it (through the message editor's `annotate`; a symbol whose quote is missing or stale says
 "no quote"). Jobs live in the database: a restart loses nothing, and with
 several workers each job is claimed by one of them (see `OutcomeStore`).
 Time comes from the injected clock.
@@ -24,7 +24,6 @@ from typing import Any
 from bot.clock import Clock
 from bot.market_calendar import QUOTE_MAX_AGE, add_trading_days
 from bot.storage.outcomes import NewJob, OutcomeJob, OutcomeStore, Quote
-from bot.storage.store import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,10 @@ SCHEDULE_LOOKBACK = timedelta(days=2)
 QUOTE_RETENTION = timedelta(days=10)
 """Quotes kept: the longest +1 trading day (a long weekend with a holiday) and some margin."""
 
-EditFn = Callable[[Delivery, Sequence[str]], Awaitable[None]]
-"""Puts the outcome lines on one sent message (edit, or reply where editing is impossible)."""
+AnnotateFn = Callable[[str, str], Awaitable[object]]
+"""(alert id, line): append the line to every sent message showing the alert and edit each
+(`bot.delivery.messages.MessageEditor.annotate`; a message that can no longer be edited is
+sent anew with the line)."""
 
 
 def due_at(alert_time: datetime, horizon: str) -> datetime:
@@ -97,7 +98,7 @@ class OutcomeTracker:
         *,
         worker_id: str,
         symbols: Sequence[str] = DEFAULT_SYMBOLS,
-        edit: EditFn | None = None,
+        annotate: AnnotateFn | None = None,
         max_age: timedelta = QUOTE_MAX_AGE,
         lease_seconds: float = 60.0,
     ) -> None:
@@ -105,7 +106,7 @@ class OutcomeTracker:
         self.clock = clock
         self.worker_id = worker_id
         self.symbols = tuple(symbols)
-        self.edit = edit
+        self.annotate = annotate
         self.max_age = max_age
         self.lease_seconds = lease_seconds
 
@@ -161,19 +162,12 @@ class OutcomeTracker:
                 continue  # the lease lapsed and another worker finished it
             done += 1
             log.info("outcome %s %s: %s", job.alert_id, job.horizon, line)
-            await self._post(job.alert_id)
+            if self.annotate is not None:
+                try:
+                    await self.annotate(job.alert_id, line)
+                except Exception:  # the line is stored; one failed edit must not stop the pass
+                    log.exception("outcome line for %s not posted", job.alert_id)
         return done
-
-    async def _post(self, alert_id: str) -> None:
-        """Put every finished line of the alert on each of its sent messages."""
-        if self.edit is None:
-            return
-        lines = [j.line for j in await self.outcomes.jobs_for(alert_id) if j.line]
-        for delivery in await self.outcomes.sent_deliveries(alert_id):
-            try:
-                await self.edit(delivery, lines)
-            except Exception:  # one chat's failure must not stop the others
-                log.exception("outcome edit failed for %s:%s", delivery.adapter, delivery.address)
 
     async def run(self, stop: asyncio.Event, *, interval: float = 30.0) -> None:
         """Pass every `interval` seconds until `stop` is set; prunes old quotes once an hour."""

@@ -6,14 +6,13 @@ Times: Monday 2026-11-30 15:00 UTC = 10:00 New York, in the regular session.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import ManualClock
 from bot.live_outcomes import OutcomeTracker, due_at, fmt_change
 from bot.models import Alert, PriceEvent, Severity
 from bot.storage.outcomes import OutcomeStore
-from bot.storage.store import Delivery, Store
+from bot.storage.store import Store
 
 T0 = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
 
@@ -44,16 +43,9 @@ def quote(symbol: str, when: datetime, value: float, source: str = "yahoo") -> P
     )
 
 
-async def add_alert(store: Store, a: Alert, *, sent_to: str | None = None) -> None:
+async def add_alert(store: Store, a: Alert) -> None:
     async with store.transaction() as conn:
         assert await store.insert_alert(conn, a)
-        if sent_to is not None:
-            await store.enqueue(
-                conn, alert_id=a.id, adapter="chat", address=sent_to, status="pending", at=T0
-            )
-    if sent_to is not None:
-        [d] = [d for d in await store.deliveries() if d.alert_id == a.id]
-        await store.mark_sent([d.id], message_id="m-" + sent_to, at=a.created_at)
 
 
 def test_horizons_roll_over_weekends_and_holidays() -> None:
@@ -73,12 +65,12 @@ async def test_line_from_quotes_at_alert_and_due_time_stale_and_missing_say_no_q
 ) -> None:
     outcomes = OutcomeStore(store)
     clock = ManualClock(T0)
-    edits: list[tuple[str, list[str]]] = []
+    notes: list[tuple[str, str]] = []
 
-    async def edit(delivery: Delivery, lines: Sequence[str]) -> None:
-        edits.append((delivery.message_id or "", list(lines)))
+    async def annotate(alert_id: str, line: str) -> None:
+        notes.append((alert_id, line))
 
-    tracker = OutcomeTracker(outcomes, clock, worker_id="w1", edit=edit)
+    tracker = OutcomeTracker(outcomes, clock, worker_id="w1", annotate=annotate)
     await outcomes.record_quotes(
         [
             quote("ES=F", T0 - timedelta(minutes=2), 6000.0),
@@ -91,7 +83,7 @@ async def test_line_from_quotes_at_alert_and_due_time_stale_and_missing_say_no_q
         ],
         seen_at=T0,
     )
-    await add_alert(store, alert(1), sent_to="100")
+    await add_alert(store, alert(1))
     assert await tracker.run_once() == 0  # scheduled, nothing due yet
     assert [(j.horizon, j.status) for j in await outcomes.jobs_for(alert(1).id)] == [
         ("30m", "pending"),
@@ -103,15 +95,15 @@ async def test_line_from_quotes_at_alert_and_due_time_stale_and_missing_say_no_q
     assert job.line == "30 min later: ES −0.8 %, VIX +12 %, USD/CNH no quote"
     assert job.moves is not None and job.moves["CNH=X"] is None
     assert job.moves["ES=F"]["base"] == 6000.0 and job.moves["ES=F"]["value"] == 5952.0
-    assert edits == [("m-100", ["30 min later: ES −0.8 %, VIX +12 %, USD/CNH no quote"])]
+    assert notes == [(alert(1).id, "30 min later: ES −0.8 %, VIX +12 %, USD/CNH no quote")]
     assert later.status == "pending"
     # +1 trading day: Tuesday 10:00 New York; no quote then for anything
     clock.set(T0 + timedelta(days=1))
     assert await tracker.run_once() == 1
-    assert edits[-1][1] == [
-        "30 min later: ES −0.8 %, VIX +12 %, USD/CNH no quote",
+    assert notes[-1] == (
+        alert(1).id,
         "1 trading day later: ES no quote, VIX no quote, USD/CNH no quote",
-    ]
+    )
     assert await tracker.run_once() == 0  # done once
     assert await outcomes.pending_count() == 0
 

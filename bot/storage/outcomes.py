@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import PriceEvent
 from bot.storage import tables as t
-from bot.storage.store import Delivery, Store
+from bot.storage.store import Store
 
 Horizon = Literal["30m", "1d"]
 
@@ -202,20 +202,6 @@ class OutcomeStore:
                 await conn.execute(select(o).where(cond).order_by(o.c.alert_time, o.c.id))
             ).mappings()
             return [OutcomeJob.model_validate(dict(r)) for r in rows]
-
-    async def sent_deliveries(self, alert_id: str) -> list[Delivery]:
-        """The alert's messages that went out (with the platform's message id)."""
-        o = t.outbox
-        stmt = (
-            select(o)
-            .where(
-                and_(o.c.alert_id == alert_id, o.c.status == "sent", o.c.message_id.is_not(None))
-            )
-            .order_by(o.c.id)
-        )
-        async with self.store.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).mappings().all()
-        return [Delivery.model_validate(dict(r)) for r in rows]
 
     async def pending_count(self) -> int:
         o = t.alert_outcomes
