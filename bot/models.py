@@ -148,6 +148,10 @@ class Alert(_Frozen):
     explanation: Explanation = Explanation()
     message: str | None = None
     tags: tuple[str, ...] = ()
+    # The story (bot.stories) this alert's event belongs to; news alerts only.
+    story: str | None = None
+    sources: tuple[str, ...] = ()  # sources that had reported the story when this alert fired
+    update: bool = False  # an earlier alert of the same story exists: this one edits its message
 
     @property
     def tickers(self) -> list[str]:
@@ -175,6 +179,9 @@ class Alert(_Frozen):
             "tone_score": self.tone_score,
             "why": self.explanation.summary(),
             "message": self.message,
+            "story": self.story,
+            "sources": list(self.sources),
+            "update": self.update,
         }
 
 

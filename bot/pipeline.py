@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bot.clock import Clock
 from bot.delivery.routing import RoutingTable
 from bot.metrics import ALERTS, EVENTS
@@ -30,6 +32,8 @@ from bot.models import Alert, NewsEvent, PriceEvent, Severity
 from bot.rules.engine import RuleEngine
 from bot.rules.loader import RuleSet
 from bot.storage.store import OutboxEntry, PollRecord, Store
+from bot.storage.stories import SqlStories
+from bot.stories import Report, StoryAssigner, StoryStorage
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,9 @@ class Pipeline:
         *,
         console_min: Severity | None,
         active_adapters: frozenset[str],
+        stories: bool = True,
     ) -> None:
+        """`stories=False` turns story grouping off (a baseline for bench/stories.py)."""
         self.store = store
         self.clock = clock
         self.ruleset = ruleset
@@ -68,6 +74,11 @@ class Pipeline:
         # One group at a time: engine state and SQLite writes stay ordered.
         self._lock = asyncio.Lock()
         self._waiting: list[_Batch] = []
+        self.stories: StoryAssigner | None = None
+        if stories:
+            # The backtest's memory store brings its own story storage; SQL stores use the tables.
+            storage: StoryStorage = getattr(store, "story_storage", None) or SqlStories(store.engine)
+            self.stories = StoryAssigner(storage)
 
     def replace_ruleset(self, ruleset: RuleSet) -> None:
         """Swap rules in place; price windows and confirm state carry over by rule id."""
@@ -105,9 +116,17 @@ class Pipeline:
             size += len(batch.events)
         return group
 
-    async def _write_group(self, group: list[_Batch], own: _Batch) -> None:
+    async def _process_group_or_reset(self, group: list[_Batch]) -> None:
         try:
             await self._process_group(group)
+        except BaseException:
+            if self.stories is not None:
+                self.stories.reset()  # its index may hold the rolled-back group's stories
+            raise
+
+    async def _write_group(self, group: list[_Batch], own: _Batch) -> None:
+        try:
+            await self._process_group_or_reset(group)
         except Exception as exc:
             for batch in group:
                 batch.done.set_exception(exc)
@@ -143,10 +162,7 @@ class Pipeline:
                     candidates.extend((batch, a) for a in found)
             if not candidates:
                 return
-            last = await self.store.last_fired_many(
-                conn, ((a.rule_id, a.key) for _, a in candidates if self._cooldown(a) > 0)
-            )
-            kept = [(b, a) for b, a in candidates if self._off_cooldown(a, last)]
+            kept = await self._keep(conn, candidates, now=now)
             inserted = await self.store.insert_alerts(conn, [a for _, a in kept])
             raised = [(b, a) for b, a in kept if a.id in inserted]
             if not raised:
@@ -170,6 +186,49 @@ class Pipeline:
             batch.raised.append(alert)
             ALERTS.labels(rule=alert.rule_id, severity=alert.severity.value).inc()
             log.info("alert %s: %s [%s] %s", alert.id[:8], alert.rule_id, alert.severity.value, alert.title[:120])
+
+    async def _keep(
+        self, conn: AsyncConnection, candidates: list[tuple[_Batch, Alert]], *, now: datetime
+    ) -> list[tuple[_Batch, Alert]]:
+        """The candidates off cooldown, each news alert placed in its story."""
+        last = await self.store.last_fired_many(
+            conn, ((a.rule_id, a.key) for _, a in candidates if self._cooldown(a) > 0)
+        )
+        kept = [(b, a) for b, a in candidates if self._off_cooldown(a, last)]
+        if self.stories is not None:
+            kept = await self._join_stories(conn, kept, now=now)
+        return kept
+
+    async def _join_stories(
+        self, conn: object, kept: list[tuple[_Batch, Alert]], *, now: datetime
+    ) -> list[tuple[_Batch, Alert]]:
+        """Put each news alert's event in its story; mark alerts after a story's first as updates."""
+        assert self.stories is not None
+        reports = {
+            a.event_id: Report(a.event_id, a.source, a.title, a.url, a.event_time)
+            for _, a in kept
+            if a.kind == "news"
+        }
+        if not reports:
+            return kept
+        stories = await self.stories.assign(conn, reports.values(), now=now)
+        # Within one event, the most severe alert goes first: it leads the story's message and
+        # the others edit it (a critical one after a warning one would send a second message).
+        order = {event_id: n for n, event_id in enumerate(dict.fromkeys(a.event_id for _, a in kept))}
+        kept = sorted(kept, key=lambda ba: (order[ba[1].event_id], -ba[1].severity.rank))
+        alerted: set[str] = set()  # stories that already have an alert in this group
+        out: list[tuple[_Batch, Alert]] = []
+        for batch, alert in kept:
+            story = stories.get(alert.event_id)
+            if story is None:
+                out.append((batch, alert))
+                continue
+            upto = next(i for i, r in enumerate(story.reports) if r.event_id == alert.event_id)
+            first = upto == 0 and story.id not in alerted
+            alerted.add(story.id)
+            sources = tuple(dict.fromkeys(r.source for r in story.reports[: upto + 1]))
+            out.append((batch, alert.model_copy(update={"story": story.id, "sources": sources, "update": not first})))
+        return out
 
     def _cooldown(self, alert: Alert) -> float:
         rule = self.ruleset.get(alert.rule_id)

@@ -406,6 +406,9 @@ def test_cli_json_lines_have_the_once_json_shape(capsys: pytest.CaptureFixture[s
         "tone_score",
         "why",
         "message",
+        "story",
+        "sources",
+        "update",
     }
     assert lines[0]["watchlist"] == ["BABA", "FXI"]
     assert "Summary by rule:" in captured.err  # the table goes to stderr, stdout is JSON only

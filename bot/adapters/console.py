@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from bot.adapters.base import SendResult, Sent
+from bot.adapters.base import EditResult, MessageView, SendResult, Sent
 from bot.delivery.render import plain_text
 from bot.models import Alert
 
@@ -46,6 +46,23 @@ class ConsoleAdapter:
             self.sent += 1
         return Sent(message_id=str(self.sent))
 
+    async def send_view(self, address: str, view: MessageView) -> SendResult:
+        async with self._lock:
+            self.stream.write(f"{RULE}\n{plain_text(view.lead)}\n")
+            line = story_line(view)
+            if line:
+                self.stream.write(f"{line}\n")
+            self.stream.flush()
+            self.sent += 1
+        return Sent(message_id=str(self.sent))
+
+    async def edit_view(self, address: str, message_id: str, view: MessageView) -> EditResult:
+        """A terminal cannot rewrite what it printed: one compact line says what changed."""
+        async with self._lock:
+            self.stream.write(f"  ↳ #{message_id} {view.lead.title[:60]!r}: {story_line(view) or 'updated'}\n")
+            self.stream.flush()
+        return Sent(message_id=message_id)
+
     async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
         async with self._lock:
             self.stream.write(f"{RULE}\nDigest: {len(alerts)} alert(s) held during quiet hours\n")
@@ -54,3 +71,16 @@ class ConsoleAdapter:
             self.stream.flush()
             self.sent += 1
         return Sent(message_id=str(self.sent))
+
+
+def story_line(view: MessageView) -> str:
+    """"+2 sources: Reuters, Xinhua · also: Tariff retaliation · <notes>", or empty."""
+    bits: list[str] = []
+    sources = view.added_sources
+    if sources:
+        bits.append(f"+{len(sources)} source{'s' if len(sources) != 1 else ''}: " + ", ".join(s for s, _ in sources))
+    rules = view.added_rules
+    if rules:
+        bits.append("also: " + ", ".join(rules))
+    bits.extend(view.notes)
+    return " · ".join(bits)

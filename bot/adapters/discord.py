@@ -35,9 +35,17 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.adapters.base import Gone, RetryLater, SendResult, Sent
+from bot.adapters.base import (
+    EditResult,
+    Gone,
+    MessageView,
+    RetryLater,
+    SendResult,
+    Sent,
+    Uneditable,
+)
 from bot.adapters.discord_commands import ReadoutCommands, ReadoutTree
-from bot.adapters.discord_embeds import alert_embed, digest_embed
+from bot.adapters.discord_embeds import alert_embed, digest_embed, view_embed
 from bot.models import Alert
 from bot.settings import Settings
 
@@ -245,6 +253,35 @@ class DiscordAdapter:
     async def send_alert(self, address: str, alert: Alert) -> SendResult:
         return await self._post(address, [alert_embed(alert)])
 
+    async def send_view(self, address: str, view: MessageView) -> SendResult:
+        return await self._post(address, [view_embed(view)])
+
+    async def edit_view(self, address: str, message_id: str, view: MessageView) -> EditResult:
+        """PATCH the message in place; a deleted message (404 Unknown Message) is `Uneditable`."""
+        if self._client is None or not self._logged_in:
+            return RetryLater("discord: not logged in yet")
+        try:
+            channel_id, msg_id = int(address), int(message_id)
+        except ValueError:
+            return Gone(f"discord: {address[:40]!r}/{message_id[:40]!r} is not a channel/message id")
+        message = self._client.get_partial_messageable(channel_id).get_partial_message(msg_id)
+        try:
+            await message.edit(embeds=[view_embed(view)], allowed_mentions=discord.AllowedMentions.none())
+        except discord.RateLimited as exc:
+            return RetryLater("discord: rate limited (429)", after=exc.retry_after)
+        except discord.NotFound as exc:
+            if exc.code == UNKNOWN_MESSAGE:
+                return Uneditable(f"discord: message {msg_id} is gone ({exc.code}: {exc.text[:200]})")
+            return Gone(f"discord: channel {channel_id} unreachable ({exc.status} {exc.code}: {exc.text[:200]})")
+        except discord.Forbidden as exc:
+            return Gone(f"discord: channel {channel_id} unreachable ({exc.status} {exc.code}: {exc.text[:200]})")
+        except discord.HTTPException as exc:
+            after = _retry_after(exc) if exc.status == 429 else None
+            return RetryLater(f"discord: HTTP {exc.status} ({exc.code}: {exc.text[:200]})", after=after)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return RetryLater(f"discord: network error ({_describe(exc)})")
+        return Sent(message_id)
+
     async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
         if not alerts:
             return Sent(None)
@@ -274,6 +311,9 @@ class DiscordAdapter:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return RetryLater(f"discord: network error ({_describe(exc)})")
         return Sent(str(message.id))
+
+
+UNKNOWN_MESSAGE = 10008  # Discord's JSON error code for a deleted (or never existing) message
 
 
 def _retry_after(exc: discord.HTTPException) -> float | None:

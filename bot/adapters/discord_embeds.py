@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import discord
 
+from bot.adapters.base import MessageView
 from bot.commands.reply import Line, Reply, Span
 from bot.delivery.render import SEVERITY_MARKER, TONE_LABEL, handle
 from bot.delivery.render import safe_url as shared_safe_url
@@ -144,6 +145,25 @@ def alert_embed(alert: Alert) -> discord.Embed:
         add_field(embed, "Watch: more", f"…and {len(sectors) - _MAX_SECTORS} more sectors")
     footer = f"{inert(alert.source)} · {alert.event_time:%Y-%m-%d %H:%M} UTC · {alert.rule_id} · #{handle(alert)}"
     embed.set_footer(text=truncate(footer, FOOTER_LIMIT))
+    return fit(embed)
+
+
+def view_embed(view: MessageView) -> discord.Embed:
+    """A story message: the lead alert's embed plus the sources and rules added since, and notes."""
+    embed = alert_embed(view.lead)
+    sources = view.added_sources
+    if sources:
+        n = len(sources)
+        add_field(
+            embed,
+            f"+{n} source{'s' if n != 1 else ''}",
+            lines_within([linked(name, url) for name, url in sources], 1000),
+        )
+    rules = view.added_rules
+    if rules:
+        add_field(embed, "Also fired", truncate(", ".join(safe(r) for r in rules), 1000))
+    if view.notes:
+        add_field(embed, "Since", lines_within([safe(n) for n in view.notes], 1000))
     return fit(embed)
 
 

@@ -45,8 +45,16 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from bot.adapters import telegram_chat as tgchat
 from bot.adapters import telegram_commands as commands
 from bot.adapters import telegram_updates as updates
-from bot.adapters.base import Gone, RetryLater, SendResult, Sent
-from bot.adapters.telegram_render import plain, render_alert, render_digest
+from bot.adapters.base import (
+    EditResult,
+    Gone,
+    MessageView,
+    RetryLater,
+    SendResult,
+    Sent,
+    Uneditable,
+)
+from bot.adapters.telegram_render import plain, render_alert, render_digest, render_view
 from bot.delivery.render import plain_text
 from bot.logs import RedactSecrets
 from bot.models import Alert
@@ -58,6 +66,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ADAPTER = tgchat.ADAPTER
+# editMessageText refusals that mean "this message can no longer be edited": send a new one.
+UNEDITABLE_BAD_REQUESTS = (
+    "message to edit not found",
+    "message can't be edited",
+    "message_id_invalid",
+)
 GONE_BAD_REQUESTS = (
     "chat not found",
     "thread not found",
@@ -201,6 +215,45 @@ class TelegramAdapter:
         return await self._send(
             address, render_alert(alert), markup=markup, fallback=plain_text(alert)
         )
+
+    async def send_view(self, address: str, view: MessageView) -> SendResult:
+        markup = tgchat.alert_buttons(view.lead.rule_id, view.lead.id)
+        return await self._send(address, [render_view(view)], markup=markup, fallback=plain_text(view.lead))
+
+    async def edit_view(self, address: str, message_id: str, view: MessageView) -> EditResult:
+        """editMessageText in place. "Not modified" means the message already shows this view
+        (nothing is lost); "not found" / "can't be edited" (deleted, too old) are `Uneditable`."""
+        try:
+            chat_id, _ = tgchat.chat_of_address(address)
+        except ValueError:
+            return Gone(reason=f"not a Telegram address: {address[:40]!r}")
+        await self._pace(chat_id)
+        try:
+            await self.application.bot.edit_message_text(
+                render_view(view),
+                chat_id=chat_id,
+                message_id=int(message_id),
+                parse_mode=ParseMode.HTML,
+                reply_markup=tgchat.alert_buttons(view.lead.rule_id, view.lead.id),
+                link_preview_options=tgchat.NO_PREVIEW,
+            )
+        except BadRequest as exc:
+            text = exc.message.lower()
+            if "message is not modified" in text:
+                return Sent(message_id=message_id)
+            if any(m in text for m in UNEDITABLE_BAD_REQUESTS):
+                return Uneditable(reason=f"telegram: {exc.message}")
+            if any(m in text for m in GONE_BAD_REQUESTS):
+                return Gone(reason=f"telegram: {exc.message}")
+            return RetryLater(reason=f"telegram bad request: {exc.message}")
+        except RetryAfter as exc:
+            after = retry_after_seconds(exc)
+            return RetryLater(reason=f"telegram flood limit: retry after {after:.0f}s", after=after)
+        except Forbidden as exc:
+            return Gone(reason=f"telegram: {exc.message}")
+        except TelegramError as exc:
+            return RetryLater(reason=f"telegram {type(exc).__name__}: {exc.message}")
+        return Sent(message_id=message_id)
 
     async def send_digest(self, address: str, alerts: Sequence[Alert]) -> SendResult:
         if not alerts:

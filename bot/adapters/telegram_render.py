@@ -15,6 +15,7 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 
+from bot.adapters.base import MessageView
 from bot.commands.reply import Line, Reply, Span
 from bot.delivery.render import SEVERITY_MARKER, TONE_LABEL, handle, when_line
 from bot.delivery.render import safe_url as shared_safe_url
@@ -102,6 +103,37 @@ def alert_lines(alert: Alert) -> list[str]:
 def render_alert(alert: Alert, *, limit: int = MESSAGE_LIMIT) -> list[str]:
     """The alert as one or more HTML messages (usually one)."""
     return split_lines(alert_lines(alert), limit=limit)
+
+
+def story_lines(view: MessageView) -> list[str]:
+    """What a story message adds under its lead alert: sources with links, rules, notes."""
+    lines: list[str] = []
+    sources = view.added_sources
+    if sources:
+        n = len(sources)
+        lines.append(
+            f"➕ <b>+{n} source{'s' if n != 1 else ''}:</b> "
+            + ", ".join(link(clip(name, 60), url) for name, url in sources[:20])
+            + (f" and {n - 20} more" if n > 20 else "")
+        )
+    rules = view.added_rules
+    if rules:
+        lines.append("<b>Also:</b> " + ", ".join(esc(clip(r, 80)) for r in rules))
+    lines.extend(esc(clip(note, 300)) for note in view.notes)
+    return lines
+
+
+def render_view(view: MessageView, *, limit: int = MESSAGE_LIMIT) -> str:
+    """A story message as ONE HTML message (an edit cannot split): the lead alert's lines are
+    cut before the story lines are."""
+    extra = story_lines(view)
+    lead = alert_lines(view.lead)
+    while lead:
+        chunks = split_lines(lead + extra, limit=limit)
+        if len(chunks) == 1:
+            return chunks[0]
+        lead = lead[:-1]
+    return split_lines(extra, limit=limit)[0] if extra else ""
 
 
 def alert_summary_line(alert: Alert) -> str:

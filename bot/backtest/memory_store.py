@@ -11,6 +11,8 @@ keeps the same tables in dicts, with the same uniqueness rules:
 - `alerts`: unique on id and on (rule_id, event_id); inserting moves the
   (rule_id, key) cooldown to the alert's `created_at`;
 - `outbox`: unique on (alert_id, adapter, address);
+- stories (`story_storage`, a `MemoryStories`): the same `bot.stories.StoryStorage`
+  the SQL tables give, so stories form exactly as live;
 - no destinations, subscriptions or mutes (a backtest has no chats).
 
 Each `transaction()` is all-or-nothing like the SQL one: writes made inside a
@@ -30,6 +32,7 @@ from typing import Any
 
 from bot.models import Alert, NewsEvent, PriceEvent
 from bot.storage.store import Destination, Mute, OutboxEntry, Store, Subscription
+from bot.stories import Report, Story
 
 
 class _Txn:
@@ -37,6 +40,55 @@ class _Txn:
 
     def __init__(self) -> None:
         self.undo: list[Callable[[], None]] = []
+
+
+class MemoryStories:
+    """`bot.stories.StoryStorage` in dicts; writes are undone with the transaction.
+
+    One pipeline writes (the backtest's), so `changed_since` finds nothing new after the
+    first call unless stories were put here by someone else."""
+
+    def __init__(self) -> None:
+        self.stories: dict[str, tuple[int, datetime, datetime, str]] = {}  # id → version, opened, last, title
+        self.reports: dict[str, list[Report]] = {}
+        self._version = 0
+
+    async def lock(self, conn: object) -> None:
+        return None
+
+    async def changed_since(self, conn: object, version: int, *, horizon: datetime) -> tuple[list[Story], int]:
+        if self._version <= version:
+            return [], self._version
+        out = [
+            Story(id=sid, opened_at=opened, last_at=last, title=title, reports=list(self.reports.get(sid, [])))
+            for sid, (v, opened, last, title) in self.stories.items()
+            if v > version and last >= horizon
+        ]
+        return out, self._version
+
+    async def save(
+        self, conn: Any, stories: Sequence[Story], new_reports: Sequence[tuple[str, Report]], *, version: int
+    ) -> None:
+        before_version = self._version
+        before = {s.id: self.stories.get(s.id) for s in stories}
+        for story in stories:
+            self.stories[story.id] = (version, story.opened_at, story.last_at, story.title)
+        for sid, rep in new_reports:
+            self.reports.setdefault(sid, []).append(rep)
+        self._version = max(self._version, version)
+
+        def undo() -> None:
+            self._version = before_version
+            for sid, old in before.items():
+                if old is None:
+                    self.stories.pop(sid, None)
+                else:
+                    self.stories[sid] = old
+            for sid, rep in new_reports:
+                if rep in self.reports.get(sid, []):
+                    self.reports[sid].remove(rep)
+
+        conn.undo.append(undo)
 
 
 class MemoryStore(Store):
@@ -48,6 +100,7 @@ class MemoryStore(Store):
         self._alert_keys: set[tuple[str, str]] = set()
         self._cooldowns: dict[tuple[str, str], datetime] = {}
         self._outbox: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.story_storage = MemoryStories()
 
     @classmethod
     async def open(cls, url: str = "memory://", *, create: bool = True) -> MemoryStore:

@@ -6,6 +6,10 @@ PostgreSQL each row is claimed by exactly one worker (`FOR UPDATE SKIP
 LOCKED`); a worker that dies hands its rows back when the claim lapses. Retry policy lives
 here alone: adapters only say Sent, RetryLater or Gone.
 
+Alerts of one story go to one message per destination (`bot.delivery.messages`):
+the first is sent, later ones edit it; rows stay ordered per destination, so
+the edit always finds the message it edits.
+
 Delivery is at-least-once in one narrow window: a crash after the chat API
 accepted a message and before `mark_sent` committed resends that message on
 restart. Everything else is exactly-once: rows are unique per
@@ -22,6 +26,7 @@ from datetime import timedelta
 
 from bot.adapters.base import Adapter, Gone, RetryLater, SendResult, Sent
 from bot.clock import Clock
+from bot.delivery.messages import MessageEditor
 from bot.metrics import DELIVERIES
 from bot.storage.store import Delivery, Store
 
@@ -55,6 +60,7 @@ class OutboxWorker:
         self.worker_id = worker_id
         self.claim_seconds = claim_seconds
         self._wake = asyncio.Event()
+        self.messages = MessageEditor(store, self.adapters, clock)
 
     def wake(self) -> None:
         """New rows were queued: drain now instead of at the end of the `run` interval."""
@@ -101,10 +107,10 @@ class OutboxWorker:
         if alert is None:
             await self.store.mark_dead([row.id], error="alert row missing")
             return False
-        adapter = self.adapters[row.adapter]
         async with self._sem:
             try:
-                result: SendResult = await adapter.send_alert(row.address, alert)
+                # One message per story: a later alert of the story edits the first one's message.
+                result: SendResult = await self.messages.deliver(row.adapter, row.address, alert)
             except Exception as exc:  # an adapter bug must not kill the worker
                 log.exception("adapter %s raised on delivery %s", row.adapter, row.id)
                 result = RetryLater(reason=f"{type(exc).__name__}: {exc}")

@@ -10,8 +10,8 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Float,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -191,3 +191,48 @@ alert_outcomes = Table(
 )
 Index("ix_alert_outcomes_due", alert_outcomes.c.status, alert_outcomes.c.due_at)
 Index("ix_alert_outcomes_rule", alert_outcomes.c.rule_id, alert_outcomes.c.horizon)
+
+# ---- stories (bot.stories) and the chat messages that show them ----------------
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("opened_at", TZ, nullable=False),
+    Column("last_at", TZ, nullable=False),
+    Column("title", Text, nullable=False),
+    # Bumped on every write: a worker reloads only what others wrote since it last looked.
+    Column("version", BigInteger, nullable=False),
+)
+Index("ix_stories_version", stories.c.version)
+Index("ix_stories_last_at", stories.c.last_at)
+
+story_reports = Table(
+    "story_reports",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("story_id", String(64), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("url", Text),
+    Column("event_time", TZ, nullable=False),
+)
+Index("ix_story_reports_story", story_reports.c.story_id, story_reports.c.event_time)
+
+# One row per chat message that shows alerts: the story's message in a destination (thread =
+# story id), or a lone alert's (thread = alert id). What it shows is rebuilt from here on
+# every edit: the lead alert, the alerts merged in since, and notes others append.
+alert_messages = Table(
+    "alert_messages",
+    metadata,
+    Column("adapter", String(32), primary_key=True),
+    Column("address", String(128), primary_key=True),
+    Column("thread", String(64), primary_key=True),
+    Column("message_id", String(128), nullable=False),
+    Column("alert_ids", JSON, nullable=False),
+    Column("notes", JSON, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("sent_at", TZ, nullable=False),
+    Column("edited_at", TZ),
+)
+Index("ix_alert_messages_message", alert_messages.c.adapter, alert_messages.c.address, alert_messages.c.message_id)

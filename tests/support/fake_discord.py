@@ -4,7 +4,7 @@ It runs aiohttp in its own thread and event loop, so async tests (any loop)
 and subprocesses (point DISCORD_API_BASE at `fake.api_base`) can both use it.
 It answers what Readout needs: login (`GET /users/@me`,
 `GET /oauth2/applications/@me`), command sync (`PUT/GET …/commands`), channel
-messages, `GET /channels/{id}`, interaction callbacks and webhook follow-ups,
+messages (sent, and edited with `PATCH /channels/{id}/messages/{id}`), `GET /channels/{id}`, interaction callbacks and webhook follow-ups,
 and records every request. It also speaks just enough of the gateway
 (`GET /gateway/bot` → `ws://…/gateway`: HELLO, IDENTIFY → READY, heartbeat
 ACKs) for a client to connect, and `dispatch()` pushes events such as
@@ -364,6 +364,9 @@ class FakeDiscord:
                     {**message, "request": payload}
                 )
             return _json(message)
+        m = re.fullmatch(r"/channels/(\d+)/messages/(\d+)", path)
+        if m and method == "PATCH":
+            return self._edit_message(int(m.group(1)), m.group(2), payload or {})
         m = re.fullmatch(r"/channels/(\d+)", path)
         if m and method == "GET":
             with self._lock:
@@ -422,6 +425,27 @@ class FakeDiscord:
                 )
             return _json(self._message(0, body))
         return _json({"message": f"fake Discord has no {method} {path}", "code": 0}, status=404)
+
+    def _edit_message(self, channel_id: int, message_id: str, body: dict[str, Any]) -> web.Response:
+        """PATCH a message in place; a deleted one answers 404 Unknown Message (10008), as Discord does."""
+        with self._lock:
+            for stored in self.state.messages.get(channel_id, []):
+                if stored["id"] == message_id:
+                    for key in ("content", "embeds", "flags"):
+                        if key in body:
+                            stored[key] = body[key]
+                    stored["edited_timestamp"] = TIMESTAMP
+                    stored["edits"] = stored.get("edits", 0) + 1
+                    stored["request"] = body
+                    answer = {k: v for k, v in stored.items() if k not in ("request", "edits")}
+                    return _json(answer)
+        return _json({"message": "Unknown Message", "code": 10008}, status=404)
+
+    def delete_message(self, channel_id: int, message_id: str) -> None:
+        """A user deleted the message: it is gone from the channel, and edits get 404."""
+        with self._lock:
+            kept = [m for m in self.state.messages.get(channel_id, []) if m["id"] != message_id]
+            self.state.messages[channel_id] = kept
 
     def _command(self, data: dict[str, Any], guild: int | None) -> dict[str, Any]:
         out = {

@@ -210,6 +210,8 @@ class FakeTelegram(ServerThread):
         self._update_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._deleted: set[tuple[int, int]] = set()
+        self._uneditable: set[tuple[int, int]] = set()
         self._chats: dict[int, _Chat] = {}
         self._failures: dict[str, deque[_Failure]] = {}
         self._delays: dict[str, float] = {}
@@ -468,6 +470,8 @@ class FakeTelegram(ServerThread):
             self._calls.clear()
             self._updates.clear()
             self._messages.clear()
+            self._deleted.clear()
+            self._uneditable.clear()
             self._chats.clear()
             self._failures.clear()
             self._commands.clear()
@@ -485,8 +489,9 @@ class FakeTelegram(ServerThread):
         with self._lock:
             return [
                 dict(m)
-                for (c, _), m in self._messages.items()
+                for (c, i), m in self._messages.items()
                 if m.get("from", {}).get("id") == BOT_ID
+                and (c, i) not in self._deleted
                 and (chat_id is None or c == chat_id)
                 and (thread_id is None or m.get("message_thread_id") == thread_id)
             ]
@@ -698,16 +703,46 @@ class FakeTelegram(ServerThread):
         return message
 
     def _edit(self, method: str, p: dict[str, Any]) -> dict[str, Any] | bool:
+        """editMessageText / editMessageReplyMarkup with Telegram's own refusals: a message the
+        user deleted (or that never was) is "not found", one marked too old "can't be edited",
+        and the same text and markup again is "not modified"."""
         key = (_int(p.get("chat_id")), _int(p.get("message_id")))
+        text = str(p.get("text") or "")
+        plain, links = text, []
+        if method == "editMessageText" and str(p.get("parse_mode") or "").upper() == "HTML":
+            try:
+                plain, links = parse_telegram_html(text)
+            except HtmlError as exc:
+                raise _ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
         with self._lock:
             message = self._messages.get(key)
-            if message is None:
+            if message is None or key in self._deleted:
                 raise _ApiError(400, "Bad Request: message to edit not found")
+            if key in self._uneditable:
+                raise _ApiError(400, "Bad Request: message can't be edited")
+            markup = p.get("reply_markup", message.get("reply_markup"))
+            if (method == "editMessageText" and text == message["text"]
+                    and _markup(markup) == _markup(message.get("reply_markup"))):
+                raise _ApiError(400, NOT_MODIFIED)
             if "reply_markup" in p:
                 message["reply_markup"] = p["reply_markup"]
             if method == "editMessageText":
-                message["text"] = message["plain"] = str(p.get("text") or "")
-            return {k: v for k, v in message.items() if k not in ("plain", "links")}
+                if len(plain.encode("utf-16-le")) // 2 > TEXT_LIMIT:
+                    raise _ApiError(400, "Bad Request: message is too long")
+                message["text"], message["plain"], message["links"] = text, plain, links
+                message["edit_date"] = int(time.time())
+                message["edits"] = message.get("edits", 0) + 1
+            return {k: v for k, v in message.items() if k not in ("plain", "links", "edits")}
+
+    def delete_message(self, chat_id: int, message_id: int) -> None:
+        """The user deleted the message: it is no longer listed and edits find nothing."""
+        with self._lock:
+            self._deleted.add((chat_id, message_id))
+
+    def make_uneditable(self, chat_id: int, message_id: int) -> None:
+        """Telegram no longer lets the bot edit this message (e.g. too old)."""
+        with self._lock:
+            self._uneditable.add((chat_id, message_id))
 
     def _member(self, chat_id: int, user_id: int) -> dict[str, Any]:
         chat = self.chat(chat_id)
@@ -753,6 +788,22 @@ def _error(
     if parameters:
         body["parameters"] = parameters
     return web.json_response(body, status=status)
+
+
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+
+
+def _markup(value: Any) -> Any:
+    """Reply markup as sent (a JSON string in form posts) or stored, compared by content."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _int(value: Any) -> int:

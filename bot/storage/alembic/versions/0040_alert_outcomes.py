@@ -1,7 +1,7 @@
 """Live outcomes: polled quotes and one job per (alert, horizon); a chat's market session.
 
 Revision ID: 0040
-Revises: 0001
+Revises: 0010 (written on 0001; chained after the merged stories revision)
 Create Date: 2026-11-28
 
 Self-contained like 0001 (never imports `bot.storage.tables`).
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0040"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0010"  # 0001 on its own branch; chained after stories (merged)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
