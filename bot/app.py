@@ -140,7 +140,7 @@ class Readout:
             self.clock,
             worker_id=self.worker_id,
             symbols=self.settings.outcome_symbols,
-            annotate=None,
+            annotate=self.outbox.messages.annotate,  # the message editor the outbox uses
         )
         if self._client is None:
             self._client = make_client(self.settings)

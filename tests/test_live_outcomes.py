@@ -6,15 +6,27 @@ Times: Monday 2026-11-30 15:00 UTC = 10:00 New York, in the regular session.
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
 
+import yaml
+
+from bot.adapters.telegram import TelegramAdapter
+from bot.app import Readout
 from bot.clock import ManualClock
 from bot.live_outcomes import OutcomeTracker, due_at, fmt_change
 from bot.models import Alert, PriceEvent, Severity
+from bot.settings import Settings
 from bot.storage.outcomes import OutcomeStore
 from bot.storage.store import Store
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.feed_server import FeedServer
 
 T0 = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
 
 def alert(n: int, created: datetime = T0, rule: str = "tariff-announcement") -> Alert:
@@ -171,3 +183,108 @@ async def test_a_claim_lapses_when_its_worker_dies(store: Store) -> None:
     assert again.id == claimed.id
     assert not await outcomes.finish(claimed.id, worker_id="dead", moves={}, line="x", at=now)
     assert await outcomes.finish(again.id, worker_id="w2", moves={}, line="y", at=now)
+
+
+# ---- end to end: fake Bot API, local price server, restart in between ----------------
+
+
+def cboe(value: float, at_new_york: str) -> bytes:
+    """A CBOE delayed quote (the previous close equal to the price: no price rule fires)."""
+    return json.dumps(
+        {"data": {"current_price": value, "prev_day_close": value, "last_trade_time": at_new_york}}
+    ).encode()
+
+
+def e2e_rules(tmp_path: Path, feeds: FeedServer) -> Path:
+    """The shipped rules; the feed and the three watched symbols come from the local server."""
+    target = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, target)
+    sources = yaml.safe_load((RULES_DIR / "sources.yaml").read_text())
+    sources["feeds"] = [
+        {"id": "wire", "url": feeds.url("/wire.xml"), "interval": 60, "tags": ["us"]}
+    ]
+    sources["prices"] = [
+        {"symbol": s, "provider": "cboe", "id": f"local-{n}", "url": feeds.url(f"/q{n}.json")}
+        for n, s in enumerate(["ES=F", "^VIX", "CNH=X"])
+    ]
+    (target / "sources.yaml").write_text(yaml.safe_dump(sources))
+    return target
+
+
+def serve_quotes(feeds: FeedServer, es: float, vix: float, cnh: float, at_new_york: str) -> None:
+    for n, value in enumerate([es, vix, cnh]):
+        feeds.route(f"/q{n}.json", body=cboe(value, at_new_york), content_type="application/json")
+
+
+async def test_alert_message_is_edited_with_the_market_30_minutes_later_across_a_restart(
+    fake_telegram: FakeTelegram, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    alice = 5001
+    clock = ManualClock(T0)  # Monday 10:00 New York
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        telegram_bot_token=fake_telegram.token,
+        telegram_base_url=fake_telegram.base_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'readout.db'}",
+        rules_dir=e2e_rules(tmp_path, feed_server),
+        console=False,
+        poll_jitter=0,
+    )
+    headline = "US to impose new tariffs on Chinese chips"
+    published = format_datetime(T0 - timedelta(minutes=1))
+    feed_server.route(
+        "/wire.xml",
+        body=(
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>w</title><link>https://w/</link>'
+            f"<description>w</description><item><title>{headline}</title>"
+            f"<link>https://news.example.com/a</link><pubDate>{published}</pubDate></item>"
+            "</channel></rss>"
+        ).encode(),
+        content_type="application/rss+xml",
+    )
+    serve_quotes(feed_server, 6000.0, 20.0, 7.1, "2026-11-30T09:59:00")
+
+    first = Readout(
+        settings,
+        clock=clock,
+        adapters=[TelegramAdapter(settings, poll_timeout=1, per_chat_interval=0)],
+    )
+    await first.start(scheduler=False)
+    try:
+        fake_telegram.push_message(alice, "/start")
+        await fake_telegram.wait_for_reply(alice, after=0)
+        alerts = await first.poll_once()
+        tariff = next(a for a in alerts if a.rule_id == "tariff-announcement")
+        assert await first.drain_once() >= 1
+        message = next(m for m in fake_telegram.sent_messages(alice) if headline in m["plain"])
+        assert await first.outcomes.run_once() == 0  # scheduled; nothing due yet
+    finally:
+        await first.stop()  # the restart: only the database carries over
+
+    # 29 minutes later the market has moved; a new process polls it
+    clock.set(T0 + timedelta(minutes=29))
+    serve_quotes(feed_server, 5952.0, 22.4, 7.1213, "2026-11-30T10:28:00")
+    second = Readout(
+        settings,
+        clock=clock,
+        adapters=[TelegramAdapter(settings, poll_timeout=1, per_chat_interval=0)],
+    )
+    await second.start(scheduler=False)
+    try:
+        await second.poll_once()
+        assert await second.outcomes.run_once() == 0  # +30 min not reached
+        clock.set(T0 + timedelta(minutes=30))
+        assert await second.outcomes.run_once() == 1
+        edited = next(
+            m
+            for m in fake_telegram.sent_messages(alice)
+            if m["message_id"] == message["message_id"]
+        )
+        assert "30 min later: ES −0.8 %, VIX +12 %, USD/CNH +0.3 %" in edited["plain"]
+        assert headline in edited["plain"]  # the alert itself is still there
+        assert len(fake_telegram.calls("editMessageText")) == 1
+        [job, later] = await second.outcomes.outcomes.jobs_for(tariff.id)
+        assert (job.status, later.status) == ("done", "pending")
+        assert await second.outcomes.run_once() == 0  # done once
+    finally:
+        await second.stop()
