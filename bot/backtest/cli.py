@@ -205,11 +205,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.json:
         lines += ["", f"Alerts ({len(result.alerts)}):", *format_alerts(result.alerts)]
     lines += ["", "Summary by rule:", *format_summary(summarize(result.alerts, ruleset))]
-    if reactions is not None:
-        lines += ["", *format_study(reactions)]
+    lines += ["", *format_study(reactions)] if reactions is not None else []
     print("\n".join(lines), file=out)
-    if args.report is not None:
-        _write_report(args.report, reactions, out)
+    _write_report(args.report, reactions, out)
     if args.plot is not None:
         _plot(args.plot, result, ruleset, series, plot_symbol, reactions, args.color_by, start, end)
         print(f"chart: {args.plot}", file=out)
@@ -274,8 +272,9 @@ def _study(
     )
 
 
-def _write_report(path: Path, reactions: EventStudy | None, out: TextIO) -> None:
-    if reactions is None:
+def _write_report(path: Path | None, reactions: EventStudy | None, out: TextIO) -> None:
+    """`--report FILE.json` (nothing without the flag or without --prices)."""
+    if path is None or reactions is None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

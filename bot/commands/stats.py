@@ -41,7 +41,7 @@ async def stats(services: Services, dest: ChatDestination, args: Sequence[str]) 
         rule_order=[r.id for r in ruleset.enabled_rules()],
         compact=rule is None,
     )
-    if not jobs and (report is None or rule is not None and rule not in report.rules):
+    if not jobs and (report is None or (rule is not None and rule not in report.rules)):
         return Reply(lines=tuple(line(t) for t in lines))  # nothing yet: one short line
     if rule is None:
         return Reply(
