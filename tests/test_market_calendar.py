@@ -6,7 +6,9 @@ Dates checked against the NYSE holiday list: 2026-11-26 Thanksgiving (closed),
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -21,7 +23,7 @@ from bot.market_calendar import (
 )
 from bot.models import NewsEvent, PriceEvent
 from bot.rules.engine import RuleEngine
-from bot.rules.loader import RuleSet
+from bot.rules.loader import RuleLoadError, RuleSet, load_rules_dir
 from bot.rules.schema import RULE_ADAPTER
 from bot.sources.config import SourcesFile
 
@@ -138,3 +140,18 @@ def test_an_unknown_session_is_a_load_error() -> None:
         RULE_ADAPTER.validate_python(
             {"id": "x", "type": "match", "description": "x", "any": ["a"], "session": "asia"}
         )
+
+
+def test_a_bad_session_in_a_rule_file_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "rules", rules)
+    text = (rules / "markets.yaml").read_text()
+    text = text.replace("    hysteresis: 1\n", "    hysteresis: 1\n    session: asia\n", 1)
+    (rules / "markets.yaml").write_text(text)
+    line = text.splitlines().index("    session: asia") + 1
+    with pytest.raises(RuleLoadError) as caught:
+        load_rules_dir(rules)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{rules / 'markets.yaml'}:{line}: rules[0].session: Input should be 'us-regular', "
+        "'us-extended' or 'any' (got 'asia')"
+    ]
