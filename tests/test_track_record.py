@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from bot import commands
 from bot.cli import main
+from bot.clock import ManualClock
+from bot.commands import ChatDestination
+from bot.rules.loader import load_rules_dir
+from bot.services import RuleSetHolder, Services
+from bot.settings import Settings
 from bot.storage.outcomes import NewJob, OutcomeJob, OutcomeStore
 from bot.storage.store import Store
 from bot.track_record import ReportError, format_record, live_record, load_report
@@ -138,3 +144,32 @@ def test_stats_cli_prints_the_record_from_the_database(
     (tmp_path / "broken.json").write_text("[")
     assert main(["stats", "--backtest-report", str(tmp_path / "broken.json")]) == 1
     assert "broken.json:1: not JSON" in capsys.readouterr().err
+
+
+async def test_stats_command_shows_live_beside_the_configured_backtest(
+    store: Store, tmp_path: Path
+) -> None:
+    """/stats (both platforms run this same function): one line per rule, then one rule in full."""
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(REPORT))
+    settings = Settings(_env_file=None, backtest_report=report)  # type: ignore[call-arg]
+    ruleset = load_rules_dir(Path(__file__).resolve().parent.parent / "rules")
+    services = Services(
+        settings=settings, store=store, clock=ManualClock(T0), rules=RuleSetHolder(ruleset)
+    )
+    outcomes = OutcomeStore(store)
+    await outcomes.add_jobs(
+        [NewJob(alert_id="a1", rule_id="tariff", horizon="30m", alert_time=T0, due_at=T0)]
+    )
+    [claimed] = await outcomes.claim_due(worker_id="w", now=T0)
+    await outcomes.finish(
+        claimed.id, worker_id="w", moves={"ES=F": {"change_pct": -0.8}}, line="x", at=T0
+    )
+    here = ChatDestination("telegram", "42")
+    reply = await commands.run("stats", services, here, [])
+    text = ["".join(span.text for span in line) for line in reply.lines]
+    assert reply.title == "Track record"
+    assert "tariff: live n=1 (30 min: ES −0.8 %); backtest n=63 (next close: ES −0.08 %)" in text
+    assert text[-1] == "One rule in detail: stats <rule-id>"
+    refused = await commands.run("stats", services, here, ["no-such-rule"])
+    assert "unknown rule 'no-such-rule'" in "".join(s.text for s in refused.lines[0])
