@@ -190,6 +190,8 @@ def test_plain_words_say_mean_baseline_n_and_interval(es_study: EventStudy) -> N
         "95 % CI −37.71 … +25.07"
     ) in text
     assert "counted once" in text
+    # one interval (other, next sample; it includes the baseline's difference 0)
+    assert "0 of 1 intervals exclude the baseline; about 0.1 would by chance alone" in text
 
 
 def test_a_one_row_series_and_a_series_of_bad_prices_give_notes() -> None:

@@ -405,9 +405,26 @@ def format_study(es: EventStudy) -> list[str]:
     ]
     if plain:
         lines += ["", "In words:", *(f"  {p}" for p in plain)]
+        lines.append(chance_line(es))
     if es.notes:
         lines += ["", "Notes:", *(f"  {n}" for n in es.notes)]
     return lines
+
+
+def chance_line(es: EventStudy) -> str:
+    """How many intervals exclude the baseline, against how many would by chance alone."""
+    cis = [
+        r.ci95
+        for ro in es.rules.values()
+        for by_h in ro.outcome.values()
+        for r in by_h.values()
+        if r.ci95 is not None
+    ]
+    clear = sum(1 for lo, hi in cis if lo > 0 or hi < 0)
+    return (
+        f"{clear} of {len(cis)} intervals exclude the baseline; about {0.05 * len(cis):.1f} would "
+        "by chance alone at 95 %: read single cells as hints"
+    )
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: set[int]) -> list[str]:
