@@ -43,12 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     else:
         add_arguments(bt)
 
-    stats = sub.add_parser("stats", help="per-rule track record: live outcomes beside the backtest")
-    stats.add_argument("--rules", type=Path)
-    stats.add_argument("rule", nargs="?", help="one rule id (default: every rule with a record)")
-    stats.add_argument(
-        "--backtest-report", type=Path, metavar="FILE.json", help="default: BACKTEST_REPORT"
-    )
+    _add_stats(sub)
 
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
@@ -187,6 +182,15 @@ async def _probe(settings: Settings) -> int:
             print(f"OK    {sid}: {len(outcome.events)} item(s){latest}")
     print(f"{len(sources) - failed} of {len(sources)} sources answered")
     return 1 if failed else 0
+
+
+def _add_stats(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stats = sub.add_parser("stats", help="per-rule track record: live outcomes beside the backtest")
+    stats.add_argument("--rules", type=Path)
+    stats.add_argument("rule", nargs="?", help="one rule id (default: every rule with a record)")
+    stats.add_argument(
+        "--backtest-report", type=Path, metavar="FILE.json", help="default: BACKTEST_REPORT"
+    )
 
 
 async def _stats(settings: Settings, rule: str | None, report_path: Path | None) -> int:
