@@ -18,10 +18,11 @@ import functools
 import logging
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals
-import pandas as pd
+if TYPE_CHECKING:
+    import exchange_calendars as xcals
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class Session(StrEnum):
 
 @functools.cache
 def _calendar() -> xcals.ExchangeCalendar:
+    # Imported on first use: loading rules (which name `Session`) stays free of pandas.
+    import exchange_calendars as xcals
+
     last = date(datetime.now(UTC).year + _YEARS_AHEAD, 12, 31)
     return xcals.get_calendar("XNYS", start=_FIRST.isoformat(), end=last.isoformat())
 
@@ -49,6 +53,8 @@ def _calendar() -> xcals.ExchangeCalendar:
 @functools.lru_cache(maxsize=4096)
 def _hours(day: date) -> tuple[datetime, datetime] | None:
     """(open, close) in UTC of the NYSE session on `day`; None when it is not a trading day."""
+    import pandas as pd
+
     cal = _calendar()
     stamp = pd.Timestamp(day)
     if not cal.first_session <= stamp <= cal.last_session:
