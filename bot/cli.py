@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | once | check-rules | backtest | db upgrade`."""
+"""Command line: `python -m bot run | once | check-rules | explain | backtest | db upgrade`."""
 
 from __future__ import annotations
 
@@ -44,10 +44,45 @@ def _parser() -> argparse.ArgumentParser:
         add_arguments(bt)
 
     _add_stats(sub)
+    _add_explain(sub)
 
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
     return p
+
+
+def _add_explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ex = sub.add_parser(
+        "explain",
+        help="how the news rules read a text: what fires, near misses and why, tone",
+        description="With no TEXT, reads one text per line of standard input.",
+    )
+    ex.add_argument("--rules", type=Path)
+    ex.add_argument("--json", action="store_true", help="one JSON object per text, in input order")
+    ex.add_argument("texts", nargs="*", metavar="TEXT")
+
+
+def cmd_explain(settings: Settings, texts: Sequence[str], *, as_json: bool) -> int:
+    """`explain`: exit 0 when every text was read, 1 when the rules do not load."""
+    from bot.rules.explain import Explainer, render_text
+    from bot.rules.loader import RuleSet
+
+    ruleset = _load_or_report(settings)
+    if ruleset is None:
+        return 1
+    assert isinstance(ruleset, RuleSet)
+    explainer = Explainer(ruleset)
+    lines = texts if texts else (line.rstrip("\r\n") for line in sys.stdin)
+    colour = sys.stdout.isatty()
+    out = sys.stdout
+    for i, text in enumerate(lines):
+        reading = explainer.read(text)
+        if as_json:
+            out.write(reading.model_dump_json() + "\n")
+        else:
+            out.write(("\n" if i else "") + render_text(reading, colour=colour) + "\n")
+    out.flush()
+    return 0
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -233,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_backtest(args, settings)
     if args.command == "stats":
         return asyncio.run(_stats(settings, args.rule, args.backtest_report))
+    if args.command == "explain":
+        return cmd_explain(settings, args.texts, as_json=args.json)
     if args.command == "db":
         from bot.storage.migrations import upgrade
 
