@@ -204,14 +204,18 @@ class Pipeline:
     ) -> list[tuple[_Batch, Alert]]:
         """Put each news alert's event in its story; mark alerts after a story's first as updates."""
         assert self.stories is not None
+        topics: dict[str, list[str]] = {}
+        for _, a in kept:
+            if a.kind == "news":
+                topics.setdefault(a.event_id, []).append(a.rule_id)
         reports = {
-            a.event_id: Report(a.event_id, a.source, a.title, a.url, a.event_time)
+            a.event_id: Report(a.event_id, a.source, a.title, a.url, a.event_time, tuple(sorted(topics[a.event_id])))
             for _, a in kept
             if a.kind == "news"
         }
         if not reports:
             return kept
-        stories = await self.stories.assign(conn, reports.values(), now=now)
+        joined = await self.stories.assign(conn, reports.values(), now=now)
         # Within one event, the most severe alert goes first: it leads the story's message and
         # the others edit it (a critical one after a warning one would send a second message).
         order = {event_id: n for n, event_id in enumerate(dict.fromkeys(a.event_id for _, a in kept))}
@@ -219,15 +223,14 @@ class Pipeline:
         alerted: set[str] = set()  # stories that already have an alert in this group
         out: list[tuple[_Batch, Alert]] = []
         for batch, alert in kept:
-            story = stories.get(alert.event_id)
-            if story is None:
+            j = joined.get(alert.event_id)
+            if j is None:
                 out.append((batch, alert))
                 continue
-            upto = next(i for i, r in enumerate(story.reports) if r.event_id == alert.event_id)
-            first = upto == 0 and story.id not in alerted
-            alerted.add(story.id)
-            sources = tuple(dict.fromkeys(r.source for r in story.reports[: upto + 1]))
-            out.append((batch, alert.model_copy(update={"story": story.id, "sources": sources, "update": not first})))
+            sid = j.story.id
+            first = j.opened and sid not in alerted
+            alerted.add(sid)
+            out.append((batch, alert.model_copy(update={"story": sid, "sources": j.sources, "update": not first})))
         return out
 
     def _cooldown(self, alert: Alert) -> float:

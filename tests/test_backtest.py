@@ -557,3 +557,41 @@ def test_a_duplicate_price_date_is_reported_with_both_lines(tmp_path: Path) -> N
         "vix.csv:4: column date: duplicate time '2019-05-06' (first on line 3)"
     ]
     assert len(load.events) == 2
+
+
+# ---- stories across sources -------------------------------------------------------------
+
+# Real headlines (tests/fixtures/stories_april_2025.json keeps outlet, date and URL) of China's
+# 34 %, 84 % and 125 % counter-tariffs of April 2025, one outlet per row.
+STORIES_CSV = FIXTURES / "stories.csv"
+
+
+def test_source_column_gives_each_row_its_source() -> None:
+    events = read_headlines(STORIES_CSV).events
+    assert events[0].source == "Amoledo" and events[0].id == "Amoledo:1"
+    assert len({e.source for e in events}) == len(events)
+    assert {e.source for e in read_headlines(STORIES_CSV, source="wire", source_column="id").events} == {
+        str(n) for n in range(1, 9)
+    }
+
+
+def test_source_column_that_is_missing_is_a_clear_error() -> None:
+    with pytest.raises(BacktestInputError, match="outlet"):
+        read_headlines(STORIES_CSV, source_column="outlet")
+
+
+def test_cli_json_stories_form_across_sources(capsys: pytest.CaptureFixture[str]) -> None:
+    repo_rules = Path(__file__).resolve().parent.parent / "rules"
+    code = main(["backtest", "--rules", str(repo_rules), "--headlines", str(STORIES_CSV), "--json"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and lines
+    by_story: dict[str, list[dict[str, object]]] = {}
+    for line in lines:
+        by_story.setdefault(str(line["story"]), []).append(line)
+    assert len(by_story) == 3  # 34 %, 84 %, 125 %: three events, three stories
+    for group in by_story.values():
+        assert [line["update"] for line in group] == [False] + [True] * (len(group) - 1)
+    last = lines[-1]
+    assert "125%" in str(last["title"])
+    reported = list(dict.fromkeys(str(line["source"]) for line in by_story[str(last["story"])]))
+    assert last["sources"] == reported and len(reported) >= 2  # every outlet so far, in order

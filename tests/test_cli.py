@@ -45,6 +45,12 @@ def test_once_json_prints_each_alert_once_across_runs(feed_server: FeedServer, t
     assert tariff["source"] == "wire" and tariff["tone"] is None and tariff["tone_score"] is None
     tone = next(x for x in lines if x["rule"] == "readout-hope")
     assert tone["tone"] == "hope" and 0 < tone["tone_score"] <= 1
+    # Stories: every news alert names its story and the sources so far; prices have none.
+    assert tariff["story"] and tariff["sources"] == ["wire"] and isinstance(tariff["update"], bool)
+    assert all(x["story"] is None and x["sources"] == [] and x["update"] is False
+               for x in lines if x["kind"] == "price")
+    same = [x for x in lines if x["story"] == tariff["story"]]
+    assert [x["update"] for x in same] == [False] + [True] * (len(same) - 1)
     second = bot("once", "--json", "--rules", str(rules), cwd=tmp_path, env=env)
     assert second.returncode == 0 and second.stdout == ""
 

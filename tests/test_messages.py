@@ -192,8 +192,8 @@ async def test_discord_story_message_is_patched_and_recreated_when_deleted(
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+async def store(db_url: str) -> AsyncIterator[Store]:
+    s = await Store.open(db_url)  # SQLite and PostgreSQL
     yield s
     await s.close()
 
@@ -210,4 +210,14 @@ async def test_console_prints_the_alert_once_then_compact_source_lines(store: St
     assert text.count("China raises duties") == 3  # the full alert once, then one short line each
     assert text.rstrip().splitlines()[-1].startswith("  ↳ #1 ")
     assert text.rstrip().endswith("+2 sources: Xinhua, MOFCOM")
+    # The record survives in the database: a new editor (a restart) edits the same message.
+    record = await MessageEditor(store, {"console": console}, ManualClock(T0)).messages.get("console", "stdout", "story-1")
+    assert record is not None and record.message_id == "1" and record.alert_ids == tuple(a.id for a in alerts)
+    async with store.transaction() as conn:
+        await store.enqueue_many(conn, [OutboxEntry(alerts[0].id, "console", "stdout", "pending")], at=T0)
+    [row] = await store.deliveries()
+    await store.mark_sent([row.id], message_id="1", at=T0)
+    later = MessageEditor(store, {"console": console}, ManualClock(T0))
+    assert await later.annotate(alerts[0].id, "30 min later: ES -0.8 %") == {("console", "stdout"): Sent("1")}
+    assert out.getvalue().rstrip().endswith("· 30 min later: ES -0.8 %")
 

@@ -44,6 +44,12 @@ def test_signature_reads_numbers_amounts_and_actor() -> None:
     assert sig.percents == {"34"} and sig.actor == "cn"
     assert signature("United States tariffs on $34B Chinese imports take effect").money == {"$34b"}
     assert signature("China raises duties to 84% from 34%").lead_percent == "84"
+    # Real headlines (2018-08-07 story): "16-bln-dollar" is the amount, "Aug. 23" a date.
+    assert signature("China begins imposing tariffs on 16-bln-dollar U.S. products").money == {"$16b"}
+    assert signature("China to match U.S. tariffs on US$16B of imports from Aug. 23").numbers == frozenset()
+    # Other numbers veto only when two headlines share none ("Phase 1" vs "Phase 2").
+    one, two = signature("Trump signs phase 1 trade deal"), signature("Trump signs phase 2 trade deal")
+    assert similarity(one, two) == 0.0 and similarity(one, one) == 1.0
 
 
 def test_34_84_125_percent_are_three_stories_and_each_gathers_its_outlets() -> None:
@@ -162,6 +168,7 @@ async def test_stories_survive_a_restart(db_url: str) -> None:
     assert {a.story for a in later} == {first[0].story}
     assert all(a.update for a in later)
     assert [r.event_id for r in reports] == [e.id for e in events]
+    assert all(r.topics for r in reports)  # the rules each report fired, kept for matching
 
 
 async def test_two_workers_put_one_event_in_one_story(pg_url: str) -> None:

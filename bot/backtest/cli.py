@@ -110,6 +110,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="source id given to the headlines (default: the file name without .csv)",
     )
     parser.add_argument(
+        "--source-column",
+        help="column naming each headline's source (default: source, when the file has one); "
+        "each row is then from its own source and stories form across sources as live",
+    )
+    parser.add_argument(
         "--skip-retweets", action="store_true", help="leave out rows whose is_retweet is true"
     )
     parser.add_argument(
@@ -153,6 +158,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         text_column=args.text_column,
         id_column=args.id_column,
         source=args.source_name,
+        source_column=args.source_column,
         skip_retweets=args.skip_retweets,
     )
     prices: list[tuple[str, CsvLoad[PriceEvent]]] = []

@@ -247,6 +247,12 @@ def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], Iterator[
 # Readers
 
 
+def _row_source(values: dict[str, str], column: str | None, default: str) -> str:
+    """The row's source: its source cell (trimmed, at most 128 characters) or the file's."""
+    cell = values.get(column, "").strip()[:128] if column else ""
+    return cell or default
+
+
 def read_headlines(
     path: Path,
     *,
@@ -254,17 +260,22 @@ def read_headlines(
     text_column: str = "text",
     id_column: str | None = None,
     source: str | None = None,
+    source_column: str | None = None,
     skip_retweets: bool = False,
 ) -> CsvLoad[NewsEvent]:
     """One NewsEvent per row at the row's own time.
 
     The event id is `source:<row id>` (from `id_column`, default `id` when the file
     has one), else a hash of time and text, so the same file gives the same ids.
+    With a source column (`source_column`, default `source` when the file has one)
+    each row is from the source it names (a blank cell: the file's source), so
+    stories gather reports across sources as they do live.
     """
     path = Path(path)
-    required = [time_column, text_column] + ([id_column] if id_column else [])
+    required = [time_column, text_column] + [c for c in (id_column, source_column) if c]
     header, rows = _read_csv(path, required)
     id_col = id_column or ("id" if "id" in header else None)
+    src_col = source_column or ("source" if "source" in header else None)
     src = source or path.stem
     load: CsvLoad[NewsEvent] = CsvLoad(path)
     has_retweet = RETWEET_COLUMN in header
@@ -307,8 +318,9 @@ def read_headlines(
             )
             continue
         first_line[row_id] = row.line
+        row_src = _row_source(row.values, src_col, src)
         load.events.append(
-            NewsEvent(id=f"{src}:{row_id}", source=src, title=text, published=when, seen_at=when)
+            NewsEvent(id=f"{row_src}:{row_id}", source=row_src, title=text, published=when, seen_at=when)
         )
     load.left_out = retweets
     if retweets:

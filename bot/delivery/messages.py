@@ -34,6 +34,8 @@ from bot.storage.stories import MessageRecord, SqlMessages
 
 log = logging.getLogger(__name__)
 
+MAX_SHOWN = 100  # alerts read to render one message (a message shows at most 20 sources anyway)
+
 
 def thread_of(alert: Alert) -> str:
     return alert.story or alert.id
@@ -92,6 +94,8 @@ class MessageEditor:
     # ---- internals ------------------------------------------------------------------
 
     async def _view(self, ids: tuple[str, ...], notes: tuple[str, ...]) -> MessageView | None:
+        if len(ids) > MAX_SHOWN:  # a story reported everywhere: the lead and the latest reports
+            ids = (ids[0], *ids[1 - MAX_SHOWN :])
         alerts = await self.store.get_alerts(list(ids))
         present = [alerts[i] for i in ids if i in alerts]
         if not present:

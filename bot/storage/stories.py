@@ -63,7 +63,7 @@ class SqlStories:
             )
             for rep in reports:
                 found[rep.story_id].reports.append(
-                    Report(rep.event_id, rep.source, rep.title, rep.url, rep.event_time)
+                    Report(rep.event_id, rep.source, rep.title, rep.url, rep.event_time, tuple(rep.topics))
                 )
         return list(found.values()), newest
 
@@ -89,7 +89,7 @@ class SqlStories:
             t.story_reports,
             [
                 {"event_id": rep.event_id, "story_id": sid, "source": rep.source, "title": rep.title,
-                 "url": rep.url, "event_time": rep.time}
+                 "url": rep.url, "event_time": rep.time, "topics": list(rep.topics)}
                 for sid, rep in new_reports
             ],
             t.story_reports.c.event_id,
@@ -100,7 +100,7 @@ class SqlStories:
         r = t.story_reports
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(r).where(r.c.story_id == story_id).order_by(r.c.event_time))
-            return [Report(x.event_id, x.source, x.title, x.url, x.event_time) for x in rows]
+            return [Report(x.event_id, x.source, x.title, x.url, x.event_time, tuple(x.topics)) for x in rows]
 
 
 # ---- messages ----------------------------------------------------------------------

@@ -216,6 +216,7 @@ story_reports = Table(
     Column("title", Text, nullable=False),
     Column("url", Text),
     Column("event_time", TZ, nullable=False),
+    Column("topics", JSON, nullable=False, default=list),  # ids of the rules it fired
 )
 Index("ix_story_reports_story", story_reports.c.story_id, story_reports.c.event_time)
 

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("url", sa.Text()),
         sa.Column("event_time", _tz(), nullable=False),
+        sa.Column("topics", sa.JSON(), nullable=False),
     )
     op.create_index("ix_story_reports_story", "story_reports", ["story_id", "event_time"])
     op.create_table(
