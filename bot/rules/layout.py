@@ -156,16 +156,22 @@ def layout(text: str) -> Layout:
             kind = "hypothetical"
         else:
             continue
-        cue = word if pair is None or (pair not in _DENY_PAIRS and pair not in _NEG_PAIRS) else " ".join(pair)
+        cue = (
+            word
+            if pair is None or (pair not in _DENY_PAIRS and pair not in _NEG_PAIRS)
+            else " ".join(pair)
+        )
         scopes.append(Scope(kind, cue, ends[i], _scope_end(i, kind, words, hard, soft, len(text))))
     return Layout(starts, ends, clauses, tuple(scopes))
 
 
-_MONTH_BEFORE = frozenset({"in", "on", "since", "by", "until", "from", "early", "late", "mid", "of"})
+_MONTH_BEFORE = frozenset(
+    {"in", "on", "since", "by", "until", "from", "early", "late", "mid", "of"}
+)
 
 
 def _month_may(lowered: list[str], i: int) -> bool:
-    """"May" the month ("in May", "May 10"), not the modal verb."""
+    """ "May" the month ("in May", "May 10"), not the modal verb."""
     if lowered[i] != "may":
         return False
     after = lowered[i + 1] if i + 1 < len(lowered) else ""

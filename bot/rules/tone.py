@@ -120,7 +120,11 @@ DEFAULT_LEXICON: dict[str, float] = {
     "cooperation": _HOPE_WEAK,
     "optimistic": _HOPE,
     "goodwill": 0.6,
+    # verbs of praise in all their forms ("China, US hail trade truce", "Trump hails …")
+    "hail": 0.6,
     "hails": 0.6,
+    "hailed": 0.6,
+    "welcome": 0.5,
     "welcomed": 0.5,
     "welcomes": 0.5,
     "resolve differences": 0.6,
@@ -240,13 +244,24 @@ _NEGATOR_PAIRS = frozenset(
     }
 )
 _RESTRAINT = frozenset(
-    {"rule", "rules", "ruled", "hesitate", "back", "tolerate", "accept", "allow", "stand", "sit", "only"}
+    {
+        "rule",
+        "rules",
+        "ruled",
+        "hesitate",
+        "back",
+        "tolerate",
+        "accept",
+        "allow",
+        "stand",
+        "sit",
+        "only",
+    }
 )
 """After a negator these make a double negative or no negation at all ("not rule out
 countermeasures", "will never accept bullying", "not only"): the phrase keeps its weight."""
 _CLAUSE_END = re.compile(r"[.;:!?\n]")
 _WORDS = re.compile(r"[\w']+")
-
 
 
 def check_lexicon_weight(weight: float) -> float:
@@ -307,7 +322,9 @@ class ToneScorer:
         self.lexicon = {k: v for k, v in lexicon.items() if v != 0}
         self._phrases = sorted(self.lexicon, key=lambda p: -len(text_term_pattern(p)))
         self._entries = [
-            _Phrase(p, self.lexicon[p], re.compile(text_term_pattern(p), FLAGS), text_term_anchor(p))
+            _Phrase(
+                p, self.lexicon[p], re.compile(text_term_pattern(p), FLAGS), text_term_anchor(p)
+            )
             for p in self._phrases
         ]
         self._always = [e for e in self._entries if e.anchor is None]
@@ -346,7 +363,9 @@ class ToneScorer:
         text = _unquote(text)
         spans: list[tuple[int, int, _Phrase]] = []
         for entry in self._candidates(text.lower()):
-            spans.extend((m.start(), m.end(), entry) for m in entry.regex.finditer(text) if m.group(0))
+            spans.extend(
+                (m.start(), m.end(), entry) for m in entry.regex.finditer(text) if m.group(0)
+            )
         spans.sort(key=lambda s: (s[0], s[0] - s[1]))
         raw = 0.0
         terms: list[tuple[str, float]] = []
