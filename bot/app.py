@@ -18,8 +18,9 @@ from bot.adapters.console import ConsoleAdapter
 from bot.clock import Clock, SystemClock
 from bot.delivery.flood import FloodGuard
 from bot.delivery.outbox import OutboxWorker
+from bot.live_outcomes import OutcomeTracker
 from bot.metrics import POLLS
-from bot.models import Alert, Severity
+from bot.models import Alert, PriceEvent, Severity
 from bot.pipeline import Pipeline
 from bot.rules.loader import RuleSet, load_rules_dir
 from bot.services import RuleSetHolder, Services
@@ -31,6 +32,7 @@ from bot.sources.scheduler import SourceScheduler
 from bot.sources.slots import PollSlot, PollSlots
 from bot.storage.faults import open_store
 from bot.storage.leader import LeaderLock
+from bot.storage.outcomes import OutcomeStore
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
 from bot.summary import PollSummary, plural
 
@@ -142,6 +144,13 @@ class Readout:
             gone_burst=settings.delivery_gone_burst,
             fault_pause_seconds=settings.delivery_fault_pause_seconds,
         )
+        self.outcomes = OutcomeTracker(
+            OutcomeStore(store),
+            self.clock,
+            worker_id=self.worker_id,
+            symbols=settings.outcome_symbols,
+            annotate=self.outbox.messages.annotate,  # the message editor the outbox uses
+        )
 
     @classmethod
     async def open(
@@ -194,6 +203,9 @@ class Readout:
             self._scheduler.start(self._all_sources())
             self._tasks.append(
                 asyncio.create_task(self.outbox.run(self._stop, interval=self.settings.delivery_interval))
+            )
+            self._tasks.append(
+                asyncio.create_task(self.outcomes.run(self._stop, interval=self.settings.outcome_interval))
             )
             self._tasks.append(asyncio.create_task(self._log_summaries()))
         log.info("Readout started: %s; adapters: %s", self.describe(), ", ".join(a.name for a in self.adapters) or "none")
@@ -358,6 +370,9 @@ class Readout:
         alerts = await self.pipeline.process(events, alert_after=alert_after, poll=poll)
         self._record(sid, error=None, items=len(events), alerts=len(alerts))
         self._failure_logged.discard(sid)
+        quotes = [e for e in events if isinstance(e, PriceEvent)]
+        if quotes:  # every polled sample, for the live outcomes (30 min / 1 trading day later)
+            await self.outcomes.outcomes.record_quotes(quotes, seen_at=now)
         if state.consecutive_failures:
             log.info("source %s recovered after %d failures", sid, state.consecutive_failures)
         if alerts:

@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     else:
         add_arguments(bt)
 
+    _add_stats(sub)
     _add_explain(sub)
 
     db = sub.add_parser("db", help="database maintenance")
@@ -296,6 +297,37 @@ async def _probe(settings: Settings) -> int:
     return 1 if failed else 0
 
 
+def _add_stats(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stats = sub.add_parser("stats", help="per-rule track record: live outcomes beside the backtest")
+    _rules_option(stats)
+    stats.add_argument("rule", nargs="?", help="one rule id (default: every rule with a record)")
+    stats.add_argument(
+        "--backtest-report", type=Path, metavar="FILE.json", help="default: BACKTEST_REPORT"
+    )
+
+
+async def _stats(settings: Settings, rule: str | None, report_path: Path | None) -> int:
+    """`python -m bot stats [rule]`: what /stats shows in chat, from the database."""
+    from bot.storage.outcomes import OutcomeStore
+    from bot.storage.store import Store
+    from bot.track_record import ReportError, format_record, live_record, load_report
+
+    path = report_path or settings.backtest_report
+    try:
+        report = load_report(path) if path is not None else None
+    except ReportError as exc:
+        print(f"stats: {exc}", file=sys.stderr)
+        return 1
+    store = await Store.open(settings.database_url)
+    try:
+        jobs = await OutcomeStore(store).done_jobs(rule_id=rule)
+    finally:
+        await store.close()
+    lines = format_record(live_record(jobs), report, symbols=settings.outcome_symbols, rule=rule)
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -334,6 +366,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.backtest.cli import run_backtest
 
         return run_backtest(args, settings)
+    if args.command == "stats":
+        return asyncio.run(_stats(settings, args.rule, args.backtest_report))
     if args.command == "explain":
         return cmd_explain(settings, args.texts, as_json=args.json)
     if args.command == "db":

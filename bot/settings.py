@@ -129,6 +129,16 @@ class Settings(BaseSettings):
     def admin_ids(self) -> frozenset[str]:
         return frozenset(a.strip() for a in self.admins.split(",") if a.strip())
 
+    # Live outcomes (issue 16)
+    outcome_symbols: list[str] = Field(
+        default=["ES=F", "^VIX", "CNH=X"],
+        description="symbols whose move 30 min and 1 trading day after each alert is added to it",
+    )
+    outcome_interval: float = Field(default=30.0, gt=0, description="seconds between outcome passes")
+    backtest_report: Path | None = Field(
+        default=None, description="a `backtest --report` JSON shown beside the live track record"
+    )
+
     # Logs and metrics
     summary_minutes: float = Field(
         default=15.0, ge=0, description="minutes between poll summary lines; 0: only after the first round"

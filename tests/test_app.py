@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import logging
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.adapters.console import ConsoleAdapter
 from bot.app import Readout
+from bot.clock import Clock, ManualClock
 from bot.settings import Settings
 from tests.support.feed_server import FeedServer
 
@@ -46,9 +48,9 @@ def settings_for(tmp_path: Path, rules: Path, **extra: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-async def run_once(settings: Settings) -> tuple[list[str], str]:
+async def run_once(settings: Settings, clock: Clock | None = None) -> tuple[list[str], str]:
     out = io.StringIO()
-    bot = await Readout.open(settings, adapters=[ConsoleAdapter(out)])
+    bot = await Readout.open(settings, adapters=[ConsoleAdapter(out)], clock=clock)
     await bot.start(scheduler=False)
     try:
         alerts = await bot.poll_once()
@@ -65,8 +67,12 @@ def tape(feed_server: FeedServer, tmp_path: Path) -> Path:
     return make_rules_dir(tmp_path, feed_server, {"wire": "/wire.xml"}, {"^VIX": "/vix.json"})
 
 
+# The VIX fixture's last quote is 2025-04-08 16:15 New York (20:15 UTC); polled 5 minutes later.
+QUOTE_FRESH = ManualClock(datetime(2025, 4, 8, 20, 20, tzinfo=UTC))
+
+
 async def test_bundled_rules_fire_on_the_tape_and_not_on_near_misses(tape: Path, tmp_path: Path) -> None:
-    fired, printed = await run_once(settings_for(tmp_path, tape))
+    fired, printed = await run_once(settings_for(tmp_path, tape), QUOTE_FRESH)
     rules_for = lambda needle: {f.split("|")[0] for f in fired if needle in f}  # noqa: E731
     assert "tariff-announcement" in rules_for("US to impose 25% tariffs")
     assert "readout-friction" in rules_for("China firmly opposes")
@@ -97,6 +103,14 @@ async def test_second_poll_is_a_304_and_alerts_nothing_again(
     assert len(polls) == 2 and polls[0].header("If-None-Match") is None
     # the validator sent back is the one served, so the server answered 304 Not Modified
     assert polls[1].header("If-None-Match") == feed_server.fixture("/wire.xml", "feeds/rss20.xml").etag
+
+
+async def test_a_stale_quote_never_fires_a_bundled_price_rule(tape: Path, tmp_path: Path) -> None:
+    """The same VIX 52.33 quote polled a day later (the market closed since): no price alert."""
+    next_day = ManualClock(datetime(2025, 4, 9, 20, 20, tzinfo=UTC))
+    fired, _ = await run_once(settings_for(tmp_path, tape), next_day)
+    assert [f for f in fired if f.split("|")[1].startswith("^VIX")] == []
+    assert any(f.startswith("tariff-announcement|") for f in fired)  # news rules are unaffected
 
 
 async def test_dedup_holds_across_a_restart_even_when_the_feed_changes_its_etag(

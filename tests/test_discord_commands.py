@@ -293,6 +293,7 @@ def test_command_tree_shape() -> None:
         "quiet",
         "filter",
         "why",
+        "stats",
         "help",
         "test-alert",
     }
@@ -723,6 +724,7 @@ OPTION_NAMES = {
     "watchlist": ("sector",),
     "why": ("alert",),
     "recent": ("n",),
+    "stats": ("rule",),
 }
 
 

@@ -100,6 +100,7 @@ async def test_start_logs_in_and_syncs_commands_globally(
         "status",
         "filter",
         "why",
+        "stats",
         "help",
         "mute",
         "unmute",

@@ -116,3 +116,23 @@ def test_each_destination_decides_now_later_or_never() -> None:
     # Critical alerts go through quiet hours.
     urgent = {r.address: r for r in table(subs, dests, mutes).routes(alert(severity=Severity.critical), now=NOW)}
     assert urgent["5"].status == "pending"
+
+
+def test_a_chat_market_session_holds_alerts_until_the_next_open() -> None:
+    """`/quiet us-regular`: on Saturday 2026-11-28 an alert waits for Monday's 09:30 New York open
+    (14:30 UTC); the early close on Friday 2026-11-27 (13:00 New York) is honoured."""
+    subs = [Subscription(adapter="telegram", address=a, selector="tag", value="tariffs") for a in ("1", "2")]
+    dests = [
+        Destination(adapter="telegram", address="1", session="us-regular"),
+        Destination(adapter="telegram", address="2", session="us-extended"),
+    ]
+    saturday = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+    routes = {r.address: r for r in table(subs, dests).routes(alert(), now=saturday)}
+    assert (routes["1"].status, routes["1"].note) == ("held", "outside us-regular")
+    assert routes["1"].not_before == datetime(2026, 11, 30, 14, 30, tzinfo=UTC)
+    assert routes["2"].not_before == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # 04:00 New York
+    friday_after_close = datetime(2026, 11, 27, 18, 30, tzinfo=UTC)
+    routes = {r.address: r for r in table(subs, dests).routes(alert(), now=friday_after_close)}
+    assert routes["1"].status == "held" and routes["2"].status == "pending"  # after hours till 17:00
+    urgent = table(subs, dests).routes(alert(severity=Severity.critical), now=saturday)
+    assert {r.status for r in urgent} == {"pending"}

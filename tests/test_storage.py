@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.models import Alert, NewsEvent, PriceEvent, Severity
@@ -124,13 +125,16 @@ async def test_concurrent_starts_migrate_once(pg_url: str) -> None:
 
 async def test_database_from_before_migrations_is_adopted(db_url: str) -> None:
     engine = create_async_engine(db_url)
-    # What create_all made before migrations existed: the initial revision's tables only.
-    initial = ["events_seen", "source_state", "alerts", "cooldowns", "outbox", "destinations",
-               "subscriptions", "mutes"]
+    # What create_all made before migrations existed: the initial revision's tables, as they
+    # were then (later revisions add columns to them), and no alembic_version.
+    def initial_schema_only(conn: Connection) -> None:
+        cfg = migrations.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, migrations.INITIAL_REVISION)
+        conn.execute(text("DROP TABLE alembic_version"))
+
     async with engine.begin() as conn:
-        await conn.run_sync(
-            lambda c: tables.metadata.create_all(c, tables=[tables.metadata.tables[n] for n in initial])
-        )
+        await conn.run_sync(initial_schema_only)
     await engine.dispose()
     store = await Store.open(db_url)
     try:

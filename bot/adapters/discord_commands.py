@@ -413,6 +413,12 @@ class ReadoutCommands(app_commands.Group):
         """Show source health, rules loaded, queue depth and unreachable channels."""
         await self.run(interaction, "status", [])
 
+    @app_commands.command(name="stats", description="What the market did after each rule's alerts")
+    @app_commands.describe(rule="One rule id (default: one line per rule)")
+    async def stats(self, interaction: discord.Interaction, rule: str | None = None) -> None:
+        """Per-rule track record: live outcomes beside the backtest's."""
+        await self.run(interaction, "stats", [rule])
+
     @app_commands.command(name="help", description="Every Readout command, one line each")
     async def help(self, interaction: discord.Interaction) -> None:
         """List the commands."""

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from bot.backtest.outcomes import EventStudy, build_series, format_study, study
 from bot.backtest.replay import (
     BacktestInputError,
     CsvLoad,
@@ -89,6 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json",
         action="store_true",
         help="print alerts as JSON lines on stdout (summary to stderr)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE.json",
+        help="write the market-reaction study (baselines, per-rule reactions with 95 %% CI) "
+        "as JSON",
     )
     parser.add_argument(
         "--time-column", default="created_at", help="headline time column (default: created_at)"
@@ -188,6 +196,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         skip_retweets=args.skip_retweets,
     )
     prices = _read_price_args(args, ruleset)
+    if args.report is not None and not prices:
+        raise BacktestInputError("--report: the market-reaction report needs --prices")
     read_seconds = time.perf_counter() - began
     symbols = [symbol for symbol, _ in prices]
     plot_symbol: str | None = args.plot_symbol or (
@@ -209,34 +219,93 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.backtest.report import format_alerts, format_summary, summarize
 
+    reactions = _study(result, prices, ruleset, start, end) if prices else None
     out: TextIO = err if args.json else sys.stdout
     if args.json:
-        for alert in result.alerts:
-            sys.stdout.write(json.dumps(alert.to_json_dict(), ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        _print_json_lines(result, reactions)
     lines = _header(
         settings, ruleset, headlines, prices, news, series, start, end, result, read_seconds
     )
     if not args.json:
         lines += ["", f"Alerts ({len(result.alerts)}):", *format_alerts(result.alerts)]
     lines += ["", "Summary by rule:", *format_summary(summarize(result.alerts, ruleset))]
+    lines += ["", *format_study(reactions)] if reactions is not None else []
     print("\n".join(lines), file=out)
-
+    _write_report(args.report, reactions, out)
     if args.plot is not None:
-        from bot.backtest.plot import PriceSeries, plot_backtest
-
-        plot_backtest(
-            args.plot,
-            result.alerts,
-            PriceSeries.from_events(plot_symbol, series[plot_symbol]) if plot_symbol else None,
-            rule_order=[r.id for r in ruleset.enabled_rules()],
-            ruleset=ruleset,
-            color_by=args.color_by,
-            title=f"Readout backtest {_day(start)} to {_day(end)}: {len(result.alerts)} alerts"
-            + (f" on {plot_symbol}" if plot_symbol else ""),
-        )
+        _plot(args.plot, result, ruleset, series, plot_symbol, reactions, args.color_by, start, end)
         print(f"chart: {args.plot}", file=out)
     return 0
+
+
+def _plot(
+    out: Path,
+    result: ReplayResult,
+    ruleset: RuleSet,
+    series: dict[str, list[PriceEvent]],
+    plot_symbol: str | None,
+    reactions: EventStudy | None,
+    color_by: str,
+    start: datetime,
+    end: datetime,
+) -> None:
+    from bot.backtest.plot import PriceSeries, plot_backtest
+
+    plot_backtest(
+        out,
+        result.alerts,
+        PriceSeries.from_events(plot_symbol, series[plot_symbol]) if plot_symbol else None,
+        rule_order=[r.id for r in ruleset.enabled_rules()],
+        ruleset=ruleset,
+        color_by=color_by,
+        reactions=reactions,
+        title=f"Readout backtest {_day(start)} to {_day(end)}: {len(result.alerts)} alerts"
+        + (f" on {plot_symbol}" if plot_symbol else ""),
+    )
+
+
+def _print_json_lines(result: ReplayResult, reactions: EventStudy | None) -> None:
+    """One JSON line per alert; with --prices each carries its `outcome`."""
+    for alert in result.alerts:
+        line: dict[str, object] = alert.to_json_dict()
+        if reactions is not None:
+            line["outcome"] = reactions.outcome_json(alert.id)
+        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _study(
+    result: ReplayResult,
+    prices: list[tuple[str, CsvLoad[PriceEvent]]],
+    ruleset: RuleSet,
+    start: datetime,
+    end: datetime,
+) -> EventStudy:
+    """Reactions after every alert on every --prices series (the whole file: an alert near the
+    period's end still gets the samples after it; baselines stay within the period)."""
+    series = {
+        symbol: build_series(symbol, ((e.time, e.last) for e in load.events))
+        for symbol, load in prices
+    }
+    return study(
+        result.alerts,
+        series,
+        start=start,
+        end=end,
+        rule_order=[r.id for r in ruleset.enabled_rules()],
+    )
+
+
+def _write_report(path: Path | None, reactions: EventStudy | None, out: TextIO) -> None:
+    """`--report FILE.json` (nothing without the flag or without --prices)."""
+    if path is None or reactions is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(reactions.to_report(), indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise BacktestInputError(f"--report {path}: cannot write: {exc.strerror or exc}") from None
+    print(f"report: {path}", file=out)
 
 
 def _tags_for(ruleset: RuleSet, symbol: str) -> list[str]:

@@ -245,10 +245,17 @@ class MemoryStore:
     ) -> list[Subscription]:
         return []
 
-    async def destinations(self, adapter: str | None = None, *, conn: Any = None) -> list[Destination]:
+    async def destinations(
+        self, adapter: str | None = None, *, conn: Any = None
+    ) -> list[Destination]:
         return []
 
     async def active_mutes(
-        self, *, now: datetime, adapter: str | None = None, address: str | None = None, conn: Any = None
+        self,
+        *,
+        now: datetime,
+        adapter: str | None = None,
+        address: str | None = None,
+        conn: Any = None,
     ) -> list[Mute]:
         return []

@@ -7,7 +7,9 @@ Top panel: the series (VIX by default) as a line; each alert is a marker on
 the line at its time (the last close at or before it), coloured by rule (or
 severity), shaped by kind (news ●, price ▲, composite ★); threshold levels of
 rules on the plotted symbol are dashed lines. With no price series the top
-panel is a timeline with one lane per rule. Bottom panel: alerts per rule.
+panel is a timeline with one lane per rule. Middle panel: alerts per rule. With an
+event study, a bottom row with one panel per symbol: each rule's mean reaction
+(next sample by default) with its 95 % interval, against the baseline (dashed).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Any
 
 import numpy as np
 from matplotlib import dates as mdates
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from bot.backtest.outcomes import EventStudy
 from bot.models import Alert, PriceEvent
 from bot.rules.loader import RuleSet
 from bot.rules.schema import ThresholdRule
@@ -86,6 +90,8 @@ def plot_backtest(
     ruleset: RuleSet | None = None,
     color_by: str = "rule",
     title: str | None = None,
+    reactions: EventStudy | None = None,
+    horizon: int = 1,
 ) -> Figure:
     """Write the chart to `out` (format from its suffix, e.g. .png) and return the figure.
 
@@ -104,9 +110,9 @@ def plot_backtest(
             return SEVERITY_COLORS.get(severity_of.get(rule_id, "info"), "#7f7f7f")
         return colors[rule_id]
 
-    fig = Figure(figsize=(13, 8.5), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, height_ratios=[3, min(1.8, 0.6 + 0.1 * len(rules))])
+    top, bottom = _layout(reactions, rules, horizon, colors)
+    fig = top.get_figure()
+    assert isinstance(fig, Figure)
 
     # --- top: price series (or lanes) with a marker per alert -----------------
     by_rule: dict[tuple[str, str], list[Alert]] = {}
@@ -128,7 +134,7 @@ def plot_backtest(
             xs = [a.event_time for a in group]
             ys = [series.value_at(x) for x in xs] if series is not None and on_series else [lane[rule_id]] * len(xs)
             top.scatter(
-                xs,
+                xs,  # type: ignore[arg-type]
                 ys,
                 s=KIND_SIZES[kind],
                 marker=KIND_MARKERS[kind],
@@ -210,6 +216,109 @@ def _draw_series(top: Any, series: PriceSeries, ruleset: RuleSet | None) -> None
                 fontsize=8,
                 color="#666666",
             )
+
+
+def _layout(
+    reactions: EventStudy | None, rules: Sequence[str], horizon: int, colors: dict[str, str]
+) -> tuple[Axes, Axes]:
+    """The figure: series and bars; with an event study, a row of reaction panels below."""
+    bar_height = min(1.8, 0.6 + 0.1 * len(rules))
+    if reactions is None or not reactions.symbols:
+        fig = Figure(figsize=(13, 8.5), dpi=110, layout="constrained")
+        FigureCanvasAgg(fig)
+        top, bottom = fig.subplots(2, 1, height_ratios=[3, bar_height])
+        return top, bottom
+    reacted = _reacted_rules(reactions, rules, horizon)
+    panel_height = 0.8 + 0.22 * max(1, len(reacted))
+    fig = Figure(figsize=(13, 8.5 + 1.6 * panel_height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(3, len(reactions.symbols), height_ratios=[3, bar_height, panel_height])
+    top = fig.add_subplot(grid[0, :])
+    bottom = fig.add_subplot(grid[1, :])
+    for j, symbol in enumerate(reactions.symbols):
+        _reaction_panel(fig.add_subplot(grid[2, j]), reactions, symbol, horizon, reacted, colors)
+    return top, bottom
+
+
+def _reacted_rules(reactions: EventStudy | None, rules: Sequence[str], horizon: int) -> list[str]:
+    """Rules with a reaction at `horizon` on some symbol, in bar order."""
+    if reactions is None:
+        return []
+    return [
+        r
+        for r in [*rules, *(r for r in reactions.rules if r not in rules)]
+        if r in reactions.rules
+        and any(horizon in by_h for by_h in reactions.rules[r].outcome.values())
+    ]
+
+
+def _reaction_panel(
+    ax: Axes,
+    reactions: EventStudy,
+    symbol: str,
+    horizon: int,
+    rules: Sequence[str],
+    colors: dict[str, str],
+) -> None:
+    """Per rule: the mean change `horizon` samples after its alerts, with the 95 % interval
+    (the difference's interval moved onto the baseline), against the baseline line."""
+    base = reactions.baselines[symbol][horizon]
+    rows = list(range(len(rules)))[::-1]
+    for y, rule_id in zip(rows, rules, strict=True):
+        r = reactions.rules[rule_id].outcome.get(symbol, {}).get(horizon)
+        if r is None:
+            continue
+        color = colors.get(rule_id, "#333333")
+        if r.ci95 is not None and base.mean_pct is not None:
+            lo, hi = (base.mean_pct + c for c in r.ci95)
+            ax.plot([lo, hi], [y, y], color=color, linewidth=2.2, alpha=0.6)
+        ax.plot([r.mean_pct], [y], marker="o", color=color, markersize=5)
+        ax.annotate(
+            f"n={r.n}",
+            xy=(1, y),
+            xycoords=("axes fraction", "data"),
+            xytext=(-2, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=6,
+            color="#666666",
+        )
+    if base.mean_pct is not None:
+        ax.axvline(base.mean_pct, color="#999999", linestyle="--", linewidth=0.9)
+    ax.set_yticks(rows, list(rules), fontsize=7 if len(rules) > 12 else 8)
+    if symbol != reactions.symbols[0]:
+        ax.tick_params(axis="y", labelleft=False)
+    ax.set_ylim(-0.7, max(len(rules), 1) - 0.3)
+    words = "next sample" if horizon == 1 else f"{horizon} samples later"
+    base_words = f"baseline {base.mean_pct:+.2f} %" if base.mean_pct is not None else "no baseline"
+    ax.set_title(f"{symbol}, {words}: mean % change ({base_words})", fontsize=8, loc="left")
+    ax.set_xlim(*_reaction_xlim(reactions, symbol, horizon, rules))
+    ax.grid(axis="x", color="#eeeeee")
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+WIDE_N = 5
+"""Intervals of rules with fewer observations than this do not set the panel's scale."""
+
+
+def _reaction_xlim(
+    reactions: EventStudy, symbol: str, horizon: int, rules: Sequence[str]
+) -> tuple[float, float]:
+    """Room for every mean and for the intervals of rules with n >= WIDE_N (wider ones,
+    from a handful of alerts, run off the edge rather than flatten everything else)."""
+    base = reactions.baselines[symbol][horizon].mean_pct or 0.0
+    xs = [base]
+    for rule_id in rules:
+        r = reactions.rules[rule_id].outcome.get(symbol, {}).get(horizon)
+        if r is None:
+            continue
+        xs.append(r.mean_pct)
+        if r.ci95 is not None and r.n >= WIDE_N:
+            xs += [base + r.ci95[0], base + r.ci95[1]]
+    lo, hi = min(xs), max(xs)
+    pad = max(0.1 * (hi - lo), 0.05)
+    return lo - pad, hi + pad
 
 
 def _handle(marker: str, color: str, label: str, *, edge: str | None = None) -> Line2D:

@@ -36,6 +36,7 @@ Adding a command:
 from bot.commands import routing  # noqa: I001
 from bot.commands import mutes
 from bot.commands import views
+from bot.commands import stats
 from bot.commands.parse import PreferenceError
 from bot.commands.registry import COMMANDS, ChatDestination, Command, command, run
 from bot.commands.reply import Refusal, Reply
@@ -51,5 +52,6 @@ __all__ = [
     "mutes",
     "routing",
     "run",
+    "stats",
     "views",
 ]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bot.commands.parse import PreferenceError, parse_duration, parse_quiet
 from bot.commands.registry import ChatDestination, command, one_arg
 from bot.commands.reply import Refusal, Reply, chat, cmd, code, line, say, when
+from bot.market_calendar import Session
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -47,10 +48,12 @@ async def unmute(services: Services, dest: ChatDestination, args: Sequence[str])
     return say(line("🔔 Unmuted ", chat(dest.address), "."), public=True)
 
 
-@command("quiet 22:00-07:00 [timezone] | off")
+@command("quiet 22:00-07:00 [timezone] | us-regular | us-extended | any | off")
 async def quiet(services: Services, dest: ChatDestination, args: Sequence[str]) -> Reply:
-    """Hold alerts at night and send one digest after (critical ones still come)."""
+    """Hold alerts at night, or outside US market hours; one digest after (critical ones still come)."""
     store = services.store
+    if len(args) == 1 and args[0].strip().lower() in {s.value for s in Session}:
+        return await _quiet_session(services, dest, Session(args[0].strip().lower()))
     if not args:
         here = await store.get_destination(dest.adapter, dest.address)
         if here and here.quiet_start and here.quiet_end:
@@ -74,6 +77,24 @@ async def quiet(services: Services, dest: ChatDestination, args: Sequence[str]) 
         line(
             f"🌙 Quiet {start}–{end} {tz} in ", chat(dest.address),
             ": alerts are held and sent as one digest after; critical ones still come.",
+        ),
+        public=True,
+    )
+
+
+async def _quiet_session(services: Services, dest: ChatDestination, session: Session) -> Reply:
+    """`/quiet us-regular`: deliver non-critical alerts only in that market session (NYSE
+    calendar: weekends and holidays held for the next open); `/quiet any` ends it."""
+    await dest.require_change()
+    await dest.ensure(services)
+    value = None if session is Session.any else session.value
+    await services.store.update_destination(dest.adapter, dest.address, session=value)
+    if value is None:
+        return say(line("⏰ Alerts in ", chat(dest.address), " come at any hour of the market."), public=True)
+    return say(
+        line(
+            "🏛 Alerts in ", chat(dest.address), f" come only in the {value} session (NYSE calendar); "
+            "the rest are held and sent as one digest at the next open; critical ones still come.",
         ),
         public=True,
     )

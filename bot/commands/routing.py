@@ -174,6 +174,8 @@ def _destination_lines(
         return lines
     if dest.quiet_start and dest.quiet_end:
         lines.append(line(f"🌙 quiet {dest.quiet_start}–{dest.quiet_end} {dest.quiet_tz or 'UTC'}"))
+    if dest.session:
+        lines.append(line(f"🏛 only in the {dest.session} session"))
     if dest.include_words or dest.exclude_words:
         lines.append(line("🔎 filter ", filter_text(dest.include_words, dest.exclude_words)))
     if dest.disabled_at:

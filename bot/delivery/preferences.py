@@ -9,6 +9,7 @@ import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.market_calendar import Session, in_session, next_open
 from bot.models import Alert, Severity
 from bot.storage.store import Destination
 
@@ -29,6 +30,15 @@ def quiet_until(dest: Destination, now: datetime) -> datetime | None:
     if end_dt <= local:
         end_dt += timedelta(days=1)
     return end_dt.astimezone(now.tzinfo)
+
+
+def session_hold_until(dest: Destination, now: datetime) -> datetime | None:
+    """A chat with `session: us-regular | us-extended` gets non-critical alerts only then:
+    outside it, when the next one opens (weekends and NYSE holidays roll forward)."""
+    if not dest.session or dest.session == Session.any:
+        return None
+    session = Session(dest.session)
+    return None if in_session(now, session) else next_open(now, session)
 
 
 def passes_filters(dest: Destination, alert: Alert) -> bool:

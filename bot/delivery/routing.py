@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.delivery.preferences import passes_filters, quiet_until
+from bot.delivery.preferences import passes_filters, quiet_until, session_hold_until
 from bot.models import Alert, Severity
 from bot.storage.protocols import RoutingReads
 from bot.storage.store import Destination, Mute, OutboxEntry, OutboxStatus, Subscription
@@ -155,4 +155,7 @@ class RoutingTable:
             until = quiet_until(dest, now)
             if until is not None:
                 return entry("held", not_before=until, note="quiet hours")
+            until = session_hold_until(dest, now)
+            if until is not None:
+                return entry("held", not_before=until, note=f"outside {dest.session}")
         return entry("pending")

@@ -70,7 +70,7 @@ async def run_demo(
     stream = out or sys.stdout
     scenario = load_scenario()
     run_id = secrets.token_hex(4)
-    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    day = scenario_day(datetime.now(UTC))
     started = time.monotonic()
     now = [0.0]  # scenario minutes since the start, moved by the loop below
     server = DemoServer(scenario, day=day, run_id=run_id, minutes=lambda: now[0])
@@ -82,7 +82,7 @@ async def run_demo(
         has_chat = settings.telegram_bot_token is not None or settings.discord_bot_token is not None
         overrides: dict[str, object] = {
             "rules_dir": rules,
-            "backlog_hours": 72.0,  # the scenario's day is yesterday
+            "backlog_hours": 72.0,  # the bot's clock is the scenario's (ScenarioClock): kept as a margin
             "console": True,
         }
         if not has_chat:
@@ -95,7 +95,9 @@ async def run_demo(
             console, *(a for a in build_adapters(demo_settings) if a.name != "console")
         ]
         try:
-            bot = await Readout.open(demo_settings, ruleset=ruleset, adapters=chosen, claim_sources=False)
+            bot = await Readout.open(
+                demo_settings, ruleset=ruleset, adapters=chosen, claim_sources=False, clock=ScenarioClock(day, now)
+            )
         except BaseException:
             await server.stop()
             raise
@@ -124,6 +126,28 @@ async def run_demo(
     )
     stream.flush()
     return 0 if alerts else 1
+
+
+def scenario_day(now: datetime) -> datetime:
+    """Midnight UTC of the last NYSE trading day before `now`: the scenario plays on it. Price
+    rules act only on fresh quotes inside the US session (`bot.market_calendar`), so the day's
+    VIX spike must fall on a trading day, as it would live."""
+    from bot.market_calendar import trading_day
+
+    day = now.date() - timedelta(days=1)
+    while not trading_day(day):
+        day -= timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+class ScenarioClock:
+    """The bot's clock during the demo: the scenario's time on its day, as the server publishes."""
+
+    def __init__(self, day: datetime, minutes: list[float]) -> None:
+        self.day, self.minutes = day, minutes
+
+    def now(self) -> datetime:
+        return self.day + timedelta(minutes=self.minutes[0])
 
 
 def _moments(scenario: Scenario) -> list[float]:

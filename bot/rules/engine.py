@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.market_calendar import Session, fresh_in_session, in_session
 from bot.models import (
     Alert,
     Event,
@@ -54,6 +55,9 @@ from bot.rules.schema import (
     ToneRule,
 )
 from bot.rules.tone import ToneResult, ToneScorer
+
+PRICE_SESSION = Session.us_extended
+"""Price rules without `session:` act only on fresh quotes in US extended hours."""
 
 MAX_KEY_LENGTH = 256
 MAX_CONFIRM_HITS = 64
@@ -355,7 +359,11 @@ class RuleEngine:
                 composite = self._confirm_hit(confirm, rule.id, alert, event, now)
                 if composite is not None:
                     hits.append((confirm, composite))
-        fired = [(self._order[r.id], n, a) for n, (r, a) in enumerate(hits) if r.enabled]
+        fired = [
+            (self._order[r.id], n, a)
+            for n, (r, a) in enumerate(hits)
+            if r.enabled and (r.kind == "price" or r.session is None or in_session(now, r.session))
+        ]
         return [a for _, _, a in sorted(fired, key=lambda x: (x[0], x[1]))]
 
     def _source_ok(self, rule_id: str, event: Event) -> bool:
@@ -469,6 +477,8 @@ class RuleEngine:
         for rule in self._price.get(event.symbol, ()):
             if not self._source_ok(rule.id, event):
                 continue
+            if not fresh_in_session(event.time, now, rule.session or PRICE_SESSION):
+                continue  # a stale or out-of-session quote must never look like a move
             hit = _RULE_TYPES[type(rule)].price_hit
             alert = hit(self, rule, event, now, window) if hit is not None else None
             if alert is not None:

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bot.durations import FORMS, parse_seconds
+from bot.market_calendar import Session
 from bot.models import Severity, Tone
 from bot.rules.matcher import check_regex, check_text_term
 from bot.rules.tone import build_lexicon
@@ -218,6 +219,11 @@ class RuleBase(_Strict):
     enabled: bool = True
     template: Annotated[str, AfterValidator(check_template)] | None = None
     sources: list[str] | None = Field(default=None, description="source ids or tags; default: all")
+    session: Session | None = Field(
+        default=None,
+        description="us-regular | us-extended | any; default: us-extended for price rules "
+        "(fresh quotes only), any for the others",
+    )
 
 
 class MatchRule(RuleBase, ConditionFields):

@@ -27,6 +27,7 @@ class Destination(BaseModel):
     quiet_start: str | None = None
     quiet_end: str | None = None
     quiet_tz: str | None = None
+    session: str | None = None  # market session alerts are held outside (issue 16)
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
 
@@ -101,7 +102,7 @@ class ChatPreferences(StorePart):
             return [Destination.model_validate(dict(r)) for r in (await conn.execute(q)).mappings()]
 
     async def update_destination(self, adapter: str, address: str, **values: Any) -> None:
-        allowed = {"include_words", "exclude_words", "quiet_start", "quiet_end", "quiet_tz", "title", "chat_kind"}
+        allowed = {"include_words", "exclude_words", "quiet_start", "quiet_end", "quiet_tz", "session", "title", "chat_kind"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not destination settings: {sorted(unknown)}")

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -129,6 +130,7 @@ destinations = Table(
     Column("quiet_start", String(5)),
     Column("quiet_end", String(5)),
     Column("quiet_tz", String(64)),
+    Column("session", String(16)),  # us-regular | us-extended: deliver only then (issue 16)
     Column("disabled_at", TZ),
     Column("disabled_reason", Text),
     Column("created_at", TZ, nullable=False),
@@ -157,6 +159,38 @@ mutes = Table(
     Column("until", TZ, nullable=False),
     Column("created_at", TZ, nullable=False),
 )
+
+# Live outcomes (issue 16): quotes as polled, and one job per (alert, horizon).
+quotes = Table(
+    "quotes",
+    metadata,
+    Column("symbol", String(32), primary_key=True),
+    Column("source", String(128), primary_key=True),
+    Column("time", TZ, primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("seen_at", TZ, nullable=False),
+)
+Index("ix_quotes_symbol_time", quotes.c.symbol, quotes.c.time)
+
+alert_outcomes = Table(
+    "alert_outcomes",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("alert_id", String(64), nullable=False),
+    Column("rule_id", String(128), nullable=False),
+    Column("horizon", String(8), nullable=False),  # 30m | 1d
+    Column("alert_time", TZ, nullable=False),
+    Column("due_at", TZ, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | done
+    Column("moves", JSON),  # symbol -> {base, base_time, value, time, change_pct} or null
+    Column("line", Text),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", TZ),
+    Column("done_at", TZ),
+    UniqueConstraint("alert_id", "horizon", name="uq_alert_outcomes_alert_horizon"),
+)
+Index("ix_alert_outcomes_due", alert_outcomes.c.status, alert_outcomes.c.due_at)
+Index("ix_alert_outcomes_rule", alert_outcomes.c.rule_id, alert_outcomes.c.horizon)
 
 # ---- stories (bot.stories) and the chat messages that show them ----------------
 
