@@ -43,9 +43,17 @@ def _parser() -> argparse.ArgumentParser:
     else:
         add_arguments(bt)
 
+    _add_test_rules(sub)
+
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
     return p
+
+
+def _add_test_rules(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tr = sub.add_parser("test-rules", help="run rule unit tests (default: every *.yaml under <rules>/tests/)")
+    tr.add_argument("--rules", type=Path)
+    tr.add_argument("files", nargs="*", type=Path, metavar="FILE", help="test files (default: <rules>/tests/*.yaml)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -188,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup(settings)
     if args.command == "check-rules":
         return cmd_check_rules(settings)
+    if args.command == "test-rules":
+        from bot.ruletest.cli import main as test_rules
+
+        return test_rules(settings.rules_dir, args.files)
     if args.command == "run":
         return asyncio.run(_run(settings))
     if args.command == "once":
