@@ -26,6 +26,7 @@ from bot.sources.config import FeedSource, PriceSource
 from bot.sources.http import Validators, make_client
 from bot.sources.poll import PollOutcome, poll_feed, poll_price
 from bot.sources.scheduler import SourceScheduler
+from bot.storage.archive import EventArchive
 from bot.storage.leader import LeaderLock
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
 
@@ -100,6 +101,7 @@ class Readout:
         self._started_adapters: list[Adapter] = []
         self.leader: LeaderLock | None = None
         self.store: Store
+        self.archive: EventArchive | None = None
         self.services: Services
         self.pipeline: Pipeline
         self.outbox: OutboxWorker
@@ -110,6 +112,8 @@ class Readout:
         """Load rules and open the database; no network, no adapters yet."""
         ruleset = self._initial_ruleset or load_rules_dir(self.settings.rules_dir)
         self.store = await Store.open(self.settings.database_url)
+        days = self.settings.event_retention_days
+        self.archive = EventArchive(self.store.engine, retention=timedelta(days=days)) if days > 0 else None
         holder = RuleSetHolder(ruleset)
         holder.loaded_at = self.clock.now()
         self.services = Services(
@@ -122,7 +126,12 @@ class Readout:
         names = frozenset(a.name for a in self.adapters)
         console_min = self.settings.console_min_severity if "console" in names else None
         self.pipeline = Pipeline(
-            self.store, ruleset, self.clock, console_min=console_min, active_adapters=names
+            self.store,
+            ruleset,
+            self.clock,
+            console_min=console_min,
+            active_adapters=names,
+            archive=self.archive,
         )
         self.outbox = OutboxWorker(
             self.store,

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.clock import Clock
 from bot.delivery.routing import RoutingTable
@@ -29,6 +30,7 @@ from bot.metrics import ALERTS, EVENTS
 from bot.models import Alert, NewsEvent, PriceEvent, Severity
 from bot.rules.engine import RuleEngine
 from bot.rules.loader import RuleSet
+from bot.storage.archive import EventArchive
 from bot.storage.store import OutboxEntry, PollRecord, Store
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,10 @@ class Pipeline:
         *,
         console_min: Severity | None,
         active_adapters: frozenset[str],
+        archive: EventArchive | None = None,
     ) -> None:
         self.store = store
+        self.archive = archive
         self.clock = clock
         self.ruleset = ruleset
         self.engine = RuleEngine(ruleset)
@@ -128,6 +132,7 @@ class Pipeline:
             if polls:
                 await self.store.record_polls(conn, polls)
             fresh = await self.store.mark_seen_many(conn, [ev for b in group for ev in b.events], at=now)
+            await self._archive(conn, group, fresh, now)
             candidates: list[tuple[_Batch, Alert]] = []
             for batch in group:
                 for ev in batch.events:
@@ -171,6 +176,11 @@ class Pipeline:
             ALERTS.labels(rule=alert.rule_id, severity=alert.severity.value).inc()
             log.info("alert %s: %s [%s] %s", alert.id[:8], alert.rule_id, alert.severity.value, alert.title[:120])
 
+    async def _archive(self, conn: Any, group: list[_Batch], fresh: set[str], now: datetime) -> None:
+        """Keep copies of the group's new events for dry-run, in the group's transaction."""
+        if self.archive is not None:
+            await self.archive.record(conn, _archivable(group, fresh), now=now)
+
     def _cooldown(self, alert: Alert) -> float:
         rule = self.ruleset.get(alert.rule_id)
         return rule.cooldown if rule is not None else 0.0
@@ -193,6 +203,17 @@ class Pipeline:
             return False
         last[pair] = alert.created_at
         return True
+
+
+def _archivable(group: list[_Batch], fresh: set[str]) -> list[NewsEvent | PriceEvent]:
+    """What dry-run replays: events new to this group that could alert (backlog left out)."""
+    kept = {
+        ev.id: ev
+        for b in group
+        for ev in b.events
+        if ev.id in fresh and (b.alert_after is None or ev.time >= b.alert_after)
+    }
+    return list(kept.values())
 
 
 def _consume(future: asyncio.Future[list[Alert]]) -> None:

@@ -17,6 +17,11 @@ class Settings(BaseSettings):
     rules_dir: Path = Field(default=Path("rules"), description="sources.yaml, watchlists.yaml, rule files")
     database_url: str = "sqlite+aiosqlite:///readout.db"
     backlog_hours: float = Field(default=24.0, ge=0)
+    event_retention_days: float = Field(
+        default=14.0,
+        ge=0,
+        description="days of seen headlines and price samples kept for `dry-run`; 0 keeps none",
+    )
 
     # HTTP client for sources
     http_timeout: float = Field(default=15.0, gt=0, description="seconds")

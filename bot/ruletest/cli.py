@@ -24,7 +24,8 @@ def _near_miss() -> NearMiss | None:
         from bot.ruletest.why import near_miss
     except ImportError:
         return None
-    return near_miss
+    found: NearMiss = near_miss
+    return found
 
 
 def collect(rules_dir: Path, files: list[Path], ruleset: RuleSet) -> tuple[list[LoadedTest], list[Problem]]:

@@ -23,6 +23,7 @@ from bot.rules.engine import fmt_duration
 from bot.rules.loader import RuleSet
 from bot.ruletest.load import LoadedTest
 from bot.ruletest.schema import Expectation, HeadlineSpec, PriceSpec, RuleTest
+from bot.sources.config import PriceSource
 
 DEFAULT_START = datetime(2025, 1, 6, 14, 30, tzinfo=UTC)
 """`at: 0` when a test gives no `start`: a Monday during US market hours."""
@@ -50,7 +51,7 @@ def build_events(test: RuleTest, ruleset: RuleSet) -> tuple[datetime, list[NewsE
     """The test's events as the sources would make them (source ids and tags from sources.yaml)."""
     start = ensure_utc(test.start) if test.start is not None else DEFAULT_START
     feeds = {f.id: f for f in ruleset.sources.feeds}
-    prices = {}
+    prices: dict[str, PriceSource] = {}
     for p in ruleset.sources.prices:
         prices.setdefault(p.symbol, p)
     events: list[NewsEvent | PriceEvent] = []
@@ -136,9 +137,8 @@ def judge(outcome: Outcome, ruleset: RuleSet, near_miss: NearMiss | None) -> Non
     test = outcome.loaded.test
     alerts, start = outcome.alerts, outcome.start
     missed: list[str] = []
-    if test.expect == []:
-        if alerts:
-            outcome.failures.append("expected: nothing fires")
+    if test.expect == [] and alerts:
+        outcome.failures.append("expected: nothing fires")
     for exp in test.expect or []:
         found = [a for a in alerts if _matches(exp, a, start)]
         if (exp.count is None and not found) or (exp.count is not None and len(found) != exp.count):
