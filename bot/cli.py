@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | once | check-rules | backtest | db upgrade`."""
+"""Command line: `python -m bot run | once | check-rules | test-rules | dry-run | backtest | db upgrade`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         add_arguments(bt)
 
     _add_test_rules(sub)
+    _add_dry_run(sub)
 
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
@@ -54,6 +55,50 @@ def _add_test_rules(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     tr = sub.add_parser("test-rules", help="run rule unit tests (default: every *.yaml under <rules>/tests/)")
     tr.add_argument("--rules", type=Path)
     tr.add_argument("files", nargs="*", type=Path, metavar="FILE", help="test files (default: <rules>/tests/*.yaml)")
+
+
+def _since(value: str) -> float:
+    from bot.rules.schema import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return seconds
+
+
+def _add_dry_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dr = sub.add_parser(
+        "dry-run", help="replay the stored headlines and prices through the rules on disk: alerts then vs now"
+    )
+    dr.add_argument("--rules", type=Path)
+    dr.add_argument("--since", type=_since, default=7 * 86400.0, help="how far back, e.g. 12h, 7d (default 7d)")
+
+
+async def _dry_run(settings: Settings, since: float) -> int:
+    """Rules on disk against what the bot saw: per rule, alerts then vs now, headlines gained/lost."""
+    from datetime import timedelta
+
+    from bot.dryrun import dry_run, report
+    from bot.rules.loader import RuleSet
+    from bot.storage.archive import EventArchive
+    from bot.storage.store import Store
+
+    ruleset = _load_or_report(settings)
+    if ruleset is None:
+        return 1
+    assert isinstance(ruleset, RuleSet)
+    store = await Store.open(settings.database_url)
+    try:
+        archive = EventArchive(store.engine, retention=timedelta(days=settings.event_retention_days))
+        window = timedelta(seconds=since)
+        run = await dry_run(archive, ruleset, since=datetime.now(UTC) - window)
+    finally:
+        await store.close()
+    print("\n".join(report(run, rules_dir=str(settings.rules_dir), since=window)))
+    return 0
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -200,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.ruletest.cli import main as test_rules
 
         return test_rules(settings.rules_dir, args.files)
+    if args.command == "dry-run":
+        return asyncio.run(_dry_run(settings, args.since))
     if args.command == "run":
         return asyncio.run(_run(settings))
     if args.command == "once":

@@ -2,24 +2,32 @@
 
 A change that fails validation is rejected with `path:line` messages in the
 log and the last good rule set stays in force. Cooldown and dedup state live
-in the database, so a reload forgets neither.
+in the database, so a reload forgets neither. After a reload, the new rules are
+replayed on the stored events (`bot.dryrun`) and one line per rule is logged:
+alerts then vs now. Only files directly in `rules/` count: `rules/tests/`
+(rule tests) is neither loaded nor watched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watchfiles import awatch
 
-from bot.rules.loader import RuleLoadError, load_rules_dir
+from bot.dryrun import dry_run
+from bot.rules.loader import RuleLoadError, RuleSet, load_rules_dir
 
 if TYPE_CHECKING:
     from bot.app import Readout
 
 log = logging.getLogger(__name__)
+
+DRY_RUN_WINDOW = timedelta(days=7)
+"""Stored events a reload is tried on (the archive may keep less: EVENT_RETENTION_DAYS)."""
 
 
 def _is_rule_file(path: str) -> bool:
@@ -37,7 +45,28 @@ async def reload_now(bot: Readout, rules_dir: Path) -> bool:
         return False
     bot.reload_rules(ruleset)
     log.info("rules reloaded: %d rules (%d enabled)", len(ruleset.rules), len(ruleset.enabled_rules()))
+    await log_dry_run(bot, ruleset)
     return True
+
+
+async def log_dry_run(bot: Readout, ruleset: RuleSet) -> None:
+    """After a reload: the new rules on the last `DRY_RUN_WINDOW` of stored events, one line per rule."""
+    if bot.archive is None:
+        return
+    try:
+        run = await dry_run(bot.archive, ruleset, since=bot.clock.now() - DRY_RUN_WINDOW)
+    except Exception:
+        log.exception("rules reloaded, but the dry run over stored events failed")
+        return
+    days = DRY_RUN_WINDOW.total_seconds() / 86400
+    log.info(
+        "dry run of the new rules on %d headlines and %d price samples of the last %g days:",
+        run.news,
+        run.prices,
+        days,
+    )
+    for diff in run.rules:
+        log.info("dry run: %s", diff.line())
 
 
 async def watch_rules(bot: Readout, rules_dir: Path, *, debounce_ms: int = 300) -> None:

@@ -115,7 +115,7 @@ def _matches(exp: Expectation, alert: Alert, start: datetime) -> bool:
 def describe_expectation(exp: Expectation) -> str:
     bits = [exp.rule]
     if exp.at is not None:
-        bits.append(f"at {fmt_duration(exp.at)}")
+        bits.append(f"at {_at(exp.at)}")
     if exp.severity is not None:
         bits.append(f"severity {exp.severity.value}")
     if exp.tone is not None:
@@ -127,8 +127,12 @@ def describe_expectation(exp: Expectation) -> str:
     return " ".join(bits)
 
 
+def _at(seconds: float) -> str:
+    return fmt_duration(seconds) if seconds else "0m"
+
+
 def describe_alert(alert: Alert, start: datetime) -> str:
-    at = fmt_duration((alert.created_at - start).total_seconds())
+    at = _at((alert.created_at - start).total_seconds())
     tone = f", tone {alert.tone.value}" if alert.tone is not None else ""
     return f"{alert.rule_id} at {at} ({alert.severity.value}{tone})"
 
