@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | once | check-rules | test-rules | dry-run | backtest | db upgrade`."""
+"""Command line: `python -m bot run | once | check-rules | explain | test-rules | dry-run | backtest | db upgrade`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     else:
         add_arguments(bt)
 
+    _add_explain(sub)
     _add_test_rules(sub)
     _add_dry_run(sub)
 
@@ -98,6 +99,40 @@ async def _dry_run(settings: Settings, since: float) -> int:
     finally:
         await store.close()
     print("\n".join(report(run, rules_dir=str(settings.rules_dir), since=window)))
+    return 0
+
+
+def _add_explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ex = sub.add_parser(
+        "explain",
+        help="how the news rules read a text: what fires, near misses and why, tone",
+        description="With no TEXT, reads one text per line of standard input.",
+    )
+    ex.add_argument("--rules", type=Path)
+    ex.add_argument("--json", action="store_true", help="one JSON object per text, in input order")
+    ex.add_argument("texts", nargs="*", metavar="TEXT")
+
+
+def cmd_explain(settings: Settings, texts: Sequence[str], *, as_json: bool) -> int:
+    """`explain`: exit 0 when every text was read, 1 when the rules do not load."""
+    from bot.rules.explain import Explainer, render_text
+    from bot.rules.loader import RuleSet
+
+    ruleset = _load_or_report(settings)
+    if ruleset is None:
+        return 1
+    assert isinstance(ruleset, RuleSet)
+    explainer = Explainer(ruleset)
+    lines = texts if texts else (line.rstrip("\r\n") for line in sys.stdin)
+    colour = sys.stdout.isatty()
+    out = sys.stdout
+    for i, text in enumerate(lines):
+        reading = explainer.read(text)
+        if as_json:
+            out.write(reading.model_dump_json() + "\n")
+        else:
+            out.write(("\n" if i else "") + render_text(reading, colour=colour) + "\n")
+    out.flush()
     return 0
 
 
@@ -257,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.backtest.cli import run_backtest
 
         return run_backtest(args, settings)
+    if args.command == "explain":
+        return cmd_explain(settings, args.texts, as_json=args.json)
     if args.command == "db":
         from bot.storage.migrations import upgrade
 

@@ -83,12 +83,18 @@ def compile_condition(cond: ConditionFields) -> Condition:
 
 
 @dataclass(slots=True)
-class _NewsRule:
+class CompiledNewsRule:
+    """A news rule ready to evaluate: its condition (match, or a tone rule's `require`) and scorer."""
+
     order: int
     rule: MatchRule | ToneRule
     condition: Condition | None
     scorer: ToneScorer | None
     sources: frozenset[str] | None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.rule.fields))
 
     def needs(self) -> Needs:
         if self.condition is not None:
@@ -96,6 +102,33 @@ class _NewsRule:
             if needs is not None or self.scorer is None:
                 return needs
         return self.scorer.needs() if self.scorer is not None else None
+
+
+@dataclass(slots=True)
+class NewsHit:
+    """A news rule that fired: the snippets its condition matched and the tone, if scored."""
+
+    rule: MatchRule | ToneRule
+    matched: list[str]
+    tone: ToneResult | None
+
+
+def news_texts(title: str, summary: str = "") -> dict[tuple[str, ...], str]:
+    """The normalised text each `fields` choice reads (title, summary, or both)."""
+    title = normalize_text(title)
+    summary = normalize_text(summary)
+    both = f"{title}\n{summary}" if summary else title
+    return {
+        ("title",): title,
+        ("summary",): summary,
+        ("title", "summary"): both,
+        ("summary", "title"): both,
+    }
+
+
+def tone_fires(rule: ToneRule, tone: ToneResult) -> bool:
+    """A tone rule fires when the tone is one it alerts on, strongly enough."""
+    return tone.tone in rule.alert_on and abs(tone.score) >= rule.min_score
 
 
 # ---------------------------------------------------------------------------
@@ -238,7 +271,7 @@ class RuleEngine:
         active = self._active_ids(ruleset)
 
         scorers: dict[tuple[tuple[str, float], ...], ToneScorer] = {}
-        self._news: list[_NewsRule] = []
+        self._news: list[CompiledNewsRule] = []
         self._price: dict[str, list[ThresholdRule | ChangeRule]] = {}
         self._retention: dict[str, float] = {}
         self._listeners: dict[str, list[ConfirmRule]] = {}
@@ -251,7 +284,7 @@ class RuleEngine:
             )
             if isinstance(rule, MatchRule):
                 self._news.append(
-                    _NewsRule(
+                    CompiledNewsRule(
                         len(self._news), rule, compile_condition(rule), None, self._sources[rule.id]
                     )
                 )
@@ -262,7 +295,9 @@ class RuleEngine:
                 )
                 condition = compile_condition(rule.require) if rule.require is not None else None
                 self._news.append(
-                    _NewsRule(len(self._news), rule, condition, scorer, self._sources[rule.id])
+                    CompiledNewsRule(
+                        len(self._news), rule, condition, scorer, self._sources[rule.id]
+                    )
                 )
             elif isinstance(rule, (ThresholdRule, ChangeRule)):
                 self._price.setdefault(rule.symbol, []).append(rule)
@@ -316,24 +351,39 @@ class RuleEngine:
         return allowed is None or event.source in allowed or any(t in allowed for t in event.tags)
 
     def _evaluate_news(self, event: NewsEvent, now: datetime) -> list[tuple[Rule, Alert]]:
-        title = normalize_text(event.title)
-        summary = normalize_text(event.summary)
-        both = f"{title}\n{summary}" if summary else title
-        texts = {
-            ("title",): title,
-            ("summary",): summary,
-            ("title", "summary"): both,
-            ("summary", "title"): both,
-        }
+        return [
+            (hit.rule, self._news_alert(hit.rule, event, now, hit.matched, hit.tone))
+            for hit in self.news_hits(event.title, event.summary, event=event)
+        ]
+
+    @property
+    def news_rules(self) -> list[CompiledNewsRule]:
+        """The active news rules as compiled (file order); what `explain` reads."""
+        return list(self._news)
+
+    def news_hits(
+        self, title: str, summary: str = "", *, event: NewsEvent | None = None
+    ) -> list[NewsHit]:
+        """The news rules that fire on a title/summary, in file order.
+
+        With `event`, rules restricted to other sources are skipped (live and
+        backtest); without it (explain), every active rule is tried.
+        """
+        texts = news_texts(title, summary)
+        both = texts[("title", "summary")]
         tone_cache: dict[tuple[int, tuple[str, ...]], ToneResult] = {}
         token_cache: dict[tuple[str, ...], frozenset[str]] = {}
-        out: list[tuple[Rule, Alert]] = []
+        out: list[NewsHit] = []
         for order in sorted(self._index.candidates(both)):
             compiled = self._news[order]
             rule = compiled.rule
-            if compiled.sources is not None and not self._source_ok(rule.id, event):
+            if (
+                event is not None
+                and compiled.sources is not None
+                and not self._source_ok(rule.id, event)
+            ):
                 continue
-            fields = tuple(dict.fromkeys(rule.fields))
+            fields = compiled.fields
             text = texts[fields]
             matched: list[str] = []
             if compiled.condition is not None:
@@ -351,9 +401,9 @@ class RuleEngine:
                 tone = tone_cache.get(cache_key)
                 if tone is None:
                     tone = tone_cache[cache_key] = compiled.scorer.score(text)
-                if tone.tone not in rule.alert_on or abs(tone.score) < rule.min_score:
+                if not tone_fires(rule, tone):
                     continue
-            out.append((rule, self._news_alert(rule, event, now, matched, tone)))
+            out.append(NewsHit(rule, matched, tone))
         return out
 
     def _news_alert(

@@ -410,6 +410,34 @@ class _Part:
                 self.regex_terms.append(term)
         self.combined = _alternation(self.regex_terms)
 
+    def labels(self) -> list[str]:
+        """Terms as written, then nested groups as short descriptions."""
+        return [t.label for t in self.terms] + [g.label() for g in self.groups]
+
+    def item_hits(
+        self, text: str, tokens: frozenset[str], *, allow_empty: bool = False
+    ) -> list[tuple[str, list[str] | None, str | None]]:
+        """Each item as (label, what it matched or None, why a group failed); for explanations.
+
+        A single word is a token look-up, as in `Condition.test`; other terms
+        search their own compiled regex; groups explain themselves.
+        """
+        out: list[tuple[str, list[str] | None, str | None]] = []
+        words = dict(self.words)
+        for term in self.terms:
+            token = words.get(term.label)
+            if token is not None:
+                out.append((term.label, [term.label] if token in tokens else None, None))
+                continue
+            found = _found(text, term.regex)
+            if not found and allow_empty and term.regex.search(text) is not None:
+                found = [""]
+            out.append((term.label, found or None, None))
+        for group in self.groups:
+            trace = group.explain(text, tokens, nested=True)
+            out.append((group.label(), trace.matched or [""] if trace.ok else None, trace.failed))
+        return out
+
     def needs(self) -> list[Needs]:
         return [frozenset({t.anchor}) if t.anchor else None for t in self.terms] + [
             g.needs() for g in self.groups
@@ -500,6 +528,56 @@ class Condition:
             matched.extend(h for h in hits if h)
         return _dedupe(matched)
 
+    def explain(
+        self, text: str, tokens: frozenset[str] | None = None, *, nested: bool = False
+    ) -> Trace:
+        """The same verdict as `test`, with the reason: what matched, what failed, what vetoed.
+
+        Uses the same compiled terms and token look-ups as `test` (item by item,
+        without the batching), so the two cannot disagree; `tests/test_explain.py`
+        checks that on real headlines.
+        """
+        if tokens is None:
+            tokens = tokens_of(text)
+        trace = Trace(ok=True)
+        if self.none is not None:
+            self._explain_none(self.none, text, tokens, trace)
+        if self.all is not None:
+            for i, (label, hit, why) in enumerate(
+                self.all.item_hits(text, tokens, allow_empty=True)
+            ):
+                if hit is None:
+                    trace.fail(f"all[{i}]: " + (why or f"{label} not found"))
+                else:
+                    trace.matched.extend(hit)
+        if self.any is not None:
+            found = [hit for _, hit, _ in self.any.item_hits(text, tokens) if hit is not None]
+            for hit in found:
+                trace.matched.extend(hit)
+            if not found:
+                none_of = f"none of {_listing(self.any.labels())} found"
+                trace.fail(none_of if nested else f"any: {none_of}")
+        trace.matched = _dedupe(trace.matched)
+        return trace
+
+    @staticmethod
+    def _explain_none(part: _Part, text: str, tokens: frozenset[str], trace: Trace) -> None:
+        for label, hit, _why in part.item_hits(text, tokens):
+            if hit is not None:
+                shown = ", ".join(h for h in hit if h)
+                trace.vetoed_by.append(f"{label} ({shown})" if shown and shown != label else label)
+        if trace.vetoed_by:
+            trace.fail("none: vetoed by " + "; ".join(trace.vetoed_by))
+
+    def label(self) -> str:
+        """A short description of this condition, for near-miss messages."""
+        bits = []
+        for name in ("any", "all", "none"):
+            part = getattr(self, name)
+            if part is not None:
+                bits.append(f"{name}: [{_listing(part.labels(), limit=4)}]")
+        return "{" + "; ".join(bits) + "}"
+
     def needs(self) -> Needs:
         """Anchors of which at least one must be present for `test` to succeed."""
         options: list[frozenset[Anchor]] = []
@@ -516,6 +594,27 @@ class Condition:
         if self.all is not None:
             options.extend(n for n in self.all.needs() if n)
         return min(options, key=len) if options else None
+
+
+@dataclass(slots=True)
+class Trace:
+    """Why a condition did or did not match (see `Condition.explain`)."""
+
+    ok: bool
+    matched: list[str] = field(default_factory=list)
+    failed: str | None = None
+    vetoed_by: list[str] = field(default_factory=list)
+
+    def fail(self, reason: str) -> None:
+        """Record a failure; the first one is the reason shown."""
+        if self.ok:
+            self.failed = reason
+        self.ok = False
+
+
+def _listing(labels: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(labels[:limit])
+    return shown + (", …" if len(labels) > limit else "")
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:

@@ -1,0 +1,336 @@
+"""News-rule quality on real, hand-labelled text: what a subscriber would have received.
+
+    python bench/quality.py [--rules DIR] [--extra bench/data/news_extra.json] [--sample 20]
+
+Data (read-only, see ../shared/data/README.md): real headlines with labels and stories,
+real readout sentences with a tone, and the 2018-2019 presidential posts; plus our own
+real cases in bench/data/news_extra.json (same shape; outlet, date and URL kept).
+
+How it counts (docs/quality.md says why):
+- A label maps to the rule(s) that should fire: tariff-announcement, tariff-retaliation,
+  tariff-truce -> the rule of that name; export-controls -> export-controls-chips OR
+  export-controls-minerals; talks -> trade-talks; tone-hope -> readout-hope;
+  tone-friction -> readout-friction.
+- Per label: recall = labelled headlines where one of its rules fired / labelled headlines;
+  precision = fires of its rules on headlines carrying the label / all fires of its rules.
+  A multi-label headline counts once for each of its labels.
+- Headline recall (the target): a headline with any US-China label alerts at all (any
+  news rule fires) — what a subscriber to every rule sees.
+- Near-miss negatives: `none` and `tariff-other` headlines; the rate is the share on which
+  any news rule fires.
+- Story recall: stories with a US-China label of which at least one headline alerted.
+- Tone accuracy: headlines labelled tone-hope or tone-friction (exactly one of them) and
+  readout sentences labelled hope/friction/neutral: explain's `tone` equals the label.
+  `mixed` sentences (and headlines with both tone labels) are listed, not scored.
+- Messages per story: every labelled headline replayed through the real pipeline (the
+  backtest's `replay`), each from its outlet as source, on its day; a message is an alert
+  that is not an update of an earlier alert of the same story (`update: true` once story
+  grouping exists; before that every alert is a message).
+- Held-out: stories split by a hash of the story id (even: tune, odd: held out).
+- The archive: every post through the same replay; alerts per month, the three
+  escalation posts, and a seeded random sample of alerts to check by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bot.backtest.replay import read_headlines, replay  # noqa: E402
+from bot.models import NewsEvent  # noqa: E402
+from bot.rules.explain import Explainer, TextReading  # noqa: E402
+from bot.rules.loader import load_rules_dir  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data"
+if not DATA.exists():
+    DATA = Path("/work/shared/data")
+EXTRA = REPO / "bench" / "data" / "news_extra.json"
+
+LABEL_RULES: dict[str, tuple[str, ...]] = {
+    "tariff-announcement": ("tariff-announcement",),
+    "tariff-retaliation": ("tariff-retaliation",),
+    "tariff-truce": ("tariff-truce",),
+    "export-controls": ("export-controls-chips", "export-controls-minerals"),
+    "talks": ("trade-talks",),
+    "tone-hope": ("readout-hope",),
+    "tone-friction": ("readout-friction",),
+}
+NEGATIVE = {"none", "tariff-other"}
+ESCALATIONS = {
+    "2019-05-05": {"1125069835044573186"},
+    "2019-08-01": {"1156979446877962243"},
+    "2019-08-23": {"1165005929831702529", "1165005930733473793"},
+}
+
+
+@dataclass
+class Headline:
+    title: str
+    outlet: str
+    published: str
+    labels: list[str]
+    story: str
+    url: str = ""
+
+    @property
+    def positive(self) -> bool:
+        return any(label in LABEL_RULES for label in self.labels)
+
+    @property
+    def held_out(self) -> bool:
+        return int(hashlib.sha1(self.story.encode()).hexdigest(), 16) % 2 == 1
+
+
+@dataclass
+class Scores:
+    name: str
+    n: int = 0
+    label_tp: Counter[str] = field(default_factory=Counter)
+    label_n: Counter[str] = field(default_factory=Counter)
+    fires: Counter[str] = field(default_factory=Counter)
+    fires_ok: Counter[str] = field(default_factory=Counter)
+    positives: int = 0
+    positives_alerted: int = 0
+    negatives: int = 0
+    negatives_alerted: int = 0
+    stories: set[str] = field(default_factory=set)
+    stories_alerted: set[str] = field(default_factory=set)
+    tone_n: int = 0
+    tone_ok: int = 0
+    missed: list[tuple[Headline, list[str]]] = field(default_factory=list)
+    false_alerts: list[tuple[Headline, list[str]]] = field(default_factory=list)
+    wrong_tone: list[tuple[str, str, str, float]] = field(default_factory=list)
+
+
+def load_headlines(path: Path) -> list[Headline]:
+    items = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        Headline(
+            title=i["title"],
+            outlet=i["outlet"],
+            published=i["published"],
+            labels=list(i["labels"]),
+            story=i.get("story") or f"single-{hashlib.sha1(i['title'].encode()).hexdigest()[:8]}",
+            url=i.get("url", ""),
+        )
+        for i in items
+    ]
+
+
+def score_headlines(name: str, items: Sequence[Headline], readings: dict[str, TextReading]) -> Scores:
+    s = Scores(name, n=len(items))
+    for h in items:
+        reading = readings[h.title]
+        fired = set(reading.fired)
+        for label, rules in LABEL_RULES.items():
+            hit = bool(fired & set(rules))
+            if label in h.labels:
+                s.label_n[label] += 1
+                s.label_tp[label] += hit
+            if hit:
+                s.fires[label] += 1
+                s.fires_ok[label] += label in h.labels
+        if h.positive:
+            s.positives += 1
+            s.positives_alerted += bool(fired)
+            s.stories.add(h.story)
+            if fired:
+                s.stories_alerted.add(h.story)
+            missing = [lab for lab in h.labels if lab in LABEL_RULES and not fired & set(LABEL_RULES[lab])]
+            if missing:
+                s.missed.append((h, sorted(fired)))
+        elif set(h.labels) & NEGATIVE:
+            s.negatives += 1
+            if fired:
+                s.negatives_alerted += 1
+                s.false_alerts.append((h, sorted(fired)))
+        tones = {lab for lab in h.labels if lab in ("tone-hope", "tone-friction")}
+        if len(tones) == 1:
+            want = tones.pop().removeprefix("tone-")
+            s.tone_n += 1
+            if reading.tone.value == want:
+                s.tone_ok += 1
+            else:
+                s.wrong_tone.append((h.title, want, reading.tone.value, reading.tone_score))
+    return s
+
+
+def pct(a: int, b: int) -> str:
+    return f"{100 * a / b:5.1f}% ({a}/{b})" if b else "    - (0/0)"
+
+
+def print_scores(s: Scores, *, detail: bool) -> None:
+    print(f"\n== {s.name}: {s.n} headlines ==")
+    print(f"{'label':22} {'recall':>18} {'precision':>18}")
+    for label in LABEL_RULES:
+        print(f"{label:22} {pct(s.label_tp[label], s.label_n[label]):>18} {pct(s.fires_ok[label], s.fires[label]):>18}")
+    tp, n = sum(s.label_tp.values()), sum(s.label_n.values())
+    ok, fires = sum(s.fires_ok.values()), sum(s.fires.values())
+    print(f"{'all labels (micro)':22} {pct(tp, n):>18} {pct(ok, fires):>18}")
+    print(f"headline recall (any alert on a positive): {pct(s.positives_alerted, s.positives)}")
+    print(f"near-miss negatives that alert:            {pct(s.negatives_alerted, s.negatives)}")
+    print(f"story recall:                              {pct(len(s.stories_alerted), len(s.stories))}")
+    print(f"tone accuracy (tone-labelled headlines):   {pct(s.tone_ok, s.tone_n)}")
+    if detail:
+        for h, fired in s.missed:
+            print(f"  MISS {h.labels} fired={fired} | {h.title}")
+        for h, fired in s.false_alerts:
+            print(f"  FALSE {h.labels} fired={fired} | {h.title}")
+        for title, want, got, score in s.wrong_tone:
+            print(f"  TONE want={want} got={got} ({score:+.2f}) | {title}")
+
+
+def tone_sentences(explainer: Explainer, path: Path, *, detail: bool) -> tuple[int, int]:
+    items = json.loads(path.read_text(encoding="utf-8"))
+    ok = n = 0
+    mixed: list[str] = []
+    for item in items:
+        reading = explainer.read(item["text"])
+        if item["tone"] == "mixed":
+            mixed.append(f"  mixed -> {reading.tone.value} ({reading.tone_score:+.2f}) | {item['text'][:90]}")
+            continue
+        n += 1
+        if reading.tone.value == item["tone"]:
+            ok += 1
+        elif detail:
+            print(f"  TONE want={item['tone']} got={reading.tone.value} ({reading.tone_score:+.2f}) "
+                  f"{[(t.phrase, t.weight) for t in reading.tone_terms]} | {item['text'][:140]}")
+    print(f"readout sentences {path.name}: tone accuracy {pct(ok, n)}; {len(mixed)} mixed (not scored)")
+    if detail:
+        print("\n".join(mixed))
+    return ok, n
+
+
+# ---------------------------------------------------------------------------
+# Through the pipeline
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")[:40] or "outlet"
+
+
+def headline_events(items: Iterable[Headline]) -> tuple[list[NewsEvent], dict[str, str]]:
+    """Each labelled headline as a NewsEvent from its outlet, on its day (spread over the day)."""
+    events: list[NewsEvent] = []
+    story_of: dict[str, str] = {}
+    for i, h in enumerate(items):
+        day = datetime.fromisoformat(h.published).replace(tzinfo=UTC)
+        minutes = int(hashlib.sha1(h.title.encode()).hexdigest(), 16) % 600
+        when = day + timedelta(hours=8, minutes=minutes)
+        event_id = f"{_slug(h.outlet)}:{i}"
+        story_of[event_id] = h.story
+        events.append(
+            NewsEvent(id=event_id, source=_slug(h.outlet), title=h.title, url=h.url or None,
+                      published=when, seen_at=when)
+        )
+    return events, story_of
+
+
+async def messages_per_story(ruleset: object, items: Sequence[Headline]) -> None:
+    events, story_of = headline_events(items)
+    result = await replay(events, ruleset)  # type: ignore[arg-type]
+    outlets: dict[str, set[str]] = defaultdict(set)
+    for h in items:
+        if h.positive:
+            outlets[h.story].add(h.outlet)
+    messages: Counter[str] = Counter()
+    alerts: Counter[str] = Counter()
+    for alert in result.alerts:
+        story = story_of.get(alert.event_id)
+        if story is None or story not in outlets:
+            continue
+        alerts[story] += 1
+        if not getattr(alert, "update", False):
+            messages[story] += 1
+    big = [s for s, o in outlets.items() if len(o) >= 3]
+    small = [s for s, o in outlets.items() if len(o) < 3]
+    for name, group in (("3+ outlets", big), ("1-2 outlets", small)):
+        if group:
+            m = sum(messages[s] for s in group) / len(group)
+            a = sum(alerts[s] for s in group) / len(group)
+            print(f"messages per story, {name}: {m:.2f} (alerts {a:.2f}) over {len(group)} stories")
+
+
+async def archive(ruleset: object, *, sample: int, seed: int) -> None:
+    path = DATA / "trump_tweets_2018_2019.csv"
+    load = read_headlines(path, skip_retweets=True)
+    started = time.perf_counter()
+    result = await replay(load.events, ruleset)  # type: ignore[arg-type]
+    seconds = time.perf_counter() - started
+    news = [a for a in result.alerts if a.kind == "news"]
+    per_month: Counter[str] = Counter(a.event_time.strftime("%Y-%m") for a in news)
+    print(f"\n== 2018-2019 archive: {len(load.events):,} original posts (retweets left out), "
+          f"{len(news)} news alerts, replay {seconds:.1f}s ==")
+    months = sorted(per_month)
+    print("alerts per month: " + ", ".join(f"{m} {per_month[m]}" for m in months))
+    if months:
+        values = [per_month[m] for m in months]
+        print(f"  median {sorted(values)[len(values) // 2]}, max {max(values)} ({months[values.index(max(values))]})")
+    by_rule = Counter(a.rule_id for a in news)
+    print("by rule: " + ", ".join(f"{r} {n}" for r, n in by_rule.most_common()))
+    fired_ids = {a.event_id.split(":", 1)[1] for a in news}
+    for day, ids in ESCALATIONS.items():
+        hit = ids & fired_ids
+        print(f"escalation {day}: {'ALERTS' if hit else 'MISSED'} ({', '.join(sorted(ids))})")
+    rng = random.Random(seed)
+    print(f"random sample of {min(sample, len(news))} alerts (seed {seed}) to check by hand:")
+    for alert in sorted(rng.sample(news, min(sample, len(news))), key=lambda a: a.event_time):
+        text = " ".join(alert.title.split())
+        print(f"  {alert.event_time:%Y-%m-%d} {alert.rule_id:20} {text[:150]}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rules", type=Path, default=REPO / "rules")
+    p.add_argument("--extra", type=Path, default=EXTRA)
+    p.add_argument("--sample", type=int, default=20)
+    p.add_argument("--seed", type=int, default=14)
+    p.add_argument("--detail", action="store_true", help="list misses, false alerts and wrong tones")
+    p.add_argument("--no-archive", action="store_true")
+    args = p.parse_args()
+
+    ruleset = load_rules_dir(args.rules)
+    explainer = Explainer(ruleset)
+    original = load_headlines(DATA / "news_headlines_labelled.json")
+    extra = load_headlines(args.extra) if args.extra.exists() else []
+    every = original + extra
+    started = time.perf_counter()
+    readings = {h.title: explainer.read(h.title) for h in every}
+    per_text = (time.perf_counter() - started) / max(len(readings), 1)
+    print(f"rules: {args.rules}; explain: {per_text * 1e3:.2f} ms per headline")
+
+    print_scores(score_headlines("original set", original, readings), detail=args.detail)
+    print_scores(score_headlines("original, tune half (even story hash)", [h for h in original if not h.held_out], readings), detail=False)
+    print_scores(score_headlines("original, held-out half (odd story hash)", [h for h in original if h.held_out], readings), detail=False)
+    if extra:
+        print_scores(score_headlines(f"extra set ({args.extra.name})", extra, readings), detail=args.detail)
+    print()
+    ok, n = tone_sentences(explainer, DATA / "readout_sentences_labelled.json", detail=args.detail)
+    extra_sentences = args.extra.with_name("readout_extra.json")
+    if extra_sentences.exists():
+        tone_sentences(explainer, extra_sentences, detail=args.detail)
+    orig = score_headlines("original", original, readings)
+    print(f"tone accuracy, original headlines + sentences: {pct(orig.tone_ok + ok, orig.tone_n + n)}")
+    print()
+    asyncio.run(messages_per_story(ruleset, original))
+    if not args.no_archive:
+        asyncio.run(archive(ruleset, sample=args.sample, seed=args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
