@@ -60,6 +60,7 @@ def test_failures_print_file_line_name_expected_and_got(rules_dir: Path) -> None
         f"FAILED {path}:20: an expected rule that does not fire\n"
         "  expected: tariff-announcement at 0m\n"
         "  got:      nothing fired\n"
+        "  why not:  tariff-announcement: failed all[0]: none of tariff*, levies found\n"
         "\n"
         "1 passed, 3 failed\n"
     )

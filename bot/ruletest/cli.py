@@ -16,16 +16,7 @@ from bot.rules.loader import RuleLoadError, RuleSet, load_rules_dir
 from bot.rules.yamlfile import Problem
 from bot.ruletest.load import TESTS_DIR, LoadedTest, discover, load_test_file
 from bot.ruletest.run import NearMiss, Outcome, format_failure, run_test
-
-
-def _near_miss() -> NearMiss | None:
-    """explain's reading of why a news rule missed, when that module is present."""
-    try:
-        from bot.ruletest.why import near_miss
-    except ImportError:
-        return None
-    found: NearMiss = near_miss
-    return found
+from bot.ruletest.why import NearMissReasons
 
 
 def collect(rules_dir: Path, files: list[Path], ruleset: RuleSet) -> tuple[list[LoadedTest], list[Problem]]:
@@ -43,7 +34,7 @@ def collect(rules_dir: Path, files: list[Path], ruleset: RuleSet) -> tuple[list[
 
 
 async def run_all(tests: list[LoadedTest], ruleset: RuleSet) -> list[Outcome]:
-    near_miss = _near_miss()
+    near_miss: NearMiss = NearMissReasons(ruleset)
     return [await run_test(t, ruleset, near_miss=near_miss) for t in tests]
 
 

@@ -28,8 +28,8 @@ from bot.sources.config import PriceSource
 DEFAULT_START = datetime(2025, 1, 6, 14, 30, tzinfo=UTC)
 """`at: 0` when a test gives no `start`: a Monday during US market hours."""
 
-NearMiss = Callable[[RuleSet, str, list[str]], str | None]
-"""(rules, rule id, the test's headline texts) -> why the rule did not fire, if known."""
+NearMiss = Callable[[str, list[str]], str | None]
+"""(rule id, the test's headline texts) -> why the rule did not fire, if known (see `why`)."""
 
 
 @dataclass
@@ -92,7 +92,7 @@ async def run_test(loaded: LoadedTest, ruleset: RuleSet, *, near_miss: NearMiss 
     start, events = build_events(loaded.test, ruleset)
     result = await replay(events, ruleset)
     outcome = Outcome(loaded, result.alerts, start)
-    judge(outcome, ruleset, near_miss)
+    judge(outcome, near_miss)
     return outcome
 
 
@@ -137,7 +137,7 @@ def describe_alert(alert: Alert, start: datetime) -> str:
     return f"{alert.rule_id} at {at} ({alert.severity.value}{tone})"
 
 
-def judge(outcome: Outcome, ruleset: RuleSet, near_miss: NearMiss | None) -> None:
+def judge(outcome: Outcome, near_miss: NearMiss | None) -> None:
     test = outcome.loaded.test
     alerts, start = outcome.alerts, outcome.start
     missed: list[str] = []
@@ -157,7 +157,7 @@ def judge(outcome: Outcome, ruleset: RuleSet, near_miss: NearMiss | None) -> Non
     if outcome.failures and near_miss is not None:
         texts = [e.headline for e in test.events if isinstance(e, HeadlineSpec)]
         for rule_id in dict.fromkeys(missed):
-            reason = near_miss(ruleset, rule_id, texts) if texts else None
+            reason = near_miss(rule_id, texts) if texts else None
             if reason:
                 outcome.why.append(f"{rule_id}: {reason}")
 
