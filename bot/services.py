@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.clock import Clock
-from bot.delivery.command_limit import CommandLimiter
+from bot.commands.limit import CommandLimiter
 from bot.settings import Settings
 from bot.storage.store import Destination, SourceState, Store
 

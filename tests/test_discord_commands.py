@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -29,6 +30,7 @@ from bot.models import Alert, Severity, WatchItem
 from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
 from bot.storage.store import Store
+from tests.support.command_cases import CASES, Case
 from tests.support.fake_discord import APP_ID, TIMESTAMP, FakeDiscord
 
 UTC = timezone.utc
@@ -289,13 +291,16 @@ def test_command_tree_shape() -> None:
         "mute",
         "unmute",
         "quiet",
+        "filter",
+        "why",
+        "help",
         "test-alert",
     }
     sub_opts = {o["name"]: o for o in subs["subscribe"]["options"]}
     assert sub_opts["channel"]["type"] == 7 and sub_opts["channel"]["channel_types"] == [0, 5]
     assert sub_opts["target"]["autocomplete"] is True and not sub_opts["target"]["required"]
     recent = subs["recent"]["options"][0]
-    assert (recent["min_value"], recent["max_value"]) == (1, 10)
+    assert (recent["min_value"], recent["max_value"]) == (1, 20)
     mute = {o["name"]: o for o in subs["mute"]["options"]}
     assert mute["duration"]["required"] and mute["rule"]["autocomplete"]
 
@@ -306,7 +311,7 @@ def test_command_tree_shape() -> None:
 async def test_subscribe_defaults_to_this_channel_and_warning(h: Harness) -> None:
     r = await h.run("subscribe")
     assert r.type == 4 and not r.ephemeral
-    assert r.content == f"📡 <#{HERE}> now receives warning and above."
+    assert r.content == f"✅ Subscribed <#{HERE}> to warning and above."
     assert r.data["allowed_mentions"] == {"parse": []}
     subs, dests, _ = await _routing(h.store)
     assert [(s.address, s.selector, s.value) for s in subs] == [(str(HERE), "severity", "warning")]
@@ -362,7 +367,7 @@ async def test_subscribe_other_channel_posts_a_notice_there(h: Harness) -> None:
         {"channel": OTHER, "target": "vix-spike"},
         channels={OTHER: channel_data(OTHER, "alerts")},
     )
-    assert r.content == f"📡 <#{OTHER}> now receives rule `vix-spike`."
+    assert r.content == f"✅ Subscribed <#{OTHER}> to rule `vix-spike`."
     [notice] = h.fake.messages(OTHER)
     assert "routed Readout alerts" in notice["content"]
     assert notice["request"]["allowed_mentions"] == {"parse": []}
@@ -413,23 +418,25 @@ async def test_unknown_target_is_explained(h: Harness, target: str) -> None:
 async def test_subscribing_twice_is_refused(h: Harness) -> None:
     await h.run("subscribe", {"target": "critical"})
     r = await h.run("subscribe", {"target": "critical"})
-    assert r.ephemeral and r.content == f"<#{HERE}> already receives critical and above."
+    assert r.ephemeral and r.content == f"Already subscribed to critical and above in <#{HERE}>."
 
 
 async def test_unsubscribe_one_then_all(h: Harness) -> None:
     for target in ("critical", "tariffs", "vix-spike"):
         await h.run("subscribe", {"target": target})
     r = await h.run("unsubscribe", {"target": "tariffs"})
-    assert not r.ephemeral and r.content == f"🔕 <#{HERE}> no longer receives tag `tariffs`."
+    assert not r.ephemeral and r.content == f"🔕 Unsubscribed <#{HERE}> from tag `tariffs`."
     subs, _, _ = await _routing(h.store)
     assert sorted(s.value for s in subs) == ["critical", "vix-spike"]
     r = await h.run("unsubscribe", {"target": "info"})
-    assert r.ephemeral and r.content == f"<#{HERE}> does not receive info and above."
+    assert r.ephemeral and r.content == (
+        f"No subscription to `info` in <#{HERE}>; see `/readout subscriptions`."
+    )
     r = await h.run("unsubscribe")
-    assert "(2 removed)" in (r.content or "")
+    assert "(2 subscriptions)" in (r.content or "")
     assert (await _routing(h.store))[0] == []
     r = await h.run("unsubscribe")
-    assert r.ephemeral and r.content == f"<#{HERE}> has no Readout subscriptions."
+    assert r.ephemeral and r.content == f"No subscriptions in <#{HERE}> to stop."
 
 
 async def test_target_autocomplete_offers_rules_tags_and_severities(h: Harness) -> None:
@@ -463,9 +470,8 @@ async def test_subscriptions_lists_this_servers_channels(h: Harness) -> None:
     [embed] = r.embeds
     [f] = embed["fields"]
     assert f["name"] == "#general"
-    assert (
-        f["value"]
-        == f"<#{HERE}>: critical and above, tag `tariffs`\nquiet 22:00–07:00 Asia/Shanghai"
+    assert f["value"] == (
+        f"<#{HERE}>\n• critical and above\n• tag `tariffs`\n🌙 quiet 22:00–07:00 Asia/Shanghai"
     )
 
 
@@ -477,14 +483,15 @@ async def test_mute_and_unmute(h: Harness) -> None:
     until = T0 + timedelta(hours=2)
     assert not r.ephemeral
     assert (
-        r.content == f"🔇 Muted rule `vix-spike` in <#{HERE}> until <t:{int(until.timestamp())}:f>."
+        r.content
+        == f"🔇 Muted rule `vix-spike` in <#{HERE}> until <t:{int(until.timestamp())}:f>. `/readout unmute` ends it."
     )
     [m] = (await _routing(h.store))[2]
     assert (m.address, m.rule_id, m.until) == (str(HERE), "vix-spike", until)
     r = await h.run("unmute")
     assert not r.ephemeral and (await _routing(h.store))[2] == []
     r = await h.run("unmute")
-    assert r.ephemeral and r.content == "Nothing is muted in this channel."
+    assert r.ephemeral and r.content == f"Nothing is muted in <#{HERE}>."
 
 
 @pytest.mark.parametrize(
@@ -493,7 +500,7 @@ async def test_mute_and_unmute(h: Harness) -> None:
         ({"duration": "soon"}, "duration must look like 30m, 2h, 1d or 1w"),
         ({"duration": "2y"}, "duration must look like 30m, 2h, 1d or 1w"),
         ({"duration": "400d"}, "duration can be at most 365d"),
-        ({"duration": "1h", "rule": "nope"}, "Unknown rule 'nope': see `/readout rules`."),
+        ({"duration": "1h", "rule": "nope"}, "unknown rule 'nope' (see /rules)"),
     ],
 )
 async def test_bad_mute_is_explained(h: Harness, options: dict[str, str], message: str) -> None:
@@ -504,7 +511,8 @@ async def test_bad_mute_is_explained(h: Harness, options: dict[str, str], messag
 
 async def test_quiet_hours_set_and_off(h: Harness) -> None:
     r = await h.run("quiet", {"window": "22:00-7:00", "timezone": "America/New_York"})
-    assert not r.ephemeral and "22:00–07:00 America/New_York" in (r.content or "")
+    # text is Markdown-escaped (America/New\_York shows as America/New_York)
+    assert not r.ephemeral and "22:00–07:00 America/New_York" in (r.content or "").replace("\\", "")
     dest = await h.store.get_destination("discord", str(HERE))
     assert dest is not None and (dest.quiet_start, dest.quiet_end, dest.quiet_tz) == (
         "22:00",
@@ -522,7 +530,7 @@ async def test_quiet_hours_set_and_off(h: Harness) -> None:
     [
         ({"window": "22:00-07:00", "timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
         ({"window": "late"}, "quiet hours must look like 22:00-07:00"),
-        ({"window": "off"}, "This channel has no quiet hours."),
+        ({"window": "off"}, f"No quiet hours in <#{HERE}>."),
     ],
 )
 async def test_bad_quiet_is_explained(h: Harness, options: dict[str, str], fragment: str) -> None:
@@ -579,7 +587,7 @@ async def test_watchlist_view_all_one_and_unknown(h: Harness) -> None:
         {"name": "Semiconductors", "value": "**NVDA, AMD**\nExport controls", "inline": False}
     ]
     r = await h.run("watchlist", {"sector": "oil"}, perms=MEMBER)
-    assert r.ephemeral and r.content == "Unknown sector 'oil'; sectors: semis, soy"
+    assert r.ephemeral and r.content == "unknown sector 'oil'; sectors: semis, soy"
     r = await h.run("watchlist", {"sector": "agr"}, perms=MEMBER, focused="sector")
     assert r.data["choices"] == [{"name": "Agriculture (soy)", "value": "soy"}]
 
@@ -669,7 +677,7 @@ async def test_slash_command_over_the_gateway(tmp_path: Path, fake_discord: Fake
                 break
             await asyncio.sleep(0.01)
         [reply] = fake_discord.replies(interaction_id)
-        assert reply["content"] == f"📡 <#{HERE}> now receives critical and above."
+        assert reply["content"] == f"✅ Subscribed <#{HERE}> to critical and above."
         assert [(s.selector, s.value) for s in await store.subscriptions("discord")] == [
             ("severity", "critical")
         ]
@@ -679,7 +687,7 @@ async def test_slash_command_over_the_gateway(tmp_path: Path, fake_discord: Fake
 
 
 async def test_command_flood_gets_one_refusal_then_silence(h: Harness) -> None:
-    from bot.delivery.command_limit import REFUSAL, CommandLimiter
+    from bot.commands.limit import REFUSAL, CommandLimiter
 
     services = h.adapter.tree.get_command("readout").services  # type: ignore[union-attr]
     ticks = [0.0]
@@ -701,4 +709,51 @@ async def test_command_flood_gets_one_refusal_then_silence(h: Harness) -> None:
     assert h.fake.replies(interaction_id) == []  # silence, and nothing changed
     assert await h.store.subscriptions("discord") == []
     ticks[0] += 30
-    assert "now receives critical" in ((await h.run("subscribe", {"target": "critical"})).content or "")
+    assert "Subscribed" in ((await h.run("subscribe", {"target": "critical"})).content or "")
+
+
+# ---- the shared case table (the same cases run against Telegram) ----------------------------
+
+OPTION_NAMES = {
+    "subscribe": ("target",),
+    "unsubscribe": ("target",),
+    "mute": ("duration", "rule"),
+    "unmute": ("rule",),
+    "quiet": ("window", "timezone"),
+    "watchlist": ("sector",),
+    "why": ("alert",),
+    "recent": ("n",),
+}
+
+
+def options_for(case: Case) -> dict[str, Any]:
+    """The case's arguments as this command's typed slash-command options."""
+    if case.command == "filter":
+        return {"words": " ".join(case.args)} if case.args else {}
+    return dict(zip(OPTION_NAMES.get(case.command, ()), case.args, strict=False))
+
+
+def neutral(content: str) -> str:
+    """Discord's rendering back to the table's neutral text."""
+    text = content.replace(f"<#{HERE}>", "this chat").replace("`/readout ", "`/")
+    text = re.sub(
+        r"<t:(\d+):f>",
+        lambda m: datetime.fromtimestamp(int(m.group(1)), UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        text,
+    )
+    return text.replace("`", "").replace("\\", "")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+async def test_shared_command_cases(h: Harness, case: Case) -> None:
+    address = str(HERE)
+    if case.subscribed_before:
+        await h.store.ensure_destination("discord", address, at=T0, chat_kind=f"guild:{GUILD}")
+    for selector, value in case.subscribed_before:
+        await h.store.subscribe("discord", address, selector, value, at=T0)  # type: ignore[arg-type]
+    r = await h.run(case.command, options_for(case))
+    assert case.expected in neutral(r.content or "")
+    assert r.ephemeral is (case.outcome != "change")  # changes are announced; the rest is private
+    after = {(s.selector, s.value) for s in await h.store.subscriptions("discord", address)}
+    expected = case.subscribed_before if case.subscribed_after is None else case.subscribed_after
+    assert after == set(expected)

@@ -6,12 +6,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.delivery.preferences import (
+from bot.commands.parse import (
     PreferenceError,
     parse_duration,
     parse_filter_words,
     parse_quiet,
     parse_timezone,
+)
+from bot.delivery.preferences import (
     passes_filters,
     quiet_until,
     subscription_matches,

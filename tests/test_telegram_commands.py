@@ -23,6 +23,7 @@ from bot.rules.loader import RuleSet, load_rules_dir
 from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
 from bot.storage.store import Store
+from tests.support.command_cases import CASES, Case
 from tests.support.fake_telegram import FakeTelegram
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
@@ -202,8 +203,8 @@ async def test_subscribe_rule_tag_severity_and_unsubscribe(bot: Bot) -> None:
     assert subs == {("tag", "tariffs"), ("rule", "tariff-truce"), ("severity", "info")}
     listing = await bot.say(ALICE, "/subscriptions")
     assert "tag tariffs" in listing and "rule tariff-truce" in listing
-    assert "Unsubscribed from tag tariffs" in await bot.say(ALICE, "/unsubscribe tariffs")
-    assert "no subscription" in await bot.say(ALICE, "/unsubscribe tariffs")
+    assert "Unsubscribed this chat from tag tariffs" in await bot.say(ALICE, "/unsubscribe tariffs")
+    assert "No subscription to tariffs" in await bot.say(ALICE, "/unsubscribe tariffs")
     assert "everything (2 subscriptions)" in await bot.say(ALICE, "/unsubscribe")
     assert await bot.store.subscriptions("telegram", str(ALICE)) == []
 
@@ -379,7 +380,7 @@ async def test_rules_and_watchlist(bot: Bot, ruleset: RuleSet) -> None:
     text = await bot.say(ALICE, "/rules")
     for rule in ruleset.rules:
         assert rule.id in text
-    assert "New or higher tariffs announced (warning)" in text
+    assert "tariff-announcement warning New or higher tariffs announced" in text
     text = await bot.say(ALICE, "/watchlist chips")
     assert "Semiconductors" in text and "NVDA" in text and "Export controls" in text
     text = await bot.say(ALICE, "/watchlist")
@@ -434,17 +435,17 @@ async def test_filter_and_quiet_round_trip(bot: Bot) -> None:
     assert await bot.say(ALICE, "/filter clear") == "Filter cleared."
     await bot.say(ALICE, "/quiet 23:30-6:00 Asia/Shanghai")
     assert "23:30–06:00 Asia/Shanghai" in await bot.say(ALICE, "/quiet")
-    assert await bot.say(ALICE, "/quiet off") == "Quiet hours off."
+    assert await bot.say(ALICE, "/quiet off") == "⏰ Quiet hours in this chat are off."
     dest = await bot.store.get_destination("telegram", str(ALICE))
     assert dest is not None and dest.quiet_start is None and dest.include_words == []
 
 
 async def test_mute_rule_and_unmute(bot: Bot) -> None:
     text = await bot.say(ALICE, "/mute 30m tariff-truce")
-    assert "Muted rule tariff-truce until 2025-04-02 20:30 UTC" in text
+    assert "Muted rule tariff-truce in this chat until 2025-04-02 20:30 UTC" in text
     assert "tariff-truce muted until" in await bot.say(ALICE, "/subscriptions")
-    assert await bot.say(ALICE, "/unmute") == "🔔 Unmuted."
-    assert await bot.say(ALICE, "/unmute") == "Nothing was muted here."
+    assert await bot.say(ALICE, "/unmute") == "🔔 Unmuted this chat."
+    assert await bot.say(ALICE, "/unmute") == "Nothing is muted in this chat."
 
 
 async def test_status_shows_health_and_never_the_token(bot: Bot) -> None:
@@ -538,7 +539,7 @@ async def test_html_refused_falls_back_to_plain_text(bot: Bot) -> None:
 
 
 async def test_command_flood_gets_one_refusal_then_silence(bot: Bot) -> None:
-    from bot.delivery.command_limit import REFUSAL, CommandLimiter
+    from bot.commands.limit import REFUSAL, CommandLimiter
 
     ticks = [0.0]
     bot.services.command_limit = CommandLimiter(burst=3, period=60, clock=lambda: ticks[0])
@@ -555,3 +556,22 @@ async def test_command_flood_gets_one_refusal_then_silence(bot: Bot) -> None:
     assert "Readout" in await bot.say(MEMBER, "/help")  # another user is not affected
     ticks[0] += 20  # one token back
     assert "Subscribed" in await bot.say(ALICE, "/subscribe critical")
+
+
+# ---- the shared case table (the same cases run against Discord) ---------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+async def test_shared_command_cases(bot: Bot, case: Case) -> None:
+    address = str(ALICE)
+    if case.subscribed_before:
+        await bot.store.ensure_destination("telegram", address, at=T0, chat_kind="private")
+    for selector, value in case.subscribed_before:
+        await bot.store.subscribe("telegram", address, selector, value, at=T0)  # type: ignore[arg-type]
+    text = await bot.say(ALICE, " ".join([f"/{case.command}", *case.args]))
+    assert case.expected in text
+    if case.outcome == "refusal":
+        assert "\n" not in text
+    after = {(s.selector, s.value) for s in await bot.store.subscriptions("telegram", address)}
+    expected = case.subscribed_before if case.subscribed_after is None else case.subscribed_after
+    assert after == set(expected)

@@ -185,7 +185,7 @@ class DiscordAdapter:
             except discord.PrivilegedIntentsRequired:
                 log.error("discord: the gateway refused our intents; enable them in the developer portal")
                 return
-            except Exception as exc:  # noqa: BLE001 - the gateway must come back whatever failed
+            except Exception as exc:
                 if client.is_closed():
                     log.error("discord: the gateway closed the connection (%s); slash commands are off", _describe(exc))
                     return

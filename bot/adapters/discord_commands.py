@@ -10,9 +10,12 @@ Server Settings → Integrations.
 
 A channel is a destination with adapter "discord", address "<channel id>"
 and `chat_kind` "guild:<guild id>" (so `/readout subscriptions` can list the
-channels of one server without the gateway cache). Bad input gets one
-ephemeral line and changes nothing; the parsing is shared with Telegram
-(`bot.delivery.preferences`).
+channels of one server without the gateway cache). The commands themselves —
+parsing, checks, wording — are the platform-neutral ones of `bot.commands`
+(shared with Telegram); this module declares their Discord options, builds the
+destination (permission checks, the bot's own posting rights) and renders
+replies: changes are answered publicly, everything else (bad input, refusals,
+views) only to the caller. `/readout test-alert` is Discord's own.
 """
 
 from __future__ import annotations
@@ -21,38 +24,23 @@ import asyncio
 import functools
 import logging
 import zoneinfo
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
+from bot import commands
 from bot.adapters.base import Gone, RetryLater, SendResult, Sent
-from bot.adapters.discord_embeds import (
-    DESCRIPTION_LIMIT,
-    FIELD_VALUE_LIMIT,
-    NEUTRAL_COLOUR,
-    SEVERITY_COLOUR,
-    add_field,
-    alert_line,
-    fit,
-    inert,
-    lines_within,
-    list_embed,
-    safe,
-    truncate,
-)
-from bot.delivery.command_limit import REFUSAL, Verdict
-from bot.delivery.preferences import (
-    MAX_ARG_LENGTH,
-    PreferenceError,
-    parse_duration,
-    parse_quiet,
-    parse_selector,
-)
+from bot.adapters.discord_embeds import line_markdown, reply_message, truncate
+from bot.commands import ChatDestination, PreferenceError, Refusal
+from bot.commands.limit import REFUSAL, Verdict
+from bot.commands.reply import Line
+from bot.commands.routing import describe
+from bot.commands.views import RECENT_DEFAULT, RECENT_MAX
 from bot.models import Alert, Explanation, Severity, Tone, stable_id
-from bot.storage.store import Selector, Subscription
+from bot.storage.store import Selector
 
 if TYPE_CHECKING:
     from bot.rules.loader import RuleSet
@@ -63,7 +51,6 @@ log = logging.getLogger(__name__)
 ADAPTER = "discord"
 ROUTING_PERMISSIONS = "Manage Server or Manage Channels"
 NOTICE_TIMEOUT = 2.0  # seconds to post the "alerts will appear here" notice (interactions expire in 3)
-RECENT_DEFAULT, RECENT_MAX = 5, 10
 MAX_CHOICES = 25
 NO_MENTIONS = discord.AllowedMentions.none()
 
@@ -85,10 +72,6 @@ def missing_post_permissions(perms: discord.Permissions, *, thread: bool = False
     return [label for attr, label in needed if not getattr(perms, attr)]
 
 
-def describe_subscription(selector: str, value: str) -> str:
-    if selector == "severity":
-        return f"{value} and above"
-    return f"{selector} `{value}`"
 
 
 def sample_alert(now: datetime, ruleset: RuleSet | None, *, channel_id: int) -> Alert:
@@ -139,10 +122,6 @@ class PostableChannel(app_commands.Transformer):
 ChannelArg = app_commands.Transform[app_commands.AppCommandChannel, PostableChannel]
 
 
-class Refusal(Exception):
-    """A one-line, ephemeral answer; nothing was changed."""
-
-
 class CommandRateLimited(app_commands.CheckFailure):
     """The user is over the per-user command limit: told once (`silent` False), then not at all."""
 
@@ -179,7 +158,11 @@ class ReadoutTree(app_commands.CommandTree[discord.Client]):
 
 
 class ReadoutCommands(app_commands.Group):
-    """`/readout …`: route Readout alerts into this server's channels and look around."""
+    """`/readout …`: route Readout alerts into this server's channels and look around.
+
+    Each subcommand declares its typed options and runs the platform-neutral
+    command of the same name (`bot.commands`) with them as arguments.
+    """
 
     def __init__(self, services: Services, *, send_alert: SendAlert) -> None:
         super().__init__(
@@ -212,13 +195,49 @@ class ReadoutCommands(app_commands.Group):
             log.info("discord: user %s is over the command limit; refused", interaction.user.id)
         raise CommandRateLimited(silent=verdict is Verdict.SILENT)
 
-    def _require_routing(
-        self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel | None
+    async def run(
+        self,
+        interaction: discord.Interaction,
+        name: str,
+        args: Sequence[str | None],
+        channel: app_commands.AppCommandChannel | None = None,
     ) -> None:
+        """Run command `name` for this channel (or `channel`) and answer: changes publicly,
+        everything else only to the caller."""
+        destination = self._destination(interaction, channel)
+        given = [a.strip() for a in args if a is not None and a.strip()]
+        answer = await commands.run(name, self.services, destination, given)
+        content, embed = reply_message(answer)
+        await _answer(interaction, content, embed=embed, ephemeral=answer.refusal or not answer.public)
+
+    def _destination(
+        self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel | None
+    ) -> ChatDestination:
         perms = channel.permissions if channel is not None else interaction.permissions
-        if not may_route(perms):
-            where = f" in <#{channel.id}>" if channel is not None else ""
-            raise Refusal(f"Changing Readout's routing needs the {ROUTING_PERMISSIONS} permission{where}.")
+        name = channel.name if channel is not None else getattr(interaction.channel, "name", None)
+        where = f" in <#{channel.id}>" if channel is not None else ""
+
+        async def allowed() -> bool:
+            return may_route(perms)
+
+        async def check_route(what: Line) -> None:
+            await self._check_bot_can_post(interaction, channel, line_markdown(what))
+
+        return ChatDestination(
+            adapter=ADAPTER,
+            address=str(channel.id if channel is not None else interaction.channel_id),
+            chat_kind=f"guild:{interaction.guild_id}",
+            title=f"#{name}" if name else None,
+            scope=f"guild:{interaction.guild_id}",
+            may_change=allowed,
+            refusal=f"Changing Readout's routing needs the {ROUTING_PERMISSIONS} permission{where}.",
+            check_route=check_route,
+            commands=COMMAND_NAMES,
+        )
+
+    def _require_routing(self, interaction: discord.Interaction) -> None:
+        if not may_route(interaction.permissions):
+            raise Refusal(f"Changing Readout's routing needs the {ROUTING_PERMISSIONS} permission.")
 
     async def _check_bot_can_post(
         self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel | None, target: str
@@ -236,7 +255,7 @@ class ReadoutCommands(app_commands.Group):
             if missing:
                 raise Refusal(f"I can't post alerts in <#{channel.id}>: I need {', '.join(missing)} there.")
         notice = (
-            f"📡 {interaction.user.mention} routed Readout alerts ({inert(target)}) to this channel. "
+            f"📡 {interaction.user.mention} routed Readout alerts ({target}) to this channel. "
             "`/readout unsubscribe` stops them."
         )
         messageable = interaction.client.get_partial_messageable(channel.id, guild_id=interaction.guild_id)
@@ -251,21 +270,6 @@ class ReadoutCommands(app_commands.Group):
                 f"I couldn't check <#{channel.id}> with Discord just now; nothing changed, try again."
             ) from None
 
-    def _address(self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel | None) -> str:
-        return str(channel.id if channel is not None else interaction.channel_id)
-
-    async def _ensure_destination(
-        self, interaction: discord.Interaction, address: str, channel: app_commands.AppCommandChannel | None
-    ) -> None:
-        name = channel.name if channel is not None else getattr(interaction.channel, "name", None)
-        await self.services.store.ensure_destination(
-            ADAPTER,
-            address,
-            at=self.now(),
-            chat_kind=f"guild:{interaction.guild_id}",
-            title=f"#{name}" if name else None,
-        )
-
     # ---- routing ------------------------------------------------------------
 
     @app_commands.command(name="subscribe", description="Route Readout alerts into a channel")
@@ -277,18 +281,7 @@ class ReadoutCommands(app_commands.Group):
         self, interaction: discord.Interaction, channel: ChannelArg | None = None, target: str | None = None
     ) -> None:
         """Route alerts matching a rule, tag or severity into a channel."""
-        self._require_routing(interaction, channel)
-        selector, value = parse_selector(target, self.ruleset)
-        what = describe_subscription(selector, value)
-        address = self._address(interaction, channel)
-        existing = await self.services.store.subscriptions(ADAPTER, address)
-        if any(s.selector == selector and s.value == value for s in existing):
-            raise Refusal(f"<#{address}> already receives {what}.")
-        await self._check_bot_can_post(interaction, channel, what)
-        await self._ensure_destination(interaction, address, channel)
-        await self.services.store.subscribe(ADAPTER, address, selector, value, at=self.now())
-        log.info("discord: channel %s subscribed to %s=%s in guild %s", address, selector, value, interaction.guild_id)
-        await _answer(interaction, f"📡 <#{address}> now receives {what}.", ephemeral=False)
+        await self.run(interaction, "subscribe", [target], channel)
 
     @app_commands.command(name="unsubscribe", description="Stop routing alerts into a channel")
     @app_commands.describe(
@@ -299,33 +292,7 @@ class ReadoutCommands(app_commands.Group):
         self, interaction: discord.Interaction, channel: ChannelArg | None = None, target: str | None = None
     ) -> None:
         """Remove one subscription from a channel, or all of them."""
-        self._require_routing(interaction, channel)
-        address = self._address(interaction, channel)
-        store = self.services.store
-        existing = await store.subscriptions(ADAPTER, address)
-        if not existing:
-            raise Refusal(f"<#{address}> has no Readout subscriptions.")
-        if target is None or not target.strip():
-            removed = await store.unsubscribe(ADAPTER, address)
-            await _answer(
-                interaction,
-                f"🔕 <#{address}> no longer receives Readout alerts ({removed} removed).",
-                ephemeral=False,
-            )
-            return
-        match = _find_subscription(existing, target.strip())
-        if match is None:
-            try:
-                selector, value = parse_selector(target, self.ruleset)
-            except PreferenceError as exc:
-                raise Refusal(str(exc)) from None
-            raise Refusal(f"<#{address}> does not receive {describe_subscription(selector, value)}.")
-        await store.unsubscribe(ADAPTER, address, match.selector, match.value)
-        await _answer(
-            interaction,
-            f"🔕 <#{address}> no longer receives {describe_subscription(match.selector, match.value)}.",
-            ephemeral=False,
-        )
+        await self.run(interaction, "unsubscribe", [target], channel)
 
     @subscribe.autocomplete("target")
     async def _subscribe_target(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -340,7 +307,7 @@ class ReadoutCommands(app_commands.Group):
         subs = await self.services.store.subscriptions(ADAPTER, address)
         low = current.lower()
         return [
-            app_commands.Choice(name=truncate(describe_subscription(s.selector, s.value), 100), value=s.value)
+            app_commands.Choice(name=truncate(line_markdown(describe(s.selector, s.value)), 100), value=s.value)
             for s in subs
             if low in s.value.lower()
         ][:MAX_CHOICES]
@@ -348,34 +315,13 @@ class ReadoutCommands(app_commands.Group):
     @app_commands.command(name="subscriptions", description="What each channel of this server receives")
     async def subscriptions(self, interaction: discord.Interaction) -> None:
         """List this server's routed channels with their subscriptions, mutes and quiet hours."""
-        store = self.services.store
-        kind = f"guild:{interaction.guild_id}"
-        now = self.now()
-        embed = discord.Embed(title="Readout in this server", colour=NEUTRAL_COLOUR)
-        dests = [d for d in await store.destinations(ADAPTER) if d.chat_kind == kind]
-        subs = await store.subscriptions(ADAPTER)
-        mutes = await store.active_mutes(now=now, adapter=ADAPTER)
-        shown = 0
-        for d in dests:
-            mine = [s for s in subs if s.address == d.address]
-            if not mine and d.disabled_at is None and not d.quiet_start:
-                continue
-            receives = ", ".join(describe_subscription(s.selector, s.value) for s in mine) or "nothing"
-            lines = [f"<#{d.address}>: {receives}"]
-            if d.disabled_at is not None:
-                since = int(d.disabled_at.timestamp())
-                lines.append(f"⚠️ unreachable since <t:{since}:f>: {inert(d.disabled_reason or '')}")
-            if d.quiet_start and d.quiet_end:
-                lines.append(f"quiet {d.quiet_start}–{d.quiet_end} {d.quiet_tz or 'UTC'}")
-            for m in (m for m in mutes if m.address == d.address):
-                what = f"rule `{m.rule_id}`" if m.rule_id else "everything"
-                lines.append(f"muted: {what} until <t:{int(m.until.timestamp())}:f>")
-            if not add_field(embed, d.title or f"channel {d.address}", "\n".join(lines)):
-                break
-            shown += 1
-        if shown == 0:
-            embed.description = "No channel here receives Readout alerts yet: `/readout subscribe`."
-        await _answer(interaction, embed=fit(embed))
+        await self.run(interaction, "subscriptions", [])
+
+    @app_commands.command(name="filter", description="Only alerts with +words, never alerts with -words")
+    @app_commands.describe(words="Like +china -soybeans, or clear (default: show the filter)")
+    async def filter(self, interaction: discord.Interaction, words: str | None = None) -> None:
+        """Set this channel's word filter."""
+        await self.run(interaction, "filter", (words or "").split())
 
     # ---- mutes and quiet hours (this channel) -------------------------------
 
@@ -383,35 +329,17 @@ class ReadoutCommands(app_commands.Group):
     @app_commands.describe(duration="How long: 30m, 2h, 1d, 1w", rule="Only this rule (default: all alerts)")
     async def mute(self, interaction: discord.Interaction, duration: str, rule: str | None = None) -> None:
         """Mute all alerts, or one rule, in this channel for a duration."""
-        self._require_routing(interaction, None)
-        delta = parse_duration(duration)
-        if rule is not None:
-            rule = rule.strip()
-            if len(rule) > MAX_ARG_LENGTH or self.ruleset.get(rule) is None:
-                raise Refusal(f"Unknown rule {rule[:40]!r}: see `/readout rules`.")
-        now = self.now()
-        until = now + delta
-        address = str(interaction.channel_id)
-        await self.services.store.add_mute(ADAPTER, address, rule_id=rule, until=until, at=now)
-        what = f"rule `{rule}`" if rule else "all Readout alerts"
-        await _answer(
-            interaction, f"🔇 Muted {what} in <#{address}> until <t:{int(until.timestamp())}:f>.", ephemeral=False
-        )
+        await self.run(interaction, "mute", [duration, rule])
 
     @mute.autocomplete("rule")
     async def _mute_rule(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return rule_choices(self.ruleset, current)
 
-    @app_commands.command(name="unmute", description="Lift every mute in this channel")
-    async def unmute(self, interaction: discord.Interaction) -> None:
-        """Clear this channel's mutes."""
-        self._require_routing(interaction, None)
-        address = str(interaction.channel_id)
-        active = await self.services.store.active_mutes(now=self.now(), adapter=ADAPTER, address=address)
-        if not active:
-            raise Refusal("Nothing is muted in this channel.")
-        await self.services.store.clear_mutes(ADAPTER, address)
-        await _answer(interaction, f"🔔 Alerts in <#{address}> are unmuted.", ephemeral=False)
+    @app_commands.command(name="unmute", description="Lift the mutes in this channel")
+    @app_commands.describe(rule="Only this rule's mute (default: every mute)")
+    async def unmute(self, interaction: discord.Interaction, rule: str | None = None) -> None:
+        """Clear this channel's mutes (all, or one rule's)."""
+        await self.run(interaction, "unmute", [rule])
 
     @app_commands.command(name="quiet", description="Hold non-critical alerts in this channel during set hours")
     @app_commands.describe(
@@ -420,25 +348,7 @@ class ReadoutCommands(app_commands.Group):
     )
     async def quiet(self, interaction: discord.Interaction, window: str, timezone: str | None = None) -> None:
         """Set this channel's quiet hours (held alerts arrive as one digest), or `off`."""
-        self._require_routing(interaction, None)
-        address = str(interaction.channel_id)
-        store = self.services.store
-        if window.strip().lower() == "off":
-            dest = await store.get_destination(ADAPTER, address)
-            if dest is None or not dest.quiet_start:
-                raise Refusal("This channel has no quiet hours.")
-            await store.update_destination(ADAPTER, address, quiet_start=None, quiet_end=None, quiet_tz=None)
-            await _answer(interaction, f"⏰ Quiet hours in <#{address}> are off.", ephemeral=False)
-            return
-        start, end, tz = parse_quiet(window, timezone)
-        await self._ensure_destination(interaction, address, None)
-        await store.update_destination(ADAPTER, address, quiet_start=start, quiet_end=end, quiet_tz=tz)
-        await _answer(
-            interaction,
-            f"🌙 Quiet hours in <#{address}>: {start}–{end} {tz}. Critical alerts still come through; "
-            "the rest arrive as one digest when the window ends.",
-            ephemeral=False,
-        )
+        await self.run(interaction, "quiet", [window, timezone])
 
     @quiet.autocomplete("timezone")
     async def _quiet_timezone(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -447,8 +357,8 @@ class ReadoutCommands(app_commands.Group):
 
     @app_commands.command(name="test-alert", description="Post a sample alert here to check permissions and format")
     async def test_alert(self, interaction: discord.Interaction) -> None:
-        """Send a sample alert to this channel through the normal send path."""
-        self._require_routing(interaction, None)
+        """Send a sample alert to this channel through the normal send path (Discord only)."""
+        self._require_routing(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         alert = sample_alert(self.now(), self.ruleset, channel_id=interaction.channel_id or 0)
         result = await self._send_alert(str(interaction.channel_id), alert)
@@ -463,43 +373,22 @@ class ReadoutCommands(app_commands.Group):
 
     # ---- read-only views (answers only concern the caller: ephemeral) --------
 
+    @app_commands.command(name="why", description="Why an alert fired")
+    @app_commands.describe(alert="The #handle under the alert, e.g. 3f9a1c2e")
+    async def why(self, interaction: discord.Interaction, alert: str) -> None:
+        """Explain an alert: rule, words or price move, tone terms."""
+        await self.run(interaction, "why", [alert])
+
     @app_commands.command(name="rules", description="The alert rules Readout runs")
     async def rules(self, interaction: discord.Interaction) -> None:
         """List the rules: id, severity, description, tags."""
-        lines = []
-        for r in self.ruleset.rules:
-            state = "" if r.enabled else " *(disabled)*"
-            tags = f" · {', '.join(safe(t) for t in r.tags)}" if r.tags else ""
-            lines.append(f"`{r.id}` **{r.severity}** {safe(r.description)}{tags}{state}")
-        enabled = len(self.ruleset.enabled_rules())
-        embed = list_embed(
-            f"Readout rules: {enabled} enabled of {len(lines)}", lines, empty="No rules are loaded."
-        )
-        embed.set_footer(text="/readout subscribe target:<rule id> routes one rule into a channel")
-        await _answer(interaction, embed=embed)
+        await self.run(interaction, "rules", [])
 
     @app_commands.command(name="watchlist", description="Watch-list sectors: tickers and why they matter")
     @app_commands.describe(sector="One sector (default: all)")
     async def watchlist(self, interaction: discord.Interaction, sector: str | None = None) -> None:
         """Show the watch-list, or one sector of it."""
-        items = self.ruleset.watchlists
-        if sector is not None:
-            key = sector.strip()
-            item = items.get(key) or next((w for w in items.values() if w.title.lower() == key.lower()), None)
-            if item is None:
-                names = ", ".join(sorted(items)) or "none"
-                raise Refusal(truncate(f"Unknown sector {key[:40]!r}; sectors: {names}", 300))
-            selected = [item]
-        else:
-            selected = list(items.values())
-        embed = discord.Embed(title="Readout watch-list", colour=NEUTRAL_COLOUR)
-        if not selected:
-            embed.description = "The watch-list is empty."
-        for w in selected:
-            if not add_field(embed, safe(w.title), f"**{', '.join(safe(t) for t in w.tickers)}**\n{safe(w.why)}"):
-                embed.description = "…and more: `/readout watchlist sector:<name>` shows one sector."
-                break
-        await _answer(interaction, embed=fit(embed))
+        await self.run(interaction, "watchlist", [sector])
 
     @watchlist.autocomplete("sector")
     async def _watchlist_sector(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -516,44 +405,22 @@ class ReadoutCommands(app_commands.Group):
         self, interaction: discord.Interaction, n: app_commands.Range[int, 1, RECENT_MAX] = RECENT_DEFAULT
     ) -> None:
         """Show the last n alerts, newest first."""
-        count = min(max(int(n), 1), RECENT_MAX)
-        alerts = await self.services.store.recent_alerts(count)
-        colour = SEVERITY_COLOUR[max((a.severity for a in alerts), key=lambda s: s.rank)] if alerts else None
-        embed = list_embed(
-            f"Latest {len(alerts)} alert{'s' if len(alerts) != 1 else ''}" if alerts else "Latest alerts",
-            [alert_line(a) for a in alerts],
-            empty="No alerts yet.",
-            colour=colour,
-        )
-        await _answer(interaction, embed=embed)
+        await self.run(interaction, "recent", [str(n)])
 
     @app_commands.command(name="status", description="Sources, rules, delivery queue")
     async def status(self, interaction: discord.Interaction) -> None:
         """Show source health, rules loaded, queue depth and unreachable channels."""
-        report = await self.services.status()
-        healthy = all(s.healthy for s in report.sources) and report.rules_error is None
-        embed = discord.Embed(
-            title="Readout status: " + ("all good" if healthy else "needs a look"),
-            description=lines_within([inert(s.line()) for s in report.sources], DESCRIPTION_LIMIT)
-            or "No sources configured.",
-            colour=discord.Colour.green() if healthy else SEVERITY_COLOUR[Severity.warning],
-        )
-        rules = f"{report.rules_enabled} enabled of {report.rules_loaded}"
-        if report.rules_error:
-            rules += f"\nlast reload failed: {inert(report.rules_error)}"
-        add_field(embed, "Rules", truncate(rules, FIELD_VALUE_LIMIT), inline=True)
-        add_field(
-            embed,
-            "Queue",
-            f"{report.queue.get('pending', 0)} pending, {report.queue.get('held', 0)} held",
-            inline=True,
-        )
-        add_field(embed, "Adapters", ", ".join(report.adapters) or "none", inline=True)
-        kind = f"guild:{interaction.guild_id}"
-        lost = [d for d in report.disabled_destinations if d.adapter == ADAPTER and d.chat_kind == kind]
-        if lost:
-            add_field(embed, "Unreachable channels", "\n".join(f"<#{d.address}>" for d in lost))
-        await _answer(interaction, embed=fit(embed))
+        await self.run(interaction, "status", [])
+
+    @app_commands.command(name="help", description="Every Readout command, one line each")
+    async def help(self, interaction: discord.Interaction) -> None:
+        """List the commands."""
+        await self.run(interaction, "help", [])
+
+
+COMMAND_NAMES = frozenset(
+    {"subscribe", "unsubscribe", "subscriptions", "filter", "mute", "unmute", "quiet", "why", "rules", "watchlist", "recent", "status", "help"}
+)
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -585,12 +452,6 @@ def _cached_bot_permissions(interaction: discord.Interaction, channel_id: int) -
     return None if channel is None else channel.permissions_for(guild.me)
 
 
-def _find_subscription(subs: list[Subscription], target: str) -> Subscription | None:
-    low = target.lower()
-    for s in subs:
-        if s.value == target or (s.selector == "severity" and s.value == low):
-            return s
-    return None
 
 
 def target_choices(ruleset: RuleSet, current: str) -> list[app_commands.Choice[str]]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import discord
 
+from bot.commands.reply import Line, Reply, Span
 from bot.delivery.render import SEVERITY_MARKER, TONE_LABEL, handle
 from bot.delivery.render import safe_url as shared_safe_url
 from bot.models import Alert, Severity
@@ -106,8 +107,8 @@ def lines_within(lines: Sequence[str], limit: int, *, more: str = "…and {n} mo
     """Join lines up to `limit` characters; the rest is counted in a closing `more` line."""
     out: list[str] = []
     used = 0
-    for i, line in enumerate(lines):
-        line = truncate(line, limit)
+    for i, raw in enumerate(lines):
+        line = truncate(raw, limit)
         rest = len(lines) - i - 1
         tail = len(more.format(n=rest + 1)) + 1
         if used + len(line) + 1 + (tail if rest else 0) > limit:
@@ -175,3 +176,50 @@ def list_embed(title: str, lines: Iterable[str], *, empty: str, colour: discord.
         colour=colour or NEUTRAL_COLOUR,
     )
     return fit(embed)
+
+
+# ---- command replies ------------------------------------------------------------
+
+
+def span_markdown(span: Span) -> str:
+    """One span of a command reply as Discord Markdown (text made inert and escaped)."""
+    if span.kind == "code":
+        return f"`{inert(span.text).replace('`', 'ˋ')}`"
+    if span.kind == "bold":
+        return f"**{safe(span.text)}**"
+    if span.kind == "italic":
+        return f"*{safe(span.text)}*"
+    if span.kind == "time" and span.at is not None:
+        return f"<t:{int(span.at.timestamp())}:f>"
+    if span.kind == "chat":
+        return f"<#{int(span.text)}>" if span.text.isdigit() else safe(span.text)
+    if span.kind == "command":
+        return f"`/readout {inert(span.text)}`"
+    return safe(span.text)
+
+
+def line_markdown(ln: Line) -> str:
+    return "".join(span_markdown(s) for s in ln)
+
+
+def reply_message(reply: Reply) -> tuple[str | None, discord.Embed | None]:
+    """A command reply as message content, or as an embed when it has a title, sections or alerts."""
+    if reply.explain is not None:
+        return None, alert_embed(reply.explain)
+    lines = [line_markdown(ln) for ln in reply.lines] + [alert_line(a) for a in reply.alerts]
+    if not reply.rich:
+        return truncate("\n".join(lines), 2000), None
+    colour = SEVERITY_COLOUR[reply.severity] if reply.severity is not None else NEUTRAL_COLOUR
+    embed = discord.Embed(
+        title=truncate(reply.title or "Readout", TITLE_LIMIT),
+        description=lines_within(lines, DESCRIPTION_LIMIT) if lines else None,
+        colour=colour,
+    )
+    for section in reply.sections:
+        value = "\n".join(line_markdown(ln) for ln in section.lines)
+        if not add_field(embed, section.title, value, inline=section.inline):
+            embed.set_footer(text="…and more")
+            break
+    if reply.footer:
+        embed.set_footer(text=truncate(reply.footer, FOOTER_LIMIT))
+    return None, fit(embed)

@@ -28,11 +28,10 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.adapters.telegram_render import esc, split_lines
-from bot.models import Severity
+from bot.adapters.telegram_render import split_lines
+from bot.commands.reply import Refusal
 
 if TYPE_CHECKING:
-    from bot.rules.loader import RuleSet
     from bot.services import Services
     from bot.storage.store import Store
 
@@ -41,15 +40,10 @@ log = logging.getLogger(__name__)
 ADAPTER = "telegram"
 BUTTON_MUTE = timedelta(hours=24)
 CALLBACK_LIMIT = 64  # bytes of callback_data Telegram allows
-MAX_BUTTONS = 90
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 Context = ContextTypes.DEFAULT_TYPE
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
-
-
-class Refusal(Exception):
-    """A one-line answer; nothing was changed."""
 
 
 # ---- shared steps ------------------------------------------------------------------
@@ -93,12 +87,6 @@ async def may_change(
     return member.status in (ChatMember.OWNER, ChatMember.ADMINISTRATOR)
 
 
-async def require_admin(update: Update, context: Context) -> None:
-    message = update.effective_message
-    assert message is not None
-    if not await may_change(context, message.chat, update.effective_user, message.sender_chat):
-        raise Refusal("Sorry, only this group's admins can change what Readout sends here.")
-
 
 async def ensure_destination(services: Services, message: Message) -> str:
     chat = message.chat
@@ -127,14 +115,6 @@ async def reply(
         )
 
 
-def describe(selector: str, value: str) -> str:
-    if selector == "severity":
-        return f"{esc(value)} and above"
-    return f"{esc(selector)} <code>{esc(value)}</code>"
-
-
-def fmt_time(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ---- keyboards ---------------------------------------------------------------------
@@ -150,29 +130,6 @@ def alert_buttons(rule_id: str, alert_id: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[b for b in row if b.callback_data]])
 
 
-def choose_button() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton("Choose rules or tags…", callback_data="choose")]]
-    )
-
-
-def choose_keyboard(ruleset: RuleSet) -> InlineKeyboardMarkup:
-    buttons: list[InlineKeyboardButton] = [
-        InlineKeyboardButton(f"{s.value}+", callback_data=f"sub:severity:{s.value}")
-        for s in Severity
-    ]
-    buttons += [
-        InlineKeyboardButton(f"#{tag}", callback_data=data)
-        for tag in ruleset.tags()
-        if (data := _fit(f"sub:tag:{tag}"))
-    ]
-    buttons += [
-        InlineKeyboardButton(rule.id, callback_data=data)
-        for rule in ruleset.enabled_rules()
-        if (data := _fit(f"sub:rule:{rule.id}"))
-    ]
-    buttons = buttons[:MAX_BUTTONS]
-    return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
 
 
 def _fit(data: str) -> str | None:

@@ -15,6 +15,7 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 
+from bot.commands.reply import Line, Reply, Span
 from bot.delivery.render import SEVERITY_MARKER, TONE_LABEL, handle, when_line
 from bot.delivery.render import safe_url as shared_safe_url
 from bot.models import Alert
@@ -221,4 +222,49 @@ def explain_lines(alert: Alert) -> list[str]:
             "Watch: "
             + "; ".join(f"{esc(w.title)} ({esc(', '.join(w.tickers))})" for w in alert.watchlist)
         )
+    return lines
+
+
+# ---- command replies ------------------------------------------------------------
+
+
+def span_html(span: Span) -> str:
+    """One span of a command reply as Telegram HTML (text always escaped)."""
+    if span.kind == "code":
+        return f"<code>{esc(span.text)}</code>"
+    if span.kind == "bold":
+        return f"<b>{esc(span.text)}</b>"
+    if span.kind == "italic":
+        return f"<i>{esc(span.text)}</i>"
+    if span.kind == "time" and span.at is not None:
+        return esc(span.at.strftime("%Y-%m-%d %H:%M UTC"))
+    if span.kind == "chat":
+        return "this chat" if span.here else f"<code>{esc(span.text)}</code>"
+    if span.kind == "command":
+        return esc("/" + span.text)
+    return esc(span.text)
+
+
+def line_html(ln: Line) -> str:
+    return "".join(span_html(s) for s in ln)
+
+
+def reply_lines(reply: Reply) -> list[str]:
+    """A command reply as HTML lines: title, lines, alerts, sections, footer; bad input ends
+    with the command's right form."""
+    if reply.explain is not None:
+        return explain_lines(reply.explain)
+    lines = [f"<b>{esc(reply.title)}</b>"] if reply.title else []
+    lines += [line_html(ln) for ln in reply.lines]
+    lines += [alert_summary_line(a) for a in reply.alerts]
+    for section in reply.sections:
+        if section.inline and len(section.lines) == 1:
+            lines.append(f"<b>{esc(section.title)}:</b> {line_html(section.lines[0])}")
+        else:
+            lines.append(f"<b>{esc(section.title)}</b>")
+            lines += [line_html(ln) for ln in section.lines]
+    if reply.footer:
+        lines.append(f"<i>{esc(reply.footer)}</i>")
+    if reply.usage and lines:
+        lines[-1] = f"{lines[-1].rstrip('.')}. Use: /{esc(reply.usage)}"
     return lines

@@ -1,6 +1,6 @@
 """Everything else a Telegram user can send: buttons, unknown commands, membership changes.
 
-`register` wires the commands (`bot.adapters.telegram_commands`), these
+`register` wires the commands (`bot.commands` via `bot.adapters.telegram_commands`), these
 handlers and the one error handler, which logs with the traceback and answers
 with a short apology, so nothing a user sends can crash the bot.
 """
@@ -28,9 +28,7 @@ from bot.adapters.telegram_chat import (
     ADAPTER,
     BUTTON_MUTE,
     Context,
-    Refusal,
     address_of,
-    choose_keyboard,
     disable_chat,
     ensure_destination,
     may_change,
@@ -38,10 +36,12 @@ from bot.adapters.telegram_chat import (
     reply,
     services_of,
 )
-from bot.adapters.telegram_commands import COMMANDS
+from bot.adapters.telegram_commands import handlers, keyboard
 from bot.adapters.telegram_render import esc, explain_lines
-from bot.delivery.command_limit import REFUSAL, Verdict
-from bot.delivery.preferences import PreferenceError, parse_selector
+from bot.commands import PreferenceError, Refusal
+from bot.commands.limit import REFUSAL, Verdict
+from bot.commands.parse import parse_selector
+from bot.commands.routing import choose_buttons
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ async def _button(query: CallbackQuery, update: Update, context: Context) -> Non
         await reply(message, explain_lines(alert))
     elif kind == "choose":
         await query.answer()
-        await reply(message, "Tap what this chat should get:", markup=choose_keyboard(ruleset))
+        await reply(message, "Tap what this chat should get:", markup=keyboard(choose_buttons(ruleset)))
     elif kind in ("mute", "more"):
         if ruleset.get(rest) is None:
             await query.answer("That rule is not loaded any more.")
@@ -211,8 +211,8 @@ def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """The rate limit (group -1, before all), every handler, the catch-all, the error handler."""
     messages = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
     app.add_handler(TypeHandler(Update, rate_limit), group=-1)
-    for c in COMMANDS:
-        app.add_handler(CommandHandler(c.name, c.handler, filters=messages))
+    for name, handle in handlers():
+        app.add_handler(CommandHandler(name, handle, filters=messages))
     app.add_handler(CallbackQueryHandler(on_button))
     app.add_handler(ChatMemberHandler(on_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, on_migrate))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.delivery.command_limit import CommandLimiter, Verdict
+from bot.commands.limit import CommandLimiter, Verdict
 
 
 class Ticker:
