@@ -9,7 +9,8 @@ Modules: `registry` (the table, `ChatDestination`, `run`), `reply` (the reply
 model, `Refusal`), `parse` (durations, quiet hours, filters, selectors →
 `PreferenceError`), `limit` (per-user command rate limit), and the commands:
 `routing` (start, subscribe, unsubscribe, subscriptions, filter), `mutes`
-(mute, unmute, quiet), `views` (why, rules, watchlist, recent, status, help).
+(mute, unmute, quiet), `views` (why, rules, watchlist, recent, status, help),
+`tryout` (try: explain a pasted headline).
 
 Adding a command:
 
@@ -36,6 +37,7 @@ Adding a command:
 from bot.commands import routing  # noqa: I001
 from bot.commands import mutes
 from bot.commands import views
+from bot.commands import tryout
 from bot.commands.parse import PreferenceError
 from bot.commands.registry import COMMANDS, ChatDestination, Command, command, run
 from bot.commands.reply import Refusal, Reply
@@ -51,5 +53,6 @@ __all__ = [
     "mutes",
     "routing",
     "run",
+    "tryout",
     "views",
 ]
