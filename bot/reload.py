@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DRY_RUN_WINDOW = timedelta(days=7)
-"""Stored events a reload is tried on (the archive may keep less: EVENT_RETENTION_DAYS)."""
 
 
 def _is_rule_file(path: str) -> bool:
@@ -50,20 +48,20 @@ async def reload_now(bot: Readout, rules_dir: Path) -> bool:
 
 
 async def log_dry_run(bot: Readout, ruleset: RuleSet) -> None:
-    """After a reload: the new rules on the last `DRY_RUN_WINDOW` of stored events, one line per rule."""
-    if bot.archive is None:
+    """After a reload: the new rules on the last RELOAD_DRY_RUN_HOURS of stored events, one line per rule."""
+    hours = bot.settings.reload_dry_run_hours
+    if bot.archive is None or hours <= 0:
         return
     try:
-        run = await dry_run(bot.archive, ruleset, since=bot.clock.now() - DRY_RUN_WINDOW)
+        run = await dry_run(bot.archive, ruleset, since=bot.clock.now() - timedelta(hours=hours))
     except Exception:
         log.exception("rules reloaded, but the dry run over stored events failed")
         return
-    days = DRY_RUN_WINDOW.total_seconds() / 86400
     log.info(
-        "dry run of the new rules on %d headlines and %d price samples of the last %g days:",
+        "dry run of the new rules on %d headlines and %d price samples of the last %g hours:",
         run.news,
         run.prices,
-        days,
+        hours,
     )
     for diff in run.rules:
         log.info("dry run: %s", diff.line())

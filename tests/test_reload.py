@@ -174,9 +174,14 @@ async def test_reload_logs_a_dry_run_line_per_rule(running: Running, caplog: pyt
     assert await reload_now(running.readout, running.rules) is True
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dry run")]
     assert lines == [
-        "dry run of the new rules on 2 headlines and 0 price samples of the last 7 days:",
+        "dry run of the new rules on 2 headlines and 0 price samples of the last 24 hours:",
         "dry run: trade: 1 then -> 2 now (+1 gained, -0 lost)",
     ]
+    caplog.clear()
+    running.readout.settings.reload_dry_run_hours = 0  # RELOAD_DRY_RUN_HOURS=0: reload only
+    (running.rules / "rules.yaml").write_text(V1)
+    assert await reload_now(running.readout, running.rules) is True
+    assert not [r for r in caplog.records if r.getMessage().startswith("dry run")]
 
 
 async def test_rule_tests_folder_is_neither_loaded_nor_watched(
