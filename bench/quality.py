@@ -58,7 +58,9 @@ from bot.rules.loader import load_rules_dir  # noqa: E402
 DATA = REPO.parent / "shared" / "data"
 if not DATA.exists():
     DATA = Path("/work/shared/data")
-EXTRA = REPO / "bench" / "data" / "news_extra.json"
+EXTRAS = [REPO / "bench" / "data" / "news_extra.json", REPO / "bench" / "data" / "news_fresh.json"]
+"""news_extra.json: collected before the rules were tuned, then used while tuning;
+news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md)."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
@@ -296,7 +298,7 @@ async def archive(ruleset: object, *, sample: int, seed: int) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rules", type=Path, default=REPO / "rules")
-    p.add_argument("--extra", type=Path, default=EXTRA)
+    p.add_argument("--extra", type=Path, action="append", help="more labelled headline files (default: bench/data's)")
     p.add_argument("--sample", type=int, default=20)
     p.add_argument("--seed", type=int, default=14)
     p.add_argument("--detail", action="store_true", help="list misses, false alerts and wrong tones")
@@ -306,8 +308,8 @@ def main() -> int:
     ruleset = load_rules_dir(args.rules)
     explainer = Explainer(ruleset)
     original = load_headlines(DATA / "news_headlines_labelled.json")
-    extra = load_headlines(args.extra) if args.extra.exists() else []
-    every = original + extra
+    extras = [(path, load_headlines(path)) for path in (args.extra or EXTRAS) if path.exists()]
+    every = original + [h for _, items in extras for h in items]
     started = time.perf_counter()
     readings = {h.title: explainer.read(h.title) for h in every}
     per_text = (time.perf_counter() - started) / max(len(readings), 1)
@@ -316,13 +318,14 @@ def main() -> int:
     print_scores(score_headlines("original set", original, readings), detail=args.detail)
     print_scores(score_headlines("original, tune half (even story hash)", [h for h in original if not h.held_out], readings), detail=False)
     print_scores(score_headlines("original, held-out half (odd story hash)", [h for h in original if h.held_out], readings), detail=False)
-    if extra:
-        print_scores(score_headlines(f"extra set ({args.extra.name})", extra, readings), detail=args.detail)
+    for path, items in extras:
+        print_scores(score_headlines(f"extra set ({path.name})", items, readings), detail=args.detail)
     print()
     ok, n = tone_sentences(explainer, DATA / "readout_sentences_labelled.json", detail=args.detail)
-    extra_sentences = args.extra.with_name("readout_extra.json")
-    if extra_sentences.exists():
-        tone_sentences(explainer, extra_sentences, detail=args.detail)
+    for path, _ in extras:
+        sentences = path.with_name(path.name.replace("news_", "readout_"))
+        if sentences.exists():
+            tone_sentences(explainer, sentences, detail=args.detail)
     orig = score_headlines("original", original, readings)
     print(f"tone accuracy, original headlines + sentences: {pct(orig.tone_ok + ok, orig.tone_n + n)}")
     print()

@@ -19,7 +19,7 @@ from bot.models import NewsEvent
 from bot.rules.engine import RuleEngine, news_texts
 from bot.rules.explain import Explainer, explain, highlight, render_text
 from bot.rules.loader import RuleSet, load_rules_dir
-from bot.rules.matcher import Condition, tokens_of
+from bot.rules.matcher import Condition, Near, tokens_of
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -41,8 +41,10 @@ def shipped() -> RuleSet:
     return load_rules_dir(REPO / "rules")
 
 
-def _conditions(cond: Condition) -> list[Condition]:
-    out = [cond]
+def _conditions(cond: Condition | Near) -> list[Condition | Near]:
+    out: list[Condition | Near] = [cond]
+    if isinstance(cond, Near):
+        return out
     for part in (cond.any, cond.all, cond.none):
         if part is not None:
             for group in part.groups:

@@ -372,8 +372,8 @@ def test_rule_level_checks(tmp_path: Path) -> None:
         "DIR/unknown_key.yaml:19: rules[3].alert_on: alert_on takes 'hope' and/or 'friction' (neutral never alerts)",
         "DIR/unknown_key.yaml:20: rules[3].key: Input should be 'rule', 'title' or 'source' (got 'symbol')",
         (
-            "DIR/unknown_key.yaml:25: rules[4].any[0]: expected a word/phrase, {regex: ...} or a group "
-            "{any|all|none: [...]} (got 5)"
+            "DIR/unknown_key.yaml:25: rules[4].any[0]: expected a word/phrase, {regex: ...}, "
+            "{near: [[...], [...]]} or a group {any|all|none: [...]} (got 5)"
         ),
         "DIR/unknown_key.yaml:25: rules[4].any[1]: unknown key 'anyy' (did you mean 'any'?)",
         (

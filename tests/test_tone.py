@@ -67,12 +67,11 @@ def test_negated_hope_weight_is_flipped_and_halved() -> None:
     assert result.score == round(math.tanh(-0.5), 4)
 
 
-def test_negated_friction_counts_for_nothing() -> None:
-    # a diplomatic double negative is still a threat: it must not read as hope
+def test_double_negative_stays_a_threat() -> None:
+    # a diplomatic double negative is still a threat: the friction term keeps its weight
     result = SCORER.score("Beijing does not rule out countermeasures")
-    assert result.terms == (("not rule out countermeasures", 0.0),) or result.raw == 0.0
-    assert result.tone is Tone.neutral
-    assert result.score == 0.0
+    assert result.terms == (("countermeasures", -1.0),)
+    assert result.tone is Tone.friction
 
 
 def test_negation_stops_at_clause_end() -> None:

@@ -35,7 +35,9 @@ from bot.rules.matcher import (
     CompiledTerm,
     Condition,
     KeywordIndex,
+    Near,
     Needs,
+    SubCondition,
     normalize_text,
     tokens_of,
 )
@@ -45,6 +47,7 @@ from bot.rules.schema import (
     ConfirmRule,
     Group,
     MatchRule,
+    NearTerm,
     RegexTerm,
     Rule,
     ThresholdRule,
@@ -61,25 +64,37 @@ MAX_CONFIRM_HITS = 64
 # Compilation
 
 
-def compile_condition(cond: ConditionFields) -> Condition:
+def compile_condition(
+    cond: ConditionFields, inherited: frozenset[str] = frozenset()
+) -> Condition:
     """A schema condition (rule or nested group) as a compiled matcher Condition."""
+    ignore = frozenset(cond.ignore_in) if cond.ignore_in is not None else inherited
+
+    def term(v: str | RegexTerm) -> CompiledTerm:
+        return CompiledTerm.text(v) if isinstance(v, str) else CompiledTerm.from_regex(v.regex)
 
     def items(
-        values: Iterable[str | RegexTerm | Group] | None,
-    ) -> list[CompiledTerm | Condition] | None:
+        values: Iterable[str | RegexTerm | NearTerm | Group] | None, kinds: frozenset[str]
+    ) -> list[CompiledTerm | SubCondition] | None:
         if values is None:
             return None
-        out: list[CompiledTerm | Condition] = []
+        out: list[CompiledTerm | SubCondition] = []
         for v in values:
-            if isinstance(v, str):
-                out.append(CompiledTerm.text(v))
-            elif isinstance(v, RegexTerm):
-                out.append(CompiledTerm.from_regex(v.regex))
+            if isinstance(v, (str, RegexTerm)):
+                out.append(term(v))
+            elif isinstance(v, NearTerm):
+                lists = [[term(t) for t in terms] for terms in v.near]
+                out.append(Near(lists, within=v.within, ordered=v.ordered, ignore=kinds))
             else:
-                out.append(compile_condition(v))
+                out.append(compile_condition(v, kinds))
         return out
 
-    return Condition.build(any=items(cond.any), all=items(cond.all), none=items(cond.none))
+    return Condition.build(
+        any=items(cond.any, ignore),
+        all=items(cond.all, ignore),
+        none=items(cond.none, frozenset()),
+        ignore=ignore,
+    )
 
 
 @dataclass(slots=True)

@@ -141,7 +141,8 @@ class Explainer:
         vetoed: list[str] = []
         if compiled.condition is not None:
             trace = compiled.condition.explain(text, tokens_of(text))
-            matched, vetoed = trace.matched, trace.vetoed_by
+            matched = trace.matched if trace.ok else _unique(trace.matched + trace.partial)
+            vetoed = trace.vetoed_by
             if not trace.ok:
                 failed = f"require: {trace.failed}" if isinstance(rule, ToneRule) else trace.failed
         tone: ToneReading | None = None
@@ -173,6 +174,10 @@ class Explainer:
             tone=tone,
             source_restricted=rule.sources is not None,
         )
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
 
 
 def explain(ruleset: RuleSet, text: str, summary: str = "") -> TextReading:

@@ -16,12 +16,16 @@ quantifiers, or an alternation with ambiguous branches under a repeat).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 import re._constants as sre
 import re._parser as sre_parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
+
+from bot.rules.layout import layout
 
 FLAGS = re.IGNORECASE
 K = TypeVar("K")
@@ -388,54 +392,98 @@ class _Part:
 
     Plain single-word terms ("tariff", "Nvidia") are checked against the text's
     token set - the same thing as their word-boundary regex, at a set look-up's
-    cost; everything else goes through one alternation per list.
+    cost; every other term is searched only when its anchor (a literal it cannot
+    match without) is in the text. With `ignore` (scope kinds, see
+    `bot.rules.layout`), matches inside such a scope do not count, so every term
+    is searched for its position.
     """
 
     terms: list[CompiledTerm]
-    groups: list[Condition]
+    groups: list[SubCondition]
+    ignore: frozenset[str] = frozenset()
     words: list[tuple[str, str]] = field(init=False)  # (label, lower-case token)
     regex_terms: list[CompiledTerm] = field(init=False)
-    combined: re.Pattern[str] | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.words = []
         self.regex_terms = []
         for term in self.terms:
             is_word = (
-                not term.label.startswith("/") and _SINGLE_TOKEN.fullmatch(term.label) is not None
+                not self.ignore
+                and not term.label.startswith("/")
+                and _SINGLE_TOKEN.fullmatch(term.label) is not None
             )
             if is_word:
                 self.words.append((term.label, term.label.lower()))
             else:
                 self.regex_terms.append(term)
-        self.combined = _alternation(self.regex_terms)
+
+    def gated(self, lower: str, tokens: frozenset[str]) -> Iterator[CompiledTerm]:
+        """The searched terms whose anchor occurs (the others cannot match)."""
+        for term in self.regex_terms:
+            anchor = term.anchor
+            if anchor is None or (
+                anchor.text in tokens if anchor.kind == "tok" else anchor.text in lower
+            ):
+                yield term
+
+    def found(self, text: str, regex: re.Pattern[str]) -> list[str]:
+        """Non-empty matches of `regex` outside the ignored scopes."""
+        return _found(text, regex, self.ignore)
 
     def labels(self) -> list[str]:
         """Terms as written, then nested groups as short descriptions."""
         return [t.label for t in self.terms] + [g.label() for g in self.groups]
 
+    def _word_labels(self) -> dict[str, str]:
+        return {tok: label for label, tok in self.words}
+
     def item_hits(
-        self, text: str, tokens: frozenset[str], *, allow_empty: bool = False
+        self,
+        text: str,
+        tokens: frozenset[str],
+        *,
+        allow_empty: bool = False,
+        partial: list[str] | None = None,
+        only_hits: bool = False,
     ) -> list[tuple[str, list[str] | None, str | None]]:
-        """Each item as (label, what it matched or None, why a group failed); for explanations.
+        """Each item as (label, what it matched or None, why it failed); for explanations.
 
         A single word is a token look-up, as in `Condition.test`; other terms
-        search their own compiled regex; groups explain themselves.
+        search their own compiled regex; groups explain themselves. What failing
+        groups matched in part goes to `partial`.
         """
         out: list[tuple[str, list[str] | None, str | None]] = []
+        lower = text.lower()
+        if only_hits:  # the terms that match, found cheaply (token set, then anchors)
+            by_token = self._word_labels()
+            out.extend((by_token[t], [by_token[t]], None) for t in by_token.keys() & tokens)
+            candidates: Iterable[CompiledTerm] = self.gated(lower, tokens)
+        else:
+            candidates = self.terms
         words = dict(self.words)
-        for term in self.terms:
+        gated = {id(t) for t in self.gated(lower, tokens)}
+        for term in candidates:
             token = words.get(term.label)
             if token is not None:
                 out.append((term.label, [term.label] if token in tokens else None, None))
                 continue
-            found = _found(text, term.regex)
-            if not found and allow_empty and term.regex.search(text) is not None:
+            if id(term) not in gated:
+                out.append((term.label, None, None))
+                continue
+            found = self.found(text, term.regex)
+            why = None
+            if not found and self.ignore and _found(text, term.regex):
+                why = f"{term.label} only {_scope_note(text, term.regex, self.ignore)}"
+            if not found and allow_empty and not self.ignore and term.regex.search(text):
                 found = [""]
-            out.append((term.label, found or None, None))
+            if found or why or not only_hits:
+                out.append((term.label, found or None, why))
         for group in self.groups:
             trace = group.explain(text, tokens, nested=True)
             out.append((group.label(), trace.matched or [""] if trace.ok else None, trace.failed))
+            if not trace.ok and partial is not None:
+                partial.extend(trace.matched + trace.partial)
         return out
 
     def needs(self) -> list[Needs]:
@@ -444,8 +492,25 @@ class _Part:
         ]
 
 
-def _found(text: str, regex: re.Pattern[str]) -> list[str]:
-    return [m.group(0) for m in regex.finditer(text) if m.group(0)]
+def _found(text: str, regex: re.Pattern[str], ignore: frozenset[str] = frozenset()) -> list[str]:
+    if not ignore:
+        return [m.group(0) for m in regex.finditer(text) if m.group(0)]
+    lay = layout(text)
+    return [
+        m.group(0)
+        for m in regex.finditer(text)
+        if m.group(0) and lay.scope_of(m.start(), ignore) is None
+    ]
+
+
+def _scope_note(text: str, regex: re.Pattern[str], ignore: frozenset[str]) -> str:
+    """"in a negated scope ('no plans …')": why a match did not count (for explanations)."""
+    lay = layout(text)
+    for m in regex.finditer(text):
+        scope = lay.scope_of(m.start(), ignore)
+        if scope is not None:
+            return f"in a {scope.kind} scope ('{scope.cue} …')"
+    return "in an ignored scope"
 
 
 class Condition:
@@ -469,45 +534,64 @@ class Condition:
     @classmethod
     def build(
         cls,
-        any: Iterable[CompiledTerm | Condition] | None = None,
-        all: Iterable[CompiledTerm | Condition] | None = None,
-        none: Iterable[CompiledTerm | Condition] | None = None,
+        any: Iterable[CompiledTerm | SubCondition] | None = None,
+        all: Iterable[CompiledTerm | SubCondition] | None = None,
+        none: Iterable[CompiledTerm | SubCondition] | None = None,
+        *,
+        ignore: Iterable[str] = (),
     ) -> Condition:
-        def part(items: Iterable[CompiledTerm | Condition] | None) -> _Part | None:
+        """`ignore`: scope kinds in which `any`/`all` matches do not count (never `none`)."""
+        kinds = frozenset(ignore)
+
+        def part(
+            items: Iterable[CompiledTerm | SubCondition] | None, kinds: frozenset[str]
+        ) -> _Part | None:
             if items is None:
                 return None
             items = list(items)
             return _Part(
                 [i for i in items if isinstance(i, CompiledTerm)],
-                [i for i in items if isinstance(i, Condition)],
+                [i for i in items if not isinstance(i, CompiledTerm)],
+                kinds,
             )
 
-        return cls(part(any), part(all), part(none))
+        return cls(part(any, kinds), part(all, kinds), part(none, frozenset()))
 
     def test(self, text: str, tokens: frozenset[str] | None = None) -> list[str] | None:
         """Matched snippets, or None. `tokens`: `tokens_of(text)` if already computed."""
         if tokens is None:
             tokens = tokens_of(text)
+        lower = text.lower()
         if self.none is not None:
             none = self.none
             if any(tok in tokens for _, tok in none.words):
                 return None
-            if none.combined is not None and none.combined.search(text):
+            if any(t.regex.search(text) for t in none.gated(lower, tokens)):
                 return None
             if any(g.test(text, tokens) is not None for g in none.groups):
                 return None
         matched: list[str] = []
         if self.all is not None:
-            for label, tok in self.all.words:
+            part = self.all
+            for label, tok in part.words:
                 if tok not in tokens:
                     return None
                 matched.append(label)
-            for term in self.all.regex_terms:
+            gated = set(map(id, part.gated(lower, tokens)))
+            for term in part.regex_terms:
+                if id(term) not in gated:
+                    return None
+                if part.ignore:
+                    found = part.found(text, term.regex)
+                    if not found:
+                        return None
+                    matched.append(found[0])
+                    continue
                 m = term.regex.search(text)
                 if m is None:
                     return None
                 matched.append(m.group(0))
-            for group in self.all.groups:
+            for group in part.groups:
                 sub = group.test(text, tokens)
                 if sub is None:
                     return None
@@ -515,8 +599,8 @@ class Condition:
         if self.any is not None:
             part = self.any
             hits = [label for label, tok in part.words if tok in tokens]
-            if part.combined is not None:
-                hits.extend(_found(text, part.combined))
+            for term in part.gated(lower, tokens):
+                hits.extend(part.found(text, term.regex))
             if not hits:
                 for group in part.groups:
                     sub = group.test(text, tokens)
@@ -544,25 +628,30 @@ class Condition:
             self._explain_none(self.none, text, tokens, trace)
         if self.all is not None:
             for i, (label, hit, why) in enumerate(
-                self.all.item_hits(text, tokens, allow_empty=True)
+                self.all.item_hits(text, tokens, allow_empty=True, partial=trace.partial)
             ):
                 if hit is None:
                     trace.fail(f"all[{i}]: " + (why or f"{label} not found"))
                 else:
                     trace.matched.extend(hit)
         if self.any is not None:
-            found = [hit for _, hit, _ in self.any.item_hits(text, tokens) if hit is not None]
+            items = self.any.item_hits(text, tokens, partial=trace.partial, only_hits=True)
+            found = [hit for _, hit, _ in items if hit is not None]
             for hit in found:
                 trace.matched.extend(hit)
             if not found:
-                none_of = f"none of {_listing(self.any.labels())} found"
+                notes = [why for label, _, why in items if why and not why.startswith("none of")]
+                none_of = f"none of {_listing(self.any.labels())} found" + "".join(
+                    f" ({note})" for note in notes[:2]
+                )
                 trace.fail(none_of if nested else f"any: {none_of}")
         trace.matched = _dedupe(trace.matched)
+        trace.partial = _dedupe(trace.partial)
         return trace
 
     @staticmethod
     def _explain_none(part: _Part, text: str, tokens: frozenset[str], trace: Trace) -> None:
-        for label, hit, _why in part.item_hits(text, tokens):
+        for label, hit, _why in part.item_hits(text, tokens, only_hits=True):
             if hit is not None:
                 shown = ", ".join(h for h in hit if h)
                 trace.vetoed_by.append(f"{label} ({shown})" if shown and shown != label else label)
@@ -571,6 +660,9 @@ class Condition:
 
     def label(self) -> str:
         """A short description of this condition, for near-miss messages."""
+        return _cached_label(self)
+
+    def _label(self) -> str:
         bits = []
         for name in ("any", "all", "none"):
             part = getattr(self, name)
@@ -596,6 +688,159 @@ class Condition:
         return min(options, key=len) if options else None
 
 
+class Near:
+    """One term from each list, close together in one clause: `{near: [[...], [...]], within: N}`.
+
+    `within`: at most N words between consecutive matches; `ordered`: the lists'
+    matches appear in list order ("China … slaps"), else in any order. Matches
+    inside the enclosing condition's ignored scopes do not count.
+    """
+
+    __slots__ = ("_terms", "ignore", "lists", "ordered", "within")
+
+    MAX_MATCHES = 12
+    """Matches per list considered (bounds the search on very long texts)."""
+
+    def __init__(
+        self,
+        lists: Sequence[Sequence[CompiledTerm]],
+        *,
+        within: int,
+        ordered: bool,
+        ignore: frozenset[str] = frozenset(),
+    ) -> None:
+        self.lists = [
+            (tuple(t.label for t in terms), _alternation(terms), _list_needs(terms))
+            for terms in lists
+        ]
+        self._terms = [tuple(terms) for terms in lists]
+        self.within = within
+        self.ordered = ordered
+        self.ignore = ignore
+
+    def _matches(
+        self, text: str, tokens: frozenset[str] | None = None
+    ) -> list[list[tuple[int, int, int, str]]]:
+        """Per list: (first word, last word, clause, snippet) of each match outside ignored scopes."""
+        lower = text.lower()
+        if tokens is None:
+            tokens = tokens_of(text)
+        out: list[list[tuple[int, int, int, str]]] = []
+        for terms in self._terms:
+            found: list[tuple[int, int, int, str]] = []
+            for term in terms:
+                anchor = term.anchor
+                if anchor is not None and not (
+                    anchor.text in tokens if anchor.kind == "tok" else anchor.text in lower
+                ):
+                    continue
+                found.extend(_list_matches(term.regex, text, self.ignore))
+            found.sort()
+            out.append(found[: self.MAX_MATCHES])
+        return out
+
+    def _best(self, matches: list[list[tuple[int, int, int, str]]]) -> list[str] | None:
+        for combo in itertools.product(*matches):
+            seq = list(combo) if self.ordered else sorted(combo)
+            if len({c[2] for c in seq}) != 1:
+                continue
+            if all(
+                0 <= nxt[0] - cur[1] - 1 <= self.within for cur, nxt in itertools.pairwise(seq)
+            ):
+                return [c[3] for c in combo]
+        return None
+
+    def test(self, text: str, tokens: frozenset[str] | None = None) -> list[str] | None:
+        matches = self._matches(text, tokens)
+        if not all(matches):
+            return None
+        return self._best(matches)
+
+    def explain(
+        self, text: str, tokens: frozenset[str] | None = None, *, nested: bool = False
+    ) -> Trace:
+        matches = self._matches(text, tokens)
+        for (labels, regex, _), found in zip(self.lists, matches, strict=True):
+            if not found:
+                assert regex is not None
+                note = ""
+                if self.ignore and _found(text, regex):
+                    note = f" ({_found(text, regex)[0]} only {_scope_note(text, regex, self.ignore)})"
+                partial = [f[3] for other in matches for f in other]
+                return Trace(
+                    ok=False,
+                    failed=f"near: none of {_listing(list(labels))} found{note}",
+                    partial=_dedupe(partial),
+                )
+        best = self._best(matches)
+        if best is None:
+            shown = " / ".join(found[0][3] for found in matches)
+            order = "in this order " if self.ordered else ""
+            return Trace(
+                ok=False,
+                partial=_dedupe([f[3] for found in matches for f in found]),
+                failed=f"near: found {shown} but not {order}within {self.within} words in one clause",
+            )
+        return Trace(ok=True, matched=_dedupe(best))
+
+    def label(self) -> str:
+        return _cached_label(self)
+
+    def _label(self) -> str:
+        lists = " | ".join(_listing(list(labels), limit=3) for labels, _, _ in self.lists)
+        return f"near({lists}; within {self.within}{', ordered' if self.ordered else ''})"
+
+    def needs(self) -> Needs:
+        options = [needs for _, _, needs in self.lists if needs]
+        return min(options, key=len) if options else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _list_matches(
+    regex: re.Pattern[str], text: str, ignore: frozenset[str]
+) -> list[tuple[int, int, int, str]]:
+    """(first word, last word, clause, snippet) of each match outside `ignore` scopes.
+
+    Cached: one term list (a YAML alias such as the tariff words) is shared by
+    several rules, and explain reads the same text the engine just read.
+    """
+    lay = layout(text)
+    found: list[tuple[int, int, int, str]] = []
+    for m in regex.finditer(text):
+        if not m.group(0) or (ignore and lay.scope_of(m.start(), ignore)):
+            continue
+        first, last = lay.word_at(m.start()), lay.word_at(m.end() - 1)
+        found.append((first, last, lay.clauses[first] if lay.clauses else 0, m.group(0)))
+    return found
+
+
+_LABELS: dict[int, tuple[object, str]] = {}
+
+
+def _cached_label(cond: Condition | Near) -> str:
+    """Labels are built once per compiled condition (explain asks for them often)."""
+    hit = _LABELS.get(id(cond))
+    if hit is not None and hit[0] is cond:
+        return hit[1]
+    label = cond._label()  # noqa: SLF001 - the class's own builder
+    if len(_LABELS) > 10_000:
+        _LABELS.clear()
+    _LABELS[id(cond)] = (cond, label)
+    return label
+
+
+def _list_needs(terms: Sequence[CompiledTerm]) -> frozenset[Anchor] | None:
+    anchors: set[Anchor] = set()
+    for term in terms:
+        if term.anchor is None:
+            return None
+        anchors.add(term.anchor)
+    return frozenset(anchors) if anchors else None
+
+
+SubCondition = Condition | Near
+
+
 @dataclass(slots=True)
 class Trace:
     """Why a condition did or did not match (see `Condition.explain`)."""
@@ -604,6 +849,8 @@ class Trace:
     matched: list[str] = field(default_factory=list)
     failed: str | None = None
     vetoed_by: list[str] = field(default_factory=list)
+    partial: list[str] = field(default_factory=list)
+    """What failing nested conditions matched in part (shown for near misses)."""
 
     def fail(self, reason: str) -> None:
         """Record a failure; the first one is the reason shown."""

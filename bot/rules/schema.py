@@ -115,11 +115,41 @@ class RegexTerm(_Strict):
     regex: Annotated[str, AfterValidator(check_regex)]
 
 
+Term = Annotated[
+    Annotated[TextTerm, Tag("text")] | Annotated[RegexTerm, Tag("regex")],
+    Discriminator(
+        lambda v: "text"
+        if isinstance(v, str)
+        else ("regex" if isinstance(v, (dict, RegexTerm)) else None),
+        custom_error_type="term_kind",
+        custom_error_message=(
+            "expected a word/phrase or {regex: ...} (YAML reads bare on/off/yes/no "
+            "as true/false and 2025 as a number: quote them)"
+        ),
+    ),
+]
+
+
+class NearTerm(_Strict):
+    """`{near: [[...], [...]], within: 4, ordered: false}`: terms close together in one clause.
+
+    One term from each list must match, with at most `within` words between
+    consecutive matches and no sentence break between them; `ordered` requires
+    the lists' order ("China … slaps … tariffs").
+    """
+
+    near: Annotated[list[Annotated[list[Term], Field(min_length=1)]], Field(min_length=2, max_length=4)]
+    within: int = Field(default=4, ge=0, le=30, description="max words between consecutive matches")
+    ordered: bool = False
+
+
 def _item_kind(value: Any) -> str | None:
     if isinstance(value, str):
         return "text"
     if isinstance(value, RegexTerm) or (isinstance(value, dict) and "regex" in value):
         return "regex"
+    if isinstance(value, NearTerm) or (isinstance(value, dict) and "near" in value):
+        return "near"
     if isinstance(value, (Group, dict)):
         return "group"
     return None
@@ -128,22 +158,35 @@ def _item_kind(value: Any) -> str | None:
 Item = Annotated[
     Annotated[TextTerm, Tag("text")]
     | Annotated[RegexTerm, Tag("regex")]
+    | Annotated[NearTerm, Tag("near")]
     | Annotated["Group", Tag("group")],
     Discriminator(
         _item_kind,
         custom_error_type="term_kind",
-        custom_error_message="expected a word/phrase, {regex: ...} or a group {any|all|none: [...]}",
+        custom_error_message=(
+            "expected a word/phrase, {regex: ...}, {near: [[...], [...]]} "
+            "or a group {any|all|none: [...]}"
+        ),
     ),
 ]
 Items = Annotated[list[Item], Field(min_length=1)]
 
 
+ScopeName = Literal["negated", "denied", "hypothetical"]
+
+
 class ConditionFields(_Strict):
-    """The any/all/none lists shared by match rules and nested groups."""
+    """The any/all/none lists shared by match rules and nested groups.
+
+    `ignore_in`: matches of `any`/`all` terms inside these scopes do not count
+    ("no plans to raise tariffs", "denies reports of tariffs", "if talks fail");
+    nested groups inherit it unless they set their own. See bot/rules/layout.py.
+    """
 
     any: Items | None = None
     all: Items | None = None
     none: Items | None = None
+    ignore_in: list[ScopeName] | None = None
 
 
 class Group(ConditionFields):
@@ -335,7 +378,7 @@ class RuleFileShape(_Strict):
 
 def known_keys() -> set[str]:
     """Every key any rule model accepts (for "did you mean" hints)."""
-    keys: set[str] = {"rules", "regex", "any", "all", "none"}
+    keys: set[str] = {"rules", "regex", "any", "all", "none", "near", "within", "ordered", "ignore_in"}
     for model in RULE_TYPES.values():
         keys |= set(model.model_fields)
     return keys

@@ -1,21 +1,29 @@
 """Readout tone: hope vs friction, scored from a weighted phrase lexicon.
 
-Official readouts speak in code: "candid", "constructive", "reached important
-consensus" signal hope; "frank exchanges", "serious concerns", "firmly opposes",
-"countermeasures", "fight to the end" signal friction. Each lexicon phrase has a
-weight (positive = hope, negative = friction); the raw score is the sum of the
-weights found, and `tone_score = tanh(raw)`, in [-1, 1] (one "constructive"
-≈ 0.76, two strong hope terms ≈ 0.96).
+Official readouts speak in code. The lexicon (docs/tone-lexicon.md says where each
+class and weight comes from) covers the diplomatic register of MOFCOM, Xinhua, the
+Foreign Ministry, Treasury, USTR and the White House, on headlines and on readout
+body text: "candid, in-depth and constructive", "fruitful", "positive progress",
+"important consensus", "win-win", "stable footing" signal hope; "firmly opposes",
+"strongly dissatisfied", "unilateral bullying", "resolute countermeasures", "not the
+right way", "currency manipulator" signal friction; "frank" alone leans to friction.
+Weights come in classes: ±1.0 for the register's fixed formulas, ±0.6–0.8 for
+ordinary evaluative words, ±0.3–0.5 for weak or ambiguous ones. The raw score is
+the sum of the weights found, and `tone_score = tanh(raw)`, in [-1, 1] (one
+"constructive" ≈ 0.76, two strong hope terms ≈ 0.96).
 
 Negation: if one of the few words before a phrase (same clause) is a negator
 ("not", "no", "never", "far from", "yet to", "failed to", "...n't"), a hope term
-counts as mild friction (weight × -0.5) and a friction term counts for nothing
-— diplomatic double negatives such as "does not rule out countermeasures" are
-still threats, so they must not turn into hope.
+counts as mild friction (weight × -0.5) and a friction term as mild hope (weight ×
+-0.4: "does not want to decouple"). A double negative stays a threat: when a
+negated verb of restraint stands between ("does not rule out countermeasures",
+"will not hesitate to retaliate", "will never accept bullying"), the phrase keeps
+its weight. Quote marks around words are ignored ("'Very Good' Call").
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Mapping
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 from bot.models import Tone
 from bot.rules.matcher import (
     FLAGS,
+    TOKEN_RE,
     Anchor,
     Needs,
     check_text_term,
@@ -34,86 +43,173 @@ from bot.rules.matcher import (
 NEUTRAL_BAND = 0.1
 """|tone_score| below this is neutral."""
 NEGATED_HOPE_FACTOR = -0.5
-NEGATED_FRICTION_FACTOR = 0.0
+NEGATED_FRICTION_FACTOR = -0.4
 NEGATION_WINDOW = 3
 """How many words before a phrase are searched for a negator."""
 MAX_WEIGHT = 3.0
 
+_HOPE_FORMULAS = 1.0
+_HOPE = 0.7
+_HOPE_WEAK = 0.4
+_FRICTION_FORMULAS = -1.0
+_FRICTION = -0.7
+_FRICTION_WEAK = -0.4
+
 DEFAULT_LEXICON: dict[str, float] = {
-    # hope
-    "constructive": 1.0,
-    "candid": 0.4,
-    "productive": 1.0,
-    "positive": 0.6,
-    "consensus": 0.8,
-    "important consensus": 1.0,
-    "reached consensus": 1.0,
-    "agreed": 0.8,
-    "agreement": 0.5,
-    "framework agreement": 0.9,
-    "in-depth": 0.3,
-    "pragmatic": 0.5,
-    "mutually beneficial": 0.8,
-    "win-win": 0.8,
-    "mutual respect": 0.5,
-    "progress": 0.6,
-    "substantial progress": 1.0,
+    # --- hope: the register's fixed formulas -------------------------------------
+    "constructive": _HOPE_FORMULAS,
+    "productive": _HOPE_FORMULAS,
+    "fruitful": _HOPE_FORMULAS,
+    "important consensus": _HOPE_FORMULAS,
+    "reached consensus": _HOPE_FORMULAS,
+    "basic consensus": _HOPE_FORMULAS,
+    "substantial progress": _HOPE_FORMULAS,
+    "important progress": _HOPE_FORMULAS,
+    "positive progress": _HOPE_FORMULAS,
+    "concrete progress": _HOPE_FORMULAS,
     "good progress": 0.9,
+    "win-win": _HOPE_FORMULAS,
+    "mutually beneficial": _HOPE_FORMULAS,
+    "mutual benefit": 0.8,
+    "benefit both sides": 0.8,
+    "benefits both": 0.8,
+    "benefit both": 0.8,
     "breakthrough": 0.9,
+    "framework agreement": 0.9,
+    "very good call": 0.9,
+    "very good phone call": 0.9,
+    "great call": 0.8,
+    "good call": 0.7,
     "good talks": 0.7,
     "great talks": 0.7,
-    "good call": 0.6,
-    "great call": 0.7,
-    "very good call": 0.8,
+    "excellent relationship": _HOPE_FORMULAS,
+    "very good relationship": 0.9,
+    "positive results": 0.9,
+    "positive outcomes": 0.9,
+    "good news": 0.8,
+    # --- hope: ordinary evaluative words -----------------------------------------
+    "positive": 0.6,
+    "progress": 0.6,
+    "consensus": 0.8,
+    "agreed": _HOPE,
+    "agreement": 0.5,
+    "pragmatic": 0.5,
+    "candid": _HOPE_WEAK,
+    "in-depth": 0.3,
+    "mutual respect": 0.5,
+    "shared interests": 0.6,
+    "common ground": 0.5,
+    "stable footing": 0.8,
+    "solid footing": 0.8,
+    "stabilize": 0.6,
+    "stabilise": 0.6,
+    "stabilizing": 0.6,
+    "healthy and stable": 0.8,
+    "ease tensions": 0.8,
+    "ease": 0.5,
+    "eases": 0.5,
+    "easing tensions": 0.8,
     "de-escalat*": 0.8,
+    "open lines of communication": _HOPE,
+    "open channels of communication": _HOPE,
+    "intensify communication": 0.6,
+    "responsibly manage": 0.6,
+    "further engagement": 0.6,
     "truce": 0.6,
-    "trade deal": 0.4,
-    "cooperation": 0.4,
-    "optimistic": 0.7,
+    "trade deal": _HOPE_WEAK,
+    "cooperation": _HOPE_WEAK,
+    "optimistic": _HOPE,
     "goodwill": 0.6,
+    "hails": 0.6,
+    "welcomed": 0.5,
+    "welcomes": 0.5,
     "resolve differences": 0.6,
     "properly handle": 0.5,
-    # friction
+    "properly manage": 0.5,
+    # --- friction: the register's fixed formulas ----------------------------------
+    "firmly oppose*": _FRICTION_FORMULAS,
+    "strongly oppose*": _FRICTION_FORMULAS,
+    "resolutely oppose*": _FRICTION_FORMULAS,
+    "firmly deplore*": _FRICTION_FORMULAS,
+    "strongly condemn*": _FRICTION_FORMULAS,
+    "strongly dissatisfied": _FRICTION_FORMULAS,
+    "strong dissatisfaction": 0.9 * _FRICTION_FORMULAS,
+    "countermeasure*": _FRICTION_FORMULAS,
+    "counter-measure*": _FRICTION_FORMULAS,
+    "resolute measures": _FRICTION_FORMULAS,
+    "necessary measures": 0.8 * _FRICTION_FORMULAS,
+    "fight to the end": -1.2,
+    "not the right way": 0.9 * _FRICTION_FORMULAS,
+    "wrong way": 0.8 * _FRICTION_FORMULAS,
+    "bullying": _FRICTION_FORMULAS,
+    "blackmail": _FRICTION_FORMULAS,
+    "economic coercion": _FRICTION_FORMULAS,
+    "currency manipulator": 0.9 * _FRICTION_FORMULAS,
+    "unreliable entity list": 0.9 * _FRICTION_FORMULAS,
+    "serious concern*": 0.9 * _FRICTION_FORMULAS,
+    "grave concern*": 0.9 * _FRICTION_FORMULAS,
+    # --- friction: ordinary evaluative words --------------------------------------
+    "oppose*": _FRICTION,
+    "condemn*": 0.9 * _FRICTION_FORMULAS,
+    "deplore*": _FRICTION,
+    "dissatisfaction": -0.6,
+    "dissatisfied": _FRICTION,
     "frank exchange*": -0.8,
     "frank discussion*": -0.6,
-    "serious concern*": -0.9,
-    "grave concern*": -0.9,
-    "firmly oppose*": -1.0,
-    "strongly oppose*": -1.0,
-    "resolutely oppose*": -1.0,
-    "countermeasure*": -1.0,
-    "counter-measure*": -1.0,
-    "fight to the end": -1.2,
-    "bullying": -1.0,
+    "frank": -0.5,
+    "raised concerns": -0.6,
+    "issues of concern": -0.5,
+    "concerns about": _FRICTION_WEAK,
     "bully": -0.8,
-    "blackmail": -1.0,
     "coercion": -0.8,
-    "economic coercion": -1.0,
-    "unilateralism": -0.7,
+    "unilateralism": _FRICTION,
+    "unilateral": -0.5,
     "protectionism": -0.6,
+    "protectionist": -0.6,
     "retaliat*": -0.9,
-    "escalat*": -0.7,
-    "strong dissatisfaction": -0.9,
-    "dissatisfaction": -0.6,
+    "escalat*": _FRICTION,
+    "tit-for-tat": _FRICTION,
+    "hit back": -0.8,
+    "hits back": -0.8,
+    "strike back": -0.8,
+    "strikes back": -0.8,
+    "slams": _FRICTION,
+    "slammed": _FRICTION,
+    "hypocritical": -0.8,
+    "unjustified": _FRICTION,
     "unacceptable": -0.8,
+    "unfair": -0.5,
+    "threat*": -0.5,
+    "warns": -0.5,
+    "resolute": -0.6,
+    "resolutely": -0.6,
+    "take measures": _FRICTION,
+    "severely hurt": -0.8,
+    "regret*": -0.6,
+    "regretful": -0.6,
+    "suppression": -0.8,
+    "containment": -0.6,
+    "violat*": -0.6,
+    "correct its mistakes": -0.6,
+    "wrong practices": _FRICTION,
+    "void": -0.5,
+    "invalid": -0.5,
     "red line*": -0.6,
-    "stalled": -0.7,
+    "stalled": _FRICTION,
     "broke down": -0.9,
     "collapsed": -0.8,
     "walked away": -0.8,
-    "trade war": -0.4,
-    "tit-for-tat": -0.7,
-    "hit back": -0.8,
-    "strike back": -0.8,
+    "trade war": _FRICTION_WEAK,
+    "tensions": -0.3,
     "interference": -0.5,
-    "hegemon*": -0.7,
-    "provocation*": -0.7,
+    "hegemon*": _FRICTION,
+    "provocation*": _FRICTION,
+    "provocative": _FRICTION,
     "sanction*": -0.5,
     "disappointed": -0.6,
     "disappointing": -0.6,
     "will not back down": -0.8,
-    "decoupling": -0.5,
-    "unreliable entity list": -0.9,
+    "decoupl*": -0.5,
 }
 
 _NEGATORS = frozenset(
@@ -143,8 +239,14 @@ _NEGATOR_PAIRS = frozenset(
         ("less", "than"),
     }
 )
+_RESTRAINT = frozenset(
+    {"rule", "rules", "ruled", "hesitate", "back", "tolerate", "accept", "allow", "stand", "sit", "only"}
+)
+"""After a negator these make a double negative or no negation at all ("not rule out
+countermeasures", "will never accept bullying", "not only"): the phrase keeps its weight."""
 _CLAUSE_END = re.compile(r"[.;:!?\n]")
 _WORDS = re.compile(r"[\w']+")
+
 
 
 def check_lexicon_weight(weight: float) -> float:
@@ -173,20 +275,49 @@ class ToneResult:
     terms: tuple[tuple[str, float], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    phrase: str
+    weight: float
+    regex: re.Pattern[str]
+    anchor: Anchor | None
+
+
+def _unquote(text: str) -> str:
+    """Quote marks that open or close a word become spaces (same length, offsets kept)."""
+    chars = list(text)
+    for i, ch in enumerate(chars):
+        if ch in "'\"":
+            before = i > 0 and text[i - 1].isalnum()
+            after = i + 1 < len(text) and text[i + 1].isalnum()
+            if not (before and after):
+                chars[i] = " "
+    return "".join(chars)
+
+
 class ToneScorer:
-    """Scores text against one lexicon (compiled into a single alternation)."""
+    """Scores text against one lexicon.
+
+    Each phrase has its own compiled pattern and a literal anchor; a text's tokens
+    pick the few phrases that can occur, so the cost grows with the text, not the
+    lexicon. Overlapping finds resolve to the leftmost, then longest phrase.
+    """
 
     def __init__(self, lexicon: Mapping[str, float]) -> None:
         self.lexicon = {k: v for k, v in lexicon.items() if v != 0}
-        phrases = sorted(self.lexicon, key=lambda p: -len(text_term_pattern(p)))
-        self._phrases = phrases
-        self._regex = (
-            re.compile(
-                "|".join(f"(?P<t{i}>{text_term_pattern(p)})" for i, p in enumerate(phrases)), FLAGS
-            )
-            if phrases
-            else None
-        )
+        self._phrases = sorted(self.lexicon, key=lambda p: -len(text_term_pattern(p)))
+        self._entries = [
+            _Phrase(p, self.lexicon[p], re.compile(text_term_pattern(p), FLAGS), text_term_anchor(p))
+            for p in self._phrases
+        ]
+        self._always = [e for e in self._entries if e.anchor is None]
+        self._by_token: dict[str, list[_Phrase]] = {}
+        self._by_prefix: dict[str, list[_Phrase]] = {}
+        for e in self._entries:
+            if e.anchor is not None:
+                table = self._by_token if e.anchor.kind == "tok" else self._by_prefix
+                table.setdefault(e.anchor.text, []).append(e)
+        self._prefixes = sorted(self._by_prefix)
 
     def needs(self) -> Needs:
         """Anchors of which one must occur for any phrase to score."""
@@ -198,26 +329,42 @@ class ToneScorer:
             anchors.add(anchor)
         return frozenset(anchors)
 
+    def _candidates(self, lower: str) -> list[_Phrase]:
+        tokens = sorted(set(TOKEN_RE.findall(lower)))
+        found: dict[int, _Phrase] = {id(e): e for e in self._always}
+        for tok in tokens:
+            for e in self._by_token.get(tok, ()):
+                found[id(e)] = e
+        for prefix in self._prefixes:
+            i = bisect.bisect_left(tokens, prefix)
+            if i < len(tokens) and tokens[i].startswith(prefix):
+                for e in self._by_prefix[prefix]:
+                    found[id(e)] = e
+        return list(found.values())
+
     def score(self, text: str) -> ToneResult:
+        text = _unquote(text)
+        spans: list[tuple[int, int, _Phrase]] = []
+        for entry in self._candidates(text.lower()):
+            spans.extend((m.start(), m.end(), entry) for m in entry.regex.finditer(text) if m.group(0))
+        spans.sort(key=lambda s: (s[0], s[0] - s[1]))
         raw = 0.0
         terms: list[tuple[str, float]] = []
-        if self._regex is not None:
-            for m in self._regex.finditer(text):
-                phrase = self._phrases[int(m.lastgroup[1:])]  # type: ignore[index]
-                weight = self.lexicon[phrase]
-                found = " ".join(m.group(0).lower().split())
-                negator = _negator_before(text, m.start())
-                if negator:
-                    weight *= NEGATED_HOPE_FACTOR if weight > 0 else NEGATED_FRICTION_FACTOR
-                    at = text.lower().rfind(negator.split()[0], max(0, m.start() - 80), m.start())
-                    found = (
-                        " ".join(text[at : m.end()].lower().split())
-                        if at >= 0
-                        else f"{negator} {found}"
-                    )
-                weight = round(weight + 0.0, 4)
-                raw += weight
-                terms.append((found, weight))
+        last_end = -1
+        for start, end, entry in spans:
+            if start < last_end:
+                continue
+            last_end = end
+            weight = entry.weight
+            found = " ".join(text[start:end].lower().split())
+            negator = _negator_before(text, start)
+            if negator:
+                weight *= NEGATED_HOPE_FACTOR if weight > 0 else NEGATED_FRICTION_FACTOR
+                at = text.lower().rfind(negator.split()[0], max(0, start - 80), start)
+                found = " ".join(text[at:end].lower().split()) if at >= 0 else f"{negator} {found}"
+            weight = round(weight + 0.0, 4)
+            raw += weight
+            terms.append((found, weight))
         score = round(math.tanh(raw), 4)
         if score >= NEUTRAL_BAND:
             tone = Tone.hope
@@ -229,18 +376,27 @@ class ToneScorer:
 
 
 def _negator_before(text: str, start: int) -> str | None:
-    """The negator among the last few words of the clause before `start`, if any."""
+    """The negator among the last few words of the clause before `start`, if any.
+
+    None when a verb of restraint follows the negator (a double negative such as
+    "does not rule out countermeasures" is still a threat).
+    """
     before = text[max(0, start - 80) : start]
     cut = None
-    for cut in _CLAUSE_END.finditer(before):
+    for cut in _CLAUSE_END.finditer(before):  # noqa: B007 - the last clause end is wanted
         pass
     if cut is not None:
         before = before[cut.end() :]
     words: list[str] = [w.lower() for w in _WORDS.findall(before)][-NEGATION_WINDOW:]
     for i in range(len(words) - 1, -1, -1):  # nearest first
         word = words[i]
+        negator = None
         if i > 0 and (words[i - 1], word) in _NEGATOR_PAIRS:
-            return f"{words[i - 1]} {word}"
-        if word in _NEGATORS or word.endswith("n't"):
-            return word
+            negator = f"{words[i - 1]} {word}"
+        elif word in _NEGATORS or word.endswith("n't"):
+            negator = word
+        if negator is not None:
+            if any(w in _RESTRAINT for w in words[i + 1 :]):
+                return None
+            return negator
     return None
