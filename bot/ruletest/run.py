@@ -28,6 +28,9 @@ from bot.sources.config import PriceSource
 DEFAULT_START = datetime(2025, 1, 6, 14, 30, tzinfo=UTC)
 """`at: 0` when a test gives no `start`: a Monday during US market hours."""
 
+WHY_CHARS = 300
+"""A near-miss reason is cut here: nested conditions can print very long."""
+
 NearMiss = Callable[[str, list[str]], str | None]
 """(rule id, the test's headline texts) -> why the rule did not fire, if known (see `why`)."""
 
@@ -168,5 +171,5 @@ def format_failure(outcome: Outcome) -> list[str]:
     lines += [f"  {f}" for f in outcome.failures]
     got = [describe_alert(a, outcome.start) for a in outcome.alerts]
     lines.append("  got:      " + ("; ".join(got) if got else "nothing fired"))
-    lines += [f"  why not:  {w}" for w in outcome.why]
+    lines += [f"  why not:  {w if len(w) <= WHY_CHARS else w[: WHY_CHARS - 1] + '…'}" for w in outcome.why]
     return lines
