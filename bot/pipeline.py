@@ -61,12 +61,13 @@ class Pipeline:
         console_min: Severity | None,
         active_adapters: frozenset[str],
         archive: EventArchive | None = None,
+        engine: RuleEngine | None = None,
     ) -> None:
         self.store = store
         self.archive = archive
         self.clock = clock
         self.ruleset = ruleset
-        self.engine = RuleEngine(ruleset)
+        self.engine = engine if engine is not None else RuleEngine(ruleset)
         self.console_min = console_min
         self.active_adapters = active_adapters
         # One group at a time: engine state and SQLite writes stay ordered.

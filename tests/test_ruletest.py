@@ -160,3 +160,9 @@ def test_shipped_rules_pass_their_shipped_tests() -> None:
     assert code == 0, out + err
     passed = int(out.splitlines()[-1].split()[0])
     assert passed >= 100, out
+
+
+def test_each_test_starts_from_nothing(rules_dir: Path) -> None:
+    """The rules are compiled once per run, but no crossing, window or confirm state carries over."""
+    code, out, err = run(rules_dir, CASES / "isolation.yaml")
+    assert (code, out, err) == (0, "2 passed, 0 failed\n", "")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from bot.rules.engine import RuleEngine
 from bot.rules.loader import RuleLoadError, RuleSet, load_rules_dir
 from bot.rules.yamlfile import Problem
 from bot.ruletest.load import TESTS_DIR, LoadedTest, discover, load_test_file
@@ -35,7 +36,8 @@ def collect(rules_dir: Path, files: list[Path], ruleset: RuleSet) -> tuple[list[
 
 async def run_all(tests: list[LoadedTest], ruleset: RuleSet) -> list[Outcome]:
     near_miss: NearMiss = NearMissReasons(ruleset)
-    return [await run_test(t, ruleset, near_miss=near_miss) for t in tests]
+    engine = RuleEngine(ruleset)  # compiled once; each test gets a copy without state
+    return [await run_test(t, ruleset, near_miss=near_miss, engine=engine) for t in tests]
 
 
 def main(rules_dir: Path, files: list[Path], *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

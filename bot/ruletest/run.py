@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from bot.backtest.replay import replay
 from bot.clock import ensure_utc
 from bot.models import Alert, NewsEvent, PriceEvent
-from bot.rules.engine import fmt_duration
+from bot.rules.engine import RuleEngine, fmt_duration
 from bot.rules.loader import RuleSet
 from bot.ruletest.load import LoadedTest
 from bot.ruletest.schema import Expectation, HeadlineSpec, PriceSpec, RuleTest
@@ -91,9 +91,16 @@ def build_events(test: RuleTest, ruleset: RuleSet) -> tuple[datetime, list[NewsE
     return start, events
 
 
-async def run_test(loaded: LoadedTest, ruleset: RuleSet, *, near_miss: NearMiss | None = None) -> Outcome:
+async def run_test(
+    loaded: LoadedTest,
+    ruleset: RuleSet,
+    *,
+    near_miss: NearMiss | None = None,
+    engine: RuleEngine | None = None,
+) -> Outcome:
+    """Run one test from nothing; `engine` (compiled once for many tests) is copied without state."""
     start, events = build_events(loaded.test, ruleset)
-    result = await replay(events, ruleset)
+    result = await replay(events, ruleset, engine=engine.fresh() if engine is not None else None)
     outcome = Outcome(loaded, result.alerts, start)
     judge(outcome, near_miss)
     return outcome
