@@ -133,7 +133,9 @@ def load_headlines(path: Path) -> list[Headline]:
     ]
 
 
-def score_headlines(name: str, items: Sequence[Headline], readings: dict[str, TextReading]) -> Scores:
+def score_headlines(
+    name: str, items: Sequence[Headline], readings: dict[str, TextReading]
+) -> Scores:
     s = Scores(name, n=len(items))
     for h in items:
         reading = readings[h.title]
@@ -152,7 +154,9 @@ def score_headlines(name: str, items: Sequence[Headline], readings: dict[str, Te
             s.stories.add(h.story)
             if fired:
                 s.stories_alerted.add(h.story)
-            missing = [lab for lab in h.labels if lab in LABEL_RULES and not fired & set(LABEL_RULES[lab])]
+            missing = [
+                lab for lab in h.labels if lab in LABEL_RULES and not fired & set(LABEL_RULES[lab])
+            ]
             if missing:
                 s.missed.append((h, sorted(fired)))
         elif set(h.labels) & NEGATIVE:
@@ -179,13 +183,17 @@ def print_scores(s: Scores, *, detail: bool) -> None:
     print(f"\n== {s.name}: {s.n} headlines ==")
     print(f"{'label':22} {'recall':>18} {'precision':>18}")
     for label in LABEL_RULES:
-        print(f"{label:22} {pct(s.label_tp[label], s.label_n[label]):>18} {pct(s.fires_ok[label], s.fires[label]):>18}")
+        print(
+            f"{label:22} {pct(s.label_tp[label], s.label_n[label]):>18} {pct(s.fires_ok[label], s.fires[label]):>18}"
+        )
     tp, n = sum(s.label_tp.values()), sum(s.label_n.values())
     ok, fires = sum(s.fires_ok.values()), sum(s.fires.values())
     print(f"{'all labels (micro)':22} {pct(tp, n):>18} {pct(ok, fires):>18}")
     print(f"headline recall (any alert on a positive): {pct(s.positives_alerted, s.positives)}")
     print(f"near-miss negatives that alert:            {pct(s.negatives_alerted, s.negatives)}")
-    print(f"story recall:                              {pct(len(s.stories_alerted), len(s.stories))}")
+    print(
+        f"story recall:                              {pct(len(s.stories_alerted), len(s.stories))}"
+    )
     print(f"tone accuracy (tone-labelled headlines):   {pct(s.tone_ok, s.tone_n)}")
     if detail:
         for h, fired in s.missed:
@@ -203,15 +211,21 @@ def tone_sentences(explainer: Explainer, path: Path, *, detail: bool) -> tuple[i
     for item in items:
         reading = explainer.read(item["text"])
         if item["tone"] == "mixed":
-            mixed.append(f"  mixed -> {reading.tone.value} ({reading.tone_score:+.2f}) | {item['text'][:90]}")
+            mixed.append(
+                f"  mixed -> {reading.tone.value} ({reading.tone_score:+.2f}) | {item['text'][:90]}"
+            )
             continue
         n += 1
         if reading.tone.value == item["tone"]:
             ok += 1
         elif detail:
-            print(f"  TONE want={item['tone']} got={reading.tone.value} ({reading.tone_score:+.2f}) "
-                  f"{[(t.phrase, t.weight) for t in reading.tone_terms]} | {item['text'][:140]}")
-    print(f"readout sentences {path.name}: tone accuracy {pct(ok, n)}; {len(mixed)} mixed (not scored)")
+            print(
+                f"  TONE want={item['tone']} got={reading.tone.value} ({reading.tone_score:+.2f}) "
+                f"{[(t.phrase, t.weight) for t in reading.tone_terms]} | {item['text'][:140]}"
+            )
+    print(
+        f"readout sentences {path.name}: tone accuracy {pct(ok, n)}; {len(mixed)} mixed (not scored)"
+    )
     if detail:
         print("\n".join(mixed))
     return ok, n
@@ -236,8 +250,14 @@ def headline_events(items: Iterable[Headline]) -> tuple[list[NewsEvent], dict[st
         event_id = f"{_slug(h.outlet)}:{i}"
         story_of[event_id] = h.story
         events.append(
-            NewsEvent(id=event_id, source=_slug(h.outlet), title=h.title, url=h.url or None,
-                      published=when, seen_at=when)
+            NewsEvent(
+                id=event_id,
+                source=_slug(h.outlet),
+                title=h.title,
+                url=h.url or None,
+                published=when,
+                seen_at=when,
+            )
         )
     return events, story_of
 
@@ -275,13 +295,17 @@ async def archive(ruleset: object, *, sample: int, seed: int) -> None:
     seconds = time.perf_counter() - started
     news = [a for a in result.alerts if a.kind == "news"]
     per_month: Counter[str] = Counter(a.event_time.strftime("%Y-%m") for a in news)
-    print(f"\n== 2018-2019 archive: {len(load.events):,} original posts (retweets left out), "
-          f"{len(news)} news alerts, replay {seconds:.1f}s ==")
+    print(
+        f"\n== 2018-2019 archive: {len(load.events):,} original posts (retweets left out), "
+        f"{len(news)} news alerts, replay {seconds:.1f}s =="
+    )
     months = sorted(per_month)
     print("alerts per month: " + ", ".join(f"{m} {per_month[m]}" for m in months))
     if months:
         values = [per_month[m] for m in months]
-        print(f"  median {sorted(values)[len(values) // 2]}, max {max(values)} ({months[values.index(max(values))]})")
+        print(
+            f"  median {sorted(values)[len(values) // 2]}, max {max(values)} ({months[values.index(max(values))]})"
+        )
     by_rule = Counter(a.rule_id for a in news)
     print("by rule: " + ", ".join(f"{r} {n}" for r, n in by_rule.most_common()))
     fired_ids = {a.event_id.split(":", 1)[1] for a in news}
@@ -298,10 +322,17 @@ async def archive(ruleset: object, *, sample: int, seed: int) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rules", type=Path, default=REPO / "rules")
-    p.add_argument("--extra", type=Path, action="append", help="more labelled headline files (default: bench/data's)")
+    p.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        help="more labelled headline files (default: bench/data's)",
+    )
     p.add_argument("--sample", type=int, default=20)
     p.add_argument("--seed", type=int, default=14)
-    p.add_argument("--detail", action="store_true", help="list misses, false alerts and wrong tones")
+    p.add_argument(
+        "--detail", action="store_true", help="list misses, false alerts and wrong tones"
+    )
     p.add_argument("--no-archive", action="store_true")
     args = p.parse_args()
 
@@ -316,10 +347,26 @@ def main() -> int:
     print(f"rules: {args.rules}; explain: {per_text * 1e3:.2f} ms per headline")
 
     print_scores(score_headlines("original set", original, readings), detail=args.detail)
-    print_scores(score_headlines("original, tune half (even story hash)", [h for h in original if not h.held_out], readings), detail=False)
-    print_scores(score_headlines("original, held-out half (odd story hash)", [h for h in original if h.held_out], readings), detail=False)
+    print_scores(
+        score_headlines(
+            "original, tune half (even story hash)",
+            [h for h in original if not h.held_out],
+            readings,
+        ),
+        detail=False,
+    )
+    print_scores(
+        score_headlines(
+            "original, held-out half (odd story hash)",
+            [h for h in original if h.held_out],
+            readings,
+        ),
+        detail=False,
+    )
     for path, items in extras:
-        print_scores(score_headlines(f"extra set ({path.name})", items, readings), detail=args.detail)
+        print_scores(
+            score_headlines(f"extra set ({path.name})", items, readings), detail=args.detail
+        )
     print()
     ok, n = tone_sentences(explainer, DATA / "readout_sentences_labelled.json", detail=args.detail)
     for path, _ in extras:
@@ -327,7 +374,9 @@ def main() -> int:
         if sentences.exists():
             tone_sentences(explainer, sentences, detail=args.detail)
     orig = score_headlines("original", original, readings)
-    print(f"tone accuracy, original headlines + sentences: {pct(orig.tone_ok + ok, orig.tone_n + n)}")
+    print(
+        f"tone accuracy, original headlines + sentences: {pct(orig.tone_ok + ok, orig.tone_n + n)}"
+    )
     print()
     asyncio.run(messages_per_story(ruleset, original))
     if not args.no_archive:

@@ -13,6 +13,7 @@ from bot.rules.matcher import (
     CompiledTerm,
     Condition,
     KeywordIndex,
+    Near,
     check_regex,
     check_text_term,
     normalize_text,
@@ -211,3 +212,91 @@ def test_token_lookup_agrees_with_regex(words: list[str]) -> None:
     for term in ["tariff", "impose", "levies", "china"]:
         by_regex = re.search(t(term).pattern, text, re.IGNORECASE) is not None
         assert (Condition.build(any=[t(term)]).test(text) is not None) is by_regex
+
+
+# ---------------------------------------------------------------------------
+# near and ignore_in (real headlines; sources beside each)
+
+
+def near(
+    *lists: list[str], within: int = 3, ordered: bool = False, ignore: frozenset[str] = frozenset()
+) -> Near:
+    return Near(
+        [[t(x) for x in terms] for terms in lists], within=within, ordered=ordered, ignore=ignore
+    )
+
+
+def test_near_within_words_and_order() -> None:
+    rate = near(["tariff*", "tax*"], ["15%", "25%", "34%"])
+    # issue 14's example of a tariff written as a tax (2025-04-04)
+    assert set(rate.test("China slaps a 34% tax on all US imports") or []) == {"tax", "34%"}
+    # Star Tribune (AP), 2025-03-04, https://www.startribune.com/china-slaps-extra-tariffs-of-up-to-15percent-on-imports-of-major-us-farm-exports-including-soy-and-beef/601230502
+    assert (
+        rate.test("China slaps extra tariffs of up to 15% on imports of major US farm exports")
+        is not None
+    )
+    # Trump, 2019-05-13 (trump_tweets_2018_2019.csv): the rate is GDP growth, five words away
+    text = "The unexpectedly good first quarter 3.2% GDP was greatly helped by Tariffs from China"
+    assert near(["tariff*"], ["3.2%"]).test(text) is None
+    assert near(["tariff*"], ["3.2%"], within=5).test(text) is not None
+    actor = near(["China", "European Union"], ["slaps", "imposes"], within=1, ordered=True)
+    assert actor.test("China slaps a 34% tax on all US imports") is not None
+    # Cape Times, 2024-07-05: the EU acts; in the other order it would not match
+    eu = "European Union slaps Chinese electric cars with tariffs of up to 38%"
+    assert actor.test(eu) == ["European Union", "slaps"]
+    assert near(["slaps"], ["European Union"], within=1, ordered=True).test(eu) is None
+
+
+def test_near_stays_in_one_clause() -> None:
+    # Trump, 2019-05-05 (id 1125069835044573186): the rate and the tariff word sit in
+    # different sentences of the same post
+    text = (
+        "These payments are partially responsible for our great economic results. "
+        "The 10% will go up to 25% on Friday."
+    )
+    assert near(["payments"], ["10%"], within=8).test(text) is None
+    assert near(["go up"], ["25%"], within=1, ordered=True).test(text) == ["go up", "25%"]
+
+
+def test_near_explain_says_what_was_too_far() -> None:
+    cond = near(["tariff*"], ["25%"], within=2)
+    # Trump, 2019-05-10 (id 1126802541034070016)
+    trace = cond.explain("Tariffs are NOW being paid to the United States by China of 25%")
+    assert not trace.ok
+    assert trace.failed == "near: found Tariffs / 25% but not within 2 words in one clause"
+    assert trace.partial == ["Tariffs", "25%"]
+
+
+def test_ignore_in_negated_and_denied() -> None:
+    words = [t("tariff*"), t("retaliat*")]
+    plain = Condition.build(any=words)
+    scoped = Condition.build(any=words, ignore=["negated", "denied"])
+    # Trump, 2019-05-13 (id 1127886309316599808)
+    text = "Therefore, China should not retaliate-will only get worse!"
+    assert plain.test(text) == ["retaliate"]
+    assert scoped.test(text) is None
+    trace = scoped.explain(text)
+    assert trace.failed is not None and "negated scope ('not …')" in trace.failed
+    # Reuters 2018-09-18: "no choice but to retaliate" is a threat, the scope ends at "but"
+    assert (
+        scoped.test("China says has no choice but to retaliate against latest U.S. tariffs")
+        is not None
+    )
+
+
+def test_ignore_in_does_not_touch_none_lists() -> None:
+    cond = Condition.build(any=[t("tariff*")], none=[t("tariff waiver")], ignore=["negated"])
+    # Trump, 2019-07-26 (trump_tweets_2018_2019.csv): the none-list still vetoes in a negated clause
+    assert cond.test("Apple will not be given Tariff waiver, or relief, for Mac Pro parts") is None
+    # Page Free Press, 2018-07-06, http://luraypagefreepress.com/2018/07/06/united-states-tariffs-on-34b-chinese-imports-take-effect/
+    assert cond.test("United States tariffs on $34B Chinese imports take effect") == ["tariffs"]
+
+
+def test_near_needs_feed_the_prefilter() -> None:
+    cond = near(["tariff*"], ["Beijing", "China"])
+    needs = cond.needs()
+    assert needs is not None and needs <= {
+        Anchor("pre", "tariff"),
+        Anchor("tok", "beijing"),
+        Anchor("tok", "china"),
+    }

@@ -526,3 +526,80 @@ def test_prefilter_beats_a_naive_loop_by_a_wide_margin() -> None:
 
     assert fast_hits == slow_hits
     assert slow / fast > 3, (slow, fast)
+
+
+# ---------------------------------------------------------------------------
+# The shipped rules on tariff language as reporters write it (issue 14); real headlines,
+# outlet and date beside each (most are in bench/data or ../shared/data with their URL)
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        # a tax, not a "tariff" (issue 14's list of misses, 2025-04-04)
+        ("China slaps a 34% tax on all US imports", {"tariff-retaliation"}),
+        # Trump, 2019-08-23 (id 1165005930733473793): "will now be taxed at 15%"
+        (
+            "...Additionally, the remaining 300 BILLION DOLLARS of goods and products from China, "
+            "that was being taxed from September 1st at 10%, will now be taxed at 15%.",
+            {"tariff-announcement"},
+        ),
+        ("Trump doubles China tariffs", {"tariff-announcement"}),  # issue 14
+        # The Toy Association, 2025-03-20: port fees are tariffs on Chinese ships
+        ("USTR Proposes Port Fees on Chinese-Built Vessels and Operators", {"tariff-announcement"}),
+        # India Today, 2025-04-15: halting purchases is retaliation
+        (
+            "China stops US-made Boeing jet deliveries as trade war expands: Report",
+            {"tariff-retaliation"},
+        ),
+        # CNBC, 2019-05-30
+        (
+            "China makes next move in trade war, reportedly halting US soy purchases",
+            {"tariff-retaliation"},
+        ),
+        # Chinascope, 2023-07-07; issue 14: "China opposes US placing Chinese entities on export control list"
+        (
+            "Global Times: China Announced Gallium and Germanium Export Controls",
+            {"export-controls-minerals"},
+        ),
+        (
+            "China opposes US placing Chinese entities on export control list",
+            {"export-controls-chips", "readout-friction"},
+        ),
+        # China Daily, 2025-08-12
+        ("Trump signs order extending US, China tariff pause by another 90 days", {"tariff-truce"}),
+        # Yahoo News (USA TODAY), 2023-11-16: a leader summit is talks even with "military"
+        (
+            "Biden and Xi agree to curb fentanyl production, resume military talks at San Francisco summit",
+            {"trade-talks"},
+        ),
+    ],
+)
+def test_shipped_rules_read_reporters_language(title: str, expected: set[str]) -> None:
+    assert expected <= set(fired(shipped_engine(), news(title)))
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        # Trump, 2019-05-13: a number and tariffs, but GDP
+        "The unexpectedly good first quarter 3.2% GDP was greatly helped by Tariffs from China",
+        # issue 14: trade data, not a truce
+        "China's exports to U.S. plunge 35% amid tariff truce",
+        # issue 14: military talks are not trade talks
+        "US and China hold 'frank and constructive' talks on maritime security",
+        # akhaltskha.net, 2025-04-16 and Sourcing Journal, 2019-11-08: denials
+        "White House denies reports of tariffs on Chinese goods",
+        "Trump Denies Agreeing to Roll Back China Tariffs",
+        # Cape Times, 2024-07-05 and Jack's Newswatch (Canadian Press), 2024-09-03: third countries
+        "European Union slaps Chinese electric cars with tariffs of up to 38% over ‘unfair’ support",
+        "China retaliates over Canada’s EV tariffs with anti-dumping probe into canola imports",
+        # BIS, 2022-06-28: export controls on Russia
+        "Commerce Rule Applies Powerful Restrictions Directly on Entities Seeking to Supply Russia’s "
+        "Military Since Start of Invasion of Ukraine",
+        # SCMP, 2023-07-17: climate talks
+        "US climate envoy John Kerry and China’s Xie Zhenhua hold talks as rival powers seek to contain tensions",
+    ],
+)
+def test_shipped_rules_stay_quiet_on_near_misses(title: str) -> None:
+    assert fired(shipped_engine(), news(title)) == []

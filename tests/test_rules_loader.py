@@ -420,3 +420,15 @@ def test_unknown_source_in_a_valid_rule(tmp_path: Path) -> None:
     assert [str(p).replace(str(target), "DIR") for p in check_rules_dir(target)] == [
         "DIR/unknown_key.yaml:5: rules[0].sources[2]: unknown source id or tag 'nowhere' (not in sources.yaml)"
     ]
+
+
+def test_near_and_ignore_in_errors_point_at_the_line(tmp_path: Path) -> None:
+    found = problems(tmp_path, "bad_near.yaml")
+    assert found == [
+        "DIR/bad_near.yaml:6: rules[0].any[0].near: List should have at least 2 items after validation, not 1",
+        "DIR/bad_near.yaml:12: rules[1].any[0].within: Input should be less than or equal to 30 (got 99)",
+        "DIR/bad_near.yaml:17: rules[2].any[0].near[1][0]: expected a word/phrase or {regex: ...} "
+        "(YAML reads bare on/off/yes/no as true/false and 2025 as a number: quote them) (got True)",
+        "DIR/bad_near.yaml:21: rules[3].ignore_in[0]: Input should be 'negated', 'denied' or 'hypothetical' (got 'maybe')",
+        "DIR/bad_near.yaml:28: rules[4].any[0]: unknown key 'whithin' (did you mean 'within'?)",
+    ]

@@ -125,3 +125,72 @@ def test_score_is_bounded(words: list[str]) -> None:
     assert -1.0 <= result.score <= 1.0
     if result.tone is Tone.hope:
         assert result.score >= 0.1
+
+
+# ---------------------------------------------------------------------------
+# The diplomatic register on real statements (source beside each)
+
+
+@pytest.mark.parametrize(
+    ("text", "tone"),
+    [
+        # MOFCOM via Shine (Xinhua), 2025-02-02, https://www.shine.cn/news/nation/2502026607/
+        (
+            "China is strongly dissatisfied with and firmly opposes the US decision to impose an "
+            "additional 10-percent tariff on goods imported from China",
+            Tone.friction,
+        ),
+        # Foreign Ministry (Lin Jian) via Korea JoongAng Daily, 2025-04-07
+        ("Threats and pressure are not the right way to deal with China", Tone.friction),
+        # Korea JoongAng Daily headline, 2025-04-07
+        ("China calls U.S. tariffs 'protectionist bullying'", Tone.friction),
+        # The Business Times (Singapore), 2019-08-06: a designation, no adjective, still friction
+        ("US designates China as a 'currency manipulator'", Tone.friction),
+        # CGTN via myglobalnews.net, 2025-07-30 (Stockholm talks)
+        (
+            "Over two days of candid, in-depth discussions, both sides reviewed progress since the "
+            "Geneva and London rounds of talks and affirmed their commitment to key agreements.",
+            Tone.hope,
+        ),
+        # Xinhua via vikingshost.com, 2019-02-01
+        (
+            "The delegation, headed by Chinese Vice Premier Liu He, held candid, specific and "
+            "constructive discussions on topics of common concern with the U.S. team",
+            Tone.hope,
+        ),
+    ],
+)
+def test_register_of_real_readouts(text: str, tone: Tone) -> None:
+    assert SCORER.score(text).tone is tone
+
+
+def test_frank_alone_leans_to_friction_but_not_against_constructive() -> None:
+    # SupChina 2018-05-08 summarising Xinhua: Xi called the talks "frank, efficient and constructive"
+    assert (
+        SCORER.score("Xi called last week's trade talks frank, efficient and constructive").tone
+        is Tone.hope
+    )
+    result = SCORER.score("The two sides held frank talks")
+    assert result.tone is Tone.friction
+    assert result.terms == (("frank", -0.5),)
+
+
+def test_negated_friction_reads_as_mild_hope() -> None:
+    # Monday Newspaper, 2023-08-30 (headline set, ../shared/data)
+    result = SCORER.score("U.S. Does Not Want to ‘Decouple’ From China, Commerce Chief Says")
+    assert result.terms == (("not want to decouple", 0.2),)
+    assert result.tone is Tone.hope
+
+
+def test_never_accept_keeps_the_threat() -> None:
+    # MOFCOM via SteelOrbis, 2025-04-08
+    text = "exposes the blackmail nature of the US, which China will never accept"
+    result = SCORER.score(text)
+    assert result.tone is Tone.friction
+    assert ("blackmail", -1.0) in result.terms
+
+
+def test_quotes_around_words_do_not_hide_phrases() -> None:
+    # The China Academy, 2025-06-06 (headline set, ../shared/data)
+    result = SCORER.score("A Telling Detail in Trump's 'Very Good' Call with Xi")
+    assert result.terms == (("very good call", 0.9),)

@@ -65,9 +65,7 @@ MAX_CONFIRM_HITS = 64
 # Compilation
 
 
-def compile_condition(
-    cond: ConditionFields, inherited: frozenset[str] = frozenset()
-) -> Condition:
+def compile_condition(cond: ConditionFields, inherited: frozenset[str] = frozenset()) -> Condition:
     """A schema condition (rule or nested group) as a compiled matcher Condition."""
     ignore = frozenset(cond.ignore_in) if cond.ignore_in is not None else inherited
 

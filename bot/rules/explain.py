@@ -56,11 +56,11 @@ class ToneReading(_Model):
 
     @classmethod
     def of(cls, result: ToneResult) -> ToneReading:
-        return cls(
+        return cls.model_construct(
             tone=result.tone,
             score=result.score,
             raw=result.raw,
-            terms=[ToneTerm(phrase=p, weight=w) for p, w in result.terms],
+            terms=[ToneTerm.model_construct(phrase=p, weight=w) for p, w in result.terms],
         )
 
 
@@ -111,8 +111,9 @@ class Explainer:
     def read(self, text: str, summary: str = "") -> TextReading:
         hits = {h.rule.id: h for h in self._engine.news_hits(text, summary)}
         texts = news_texts(text, summary)
-        overall = self._scorer.score(texts[("title", "summary")])
-        rules = [self._rule(c, texts, hits.get(c.rule.id)) for c in self._engine.news_rules]
+        tones: dict[tuple[int, str], ToneResult] = {}
+        overall = self._tone(self._scorer, texts[("title", "summary")], tones)
+        rules = [self._rule(c, texts, hits.get(c.rule.id), tones) for c in self._engine.news_rules]
         fired = [r.id for r in rules if r.fired]
         sectors: dict[str, None] = {}
         for rule_id in fired:
@@ -120,19 +121,33 @@ class Explainer:
             assert rule is not None
             for item in self._ruleset.watchlist_for(rule):
                 sectors.setdefault(item.name, None)
-        return TextReading(
+        return TextReading.model_construct(
             text=text,
             fired=fired,
             tone=overall.tone,
             tone_score=overall.score,
-            tone_terms=[ToneTerm(phrase=p, weight=w) for p, w in overall.terms],
+            tone_terms=[ToneTerm.model_construct(phrase=p, weight=w) for p, w in overall.terms],
             watchlist=list(sectors),
             rules=rules,
         )
 
     @staticmethod
+    def _tone(
+        scorer: ToneScorer, text: str, cache: dict[tuple[int, str], ToneResult]
+    ) -> ToneResult:
+        key = (id(scorer), text)
+        result = cache.get(key)
+        if result is None:
+            result = cache[key] = scorer.score(text)
+        return result
+
+    @classmethod
     def _rule(
-        compiled: CompiledNewsRule, texts: dict[tuple[str, ...], str], hit: NewsHit | None
+        cls,
+        compiled: CompiledNewsRule,
+        texts: dict[tuple[str, ...], str],
+        hit: NewsHit | None,
+        tones: dict[tuple[int, str], ToneResult],
     ) -> RuleReading:
         rule = compiled.rule
         text = texts[compiled.fields]
@@ -148,7 +163,7 @@ class Explainer:
         tone: ToneReading | None = None
         if compiled.scorer is not None:
             assert isinstance(rule, ToneRule)
-            result = compiled.scorer.score(text)
+            result = cls._tone(compiled.scorer, text, tones)
             tone = ToneReading.of(result)
             if failed is None and not tone_fires(rule, result):
                 wanted = " or ".join(t.value for t in rule.alert_on)
@@ -162,7 +177,7 @@ class Explainer:
         if hit is not None and not rule.enabled:
             failed = "disabled (enabled: false)"
         partial = bool(matched or vetoed or (tone is not None and tone.terms))
-        return RuleReading(
+        return RuleReading.model_construct(
             id=rule.id,
             type=rule.type,
             enabled=rule.enabled,

@@ -9,7 +9,8 @@ between spaces, and " | "), and *scopes*: the stretch after a cue up to the end
 of its clause (and at most `SCOPE_WORDS` words), of three kinds:
 
 - `negated`: not, no, never, without, ...n't, "rule(s|d) out", neither/nor;
-- `denied`: deny/denies/denied, dismiss(es) reports, refute(s), "false report";
+- `denied`: deny/denies/denied, dismiss(es), refute(s), rejects reports/claims,
+  "pushes back on", "false report";
 - `hypothetical`: if, would, could, might, may, considering, weighs, mulls.
 
 A negation or hypothetical scope also ends at a comma or at a conjunction that
@@ -36,7 +37,9 @@ SCOPE_WORDS = 8
 """A negation or hypothetical reaches at most this many words past its cue."""
 DENIAL_WORDS = 14
 
-_WORD = re.compile(r"\w+(?:'\w+)?")
+_WORD = re.compile(r"(?:[A-Za-z]\.){2,}|\w+(?:'\w+)?")
+"""A word: "U.S." and "U.K." are one word (and their dots end no sentence)."""
+_ABBREVIATION = re.compile(r"(?:[A-Za-z]\.){2,}")
 _CLAUSE_BREAK = re.compile(r"[.;!?](?:\s|$)|\n|\s[-|]\s|\.\.\.+")
 _SOFT_BREAK = re.compile(r",|:")
 _SOFT_WORDS = frozenset({"but", "while", "as", "after", "amid", "though", "although", "whereas"})
@@ -46,7 +49,19 @@ _NEG_WORDS = frozenset(
 )
 _NEG_PAIRS = frozenset({("rule", "out"), ("rules", "out"), ("ruled", "out"), ("ruling", "out")})
 _DENY_WORDS = frozenset(
-    {"deny", "denies", "denied", "denying", "refute", "refutes", "refuted", "debunks"}
+    {
+        "deny",
+        "denies",
+        "denied",
+        "denying",
+        "refute",
+        "refutes",
+        "refuted",
+        "debunks",
+        "dismiss",
+        "dismisses",
+        "dismissed",
+    }
 )
 _DENY_PAIRS = frozenset(
     {
@@ -54,6 +69,9 @@ _DENY_PAIRS = frozenset(
         ("dismissed", "reports"),
         ("rejects", "reports"),
         ("rejected", "reports"),
+        ("rejects", "claims"),
+        ("rejected", "claims"),
+        ("back", "on"),  # "pushes back on reports of ..."
         ("false", "report"),
         ("false", "reports"),
         ("fake", "news"),
@@ -118,7 +136,12 @@ def layout(text: str) -> Layout:
     words = [(m.start(), m.end(), m.group(0).lower()) for m in _WORD.finditer(text)]
     starts = tuple(w[0] for w in words)
     ends = tuple(w[1] for w in words)
-    hard = [m.start() for m in _CLAUSE_BREAK.finditer(text)]
+    abbreviations = [(m.start(), m.end()) for m in _ABBREVIATION.finditer(text)]
+    hard = [
+        m.start()
+        for m in _CLAUSE_BREAK.finditer(text)
+        if not any(a <= m.start() < b for a, b in abbreviations)
+    ]
     soft = sorted([m.start() for m in _SOFT_BREAK.finditer(text)] + hard)
     clauses = tuple(bisect.bisect_right(hard, s) for s in starts)
     scopes: list[Scope] = []
@@ -133,16 +156,22 @@ def layout(text: str) -> Layout:
             kind = "hypothetical"
         else:
             continue
-        cue = word if pair is None or (pair not in _DENY_PAIRS and pair not in _NEG_PAIRS) else " ".join(pair)
+        cue = (
+            word
+            if pair is None or (pair not in _DENY_PAIRS and pair not in _NEG_PAIRS)
+            else " ".join(pair)
+        )
         scopes.append(Scope(kind, cue, ends[i], _scope_end(i, kind, words, hard, soft, len(text))))
     return Layout(starts, ends, clauses, tuple(scopes))
 
 
-_MONTH_BEFORE = frozenset({"in", "on", "since", "by", "until", "from", "early", "late", "mid", "of"})
+_MONTH_BEFORE = frozenset(
+    {"in", "on", "since", "by", "until", "from", "early", "late", "mid", "of"}
+)
 
 
 def _month_may(lowered: list[str], i: int) -> bool:
-    """"May" the month ("in May", "May 10"), not the modal verb."""
+    """ "May" the month ("in May", "May 10"), not the modal verb."""
     if lowered[i] != "may":
         return False
     after = lowered[i + 1] if i + 1 < len(lowered) else ""

@@ -387,6 +387,29 @@ def tokens_of(text: str) -> frozenset[str]:
 
 
 @dataclass(slots=True)
+class _Gate:
+    """Which of a list's searched terms can match, from their anchors (indices into the list)."""
+
+    always: tuple[int, ...]
+    by_token: dict[str, list[int]]
+    by_substring: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, terms: Sequence[CompiledTerm]) -> _Gate:
+        always: list[int] = []
+        by_token: dict[str, list[int]] = {}
+        by_substring: list[tuple[str, int]] = []
+        for i, term in enumerate(terms):
+            if term.anchor is None:
+                always.append(i)
+            elif term.anchor.kind == "tok":
+                by_token.setdefault(term.anchor.text, []).append(i)
+            else:
+                by_substring.append((term.anchor.text, i))
+        return cls(tuple(always), by_token, tuple(by_substring))
+
+
+@dataclass(slots=True)
 class _Part:
     """The terms and nested conditions of one any/all/none list.
 
@@ -403,6 +426,7 @@ class _Part:
     ignore: frozenset[str] = frozenset()
     words: list[tuple[str, str]] = field(init=False)  # (label, lower-case token)
     regex_terms: list[CompiledTerm] = field(init=False)
+    _gate: _Gate | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.words = []
@@ -418,14 +442,19 @@ class _Part:
             else:
                 self.regex_terms.append(term)
 
-    def gated(self, lower: str, tokens: frozenset[str]) -> Iterator[CompiledTerm]:
-        """The searched terms whose anchor occurs (the others cannot match)."""
-        for term in self.regex_terms:
-            anchor = term.anchor
-            if anchor is None or (
-                anchor.text in tokens if anchor.kind == "tok" else anchor.text in lower
-            ):
-                yield term
+    def gated(self, lower: str, tokens: frozenset[str]) -> list[CompiledTerm]:
+        """The searched terms whose anchor occurs (the others cannot match), in list order.
+
+        Token anchors are one set intersection; substring anchors one `in` each.
+        """
+        gate = self._gate
+        if gate is None:
+            gate = self._gate = _Gate.of(self.regex_terms)
+        picked = list(gate.always)
+        for tok in gate.by_token.keys() & tokens:
+            picked.extend(gate.by_token[tok])
+        picked.extend(i for text, i in gate.by_substring if text in lower)
+        return [self.regex_terms[i] for i in sorted(picked)]
 
     def found(self, text: str, regex: re.Pattern[str]) -> list[str]:
         """Non-empty matches of `regex` outside the ignored scopes."""
@@ -446,6 +475,7 @@ class _Part:
         allow_empty: bool = False,
         partial: list[str] | None = None,
         only_hits: bool = False,
+        explain_none: bool = False,
     ) -> list[tuple[str, list[str] | None, str | None]]:
         """Each item as (label, what it matched or None, why it failed); for explanations.
 
@@ -455,14 +485,15 @@ class _Part:
         """
         out: list[tuple[str, list[str] | None, str | None]] = []
         lower = text.lower()
+        gated_terms = self.gated(lower, tokens)
         if only_hits:  # the terms that match, found cheaply (token set, then anchors)
             by_token = self._word_labels()
             out.extend((by_token[t], [by_token[t]], None) for t in by_token.keys() & tokens)
-            candidates: Iterable[CompiledTerm] = self.gated(lower, tokens)
+            candidates: Iterable[CompiledTerm] = gated_terms
         else:
             candidates = self.terms
         words = dict(self.words)
-        gated = {id(t) for t in self.gated(lower, tokens)}
+        gated = {id(t) for t in gated_terms}
         for term in candidates:
             token = words.get(term.label)
             if token is not None:
@@ -479,11 +510,24 @@ class _Part:
                 found = [""]
             if found or why or not only_hits:
                 out.append((term.label, found or None, why))
-        for group in self.groups:
-            trace = group.explain(text, tokens, nested=True)
-            out.append((group.label(), trace.matched or [""] if trace.ok else None, trace.failed))
-            if not trace.ok and partial is not None:
-                partial.extend(trace.matched + trace.partial)
+        # groups: the fast `test` decides; only a group that fails where the reason will
+        # be shown (the first failure of an `all`, or an `any` with no hit) is explained
+        term_failed = not only_hits and any(hit is None for _, hit, _ in out)
+        results = [(group, group.test(text, tokens)) for group in self.groups]
+        any_hit = any(sub is not None for _, sub in results) or any(h for _, h, _ in out)
+        budget = 3 if only_hits and not any_hit else (0 if term_failed else 1)
+        for group, sub in results:
+            if sub is not None:
+                out.append((group.label(), sub or [""], None))
+                continue
+            why = None
+            if budget > 0 and not explain_none:
+                budget -= 1
+                trace = group.explain(text, tokens, nested=True)
+                why = trace.failed
+                if partial is not None:
+                    partial.extend(trace.matched + trace.partial)
+            out.append((group.label(), None, why))
         return out
 
     def needs(self) -> list[Needs]:
@@ -493,18 +537,25 @@ class _Part:
 
 
 def _found(text: str, regex: re.Pattern[str], ignore: frozenset[str] = frozenset()) -> list[str]:
+    return list(_found_cached(regex, text, ignore))
+
+
+@functools.lru_cache(maxsize=8192)
+def _found_cached(regex: re.Pattern[str], text: str, ignore: frozenset[str]) -> tuple[str, ...]:
+    """Non-empty matches outside `ignore` scopes. Cached: rules share term lists (YAML
+    aliases compile to the same pattern object) and explain re-reads what the engine read."""
     if not ignore:
-        return [m.group(0) for m in regex.finditer(text) if m.group(0)]
+        return tuple(m.group(0) for m in regex.finditer(text) if m.group(0))
     lay = layout(text)
-    return [
+    return tuple(
         m.group(0)
         for m in regex.finditer(text)
         if m.group(0) and lay.scope_of(m.start(), ignore) is None
-    ]
+    )
 
 
 def _scope_note(text: str, regex: re.Pattern[str], ignore: frozenset[str]) -> str:
-    """"in a negated scope ('no plans …')": why a match did not count (for explanations)."""
+    """ "in a negated scope ('no plans …')": why a match did not count (for explanations)."""
     lay = layout(text)
     for m in regex.finditer(text):
         scope = lay.scope_of(m.start(), ignore)
@@ -562,54 +613,19 @@ class Condition:
         if tokens is None:
             tokens = tokens_of(text)
         lower = text.lower()
-        if self.none is not None:
-            none = self.none
-            if any(tok in tokens for _, tok in none.words):
-                return None
-            if any(t.regex.search(text) for t in none.gated(lower, tokens)):
-                return None
-            if any(g.test(text, tokens) is not None for g in none.groups):
-                return None
+        if self.none is not None and _vetoed(self.none, text, lower, tokens):
+            return None
         matched: list[str] = []
         if self.all is not None:
-            part = self.all
-            for label, tok in part.words:
-                if tok not in tokens:
-                    return None
-                matched.append(label)
-            gated = set(map(id, part.gated(lower, tokens)))
-            for term in part.regex_terms:
-                if id(term) not in gated:
-                    return None
-                if part.ignore:
-                    found = part.found(text, term.regex)
-                    if not found:
-                        return None
-                    matched.append(found[0])
-                    continue
-                m = term.regex.search(text)
-                if m is None:
-                    return None
-                matched.append(m.group(0))
-            for group in part.groups:
-                sub = group.test(text, tokens)
-                if sub is None:
-                    return None
-                matched.extend(sub)
+            found = _all_hits(self.all, text, lower, tokens)
+            if found is None:
+                return None
+            matched.extend(found)
         if self.any is not None:
-            part = self.any
-            hits = [label for label, tok in part.words if tok in tokens]
-            for term in part.gated(lower, tokens):
-                hits.extend(part.found(text, term.regex))
-            if not hits:
-                for group in part.groups:
-                    sub = group.test(text, tokens)
-                    if sub is not None:
-                        hits = sub or [""]
-                        break
-                else:
-                    return None
-            matched.extend(h for h in hits if h)
+            found = _any_hits(self.any, text, lower, tokens)
+            if found is None:
+                return None
+            matched.extend(h for h in found if h)
         return _dedupe(matched)
 
     def explain(
@@ -651,7 +667,7 @@ class Condition:
 
     @staticmethod
     def _explain_none(part: _Part, text: str, tokens: frozenset[str], trace: Trace) -> None:
-        for label, hit, _why in part.item_hits(text, tokens, only_hits=True):
+        for label, hit, _why in part.item_hits(text, tokens, only_hits=True, explain_none=True):
             if hit is not None:
                 shown = ", ".join(h for h in hit if h)
                 trace.vetoed_by.append(f"{label} ({shown})" if shown and shown != label else label)
@@ -722,9 +738,11 @@ class Near:
         self, text: str, tokens: frozenset[str] | None = None
     ) -> list[list[tuple[int, int, int, str]]]:
         """Per list: (first word, last word, clause, snippet) of each match outside ignored scopes."""
+        return _near_matches(self, text)
+
+    def _find(self, text: str) -> list[list[tuple[int, int, int, str]]]:
         lower = text.lower()
-        if tokens is None:
-            tokens = tokens_of(text)
+        tokens = tokens_of(text)
         out: list[list[tuple[int, int, int, str]]] = []
         for terms in self._terms:
             found: list[tuple[int, int, int, str]] = []
@@ -744,9 +762,7 @@ class Near:
             seq = list(combo) if self.ordered else sorted(combo)
             if len({c[2] for c in seq}) != 1:
                 continue
-            if all(
-                0 <= nxt[0] - cur[1] - 1 <= self.within for cur, nxt in itertools.pairwise(seq)
-            ):
+            if all(0 <= nxt[0] - cur[1] - 1 <= self.within for cur, nxt in itertools.pairwise(seq)):
                 return [c[3] for c in combo]
         return None
 
@@ -765,7 +781,9 @@ class Near:
                 assert regex is not None
                 note = ""
                 if self.ignore and _found(text, regex):
-                    note = f" ({_found(text, regex)[0]} only {_scope_note(text, regex, self.ignore)})"
+                    note = (
+                        f" ({_found(text, regex)[0]} only {_scope_note(text, regex, self.ignore)})"
+                    )
                 partial = [f[3] for other in matches for f in other]
                 return Trace(
                     ok=False,
@@ -796,6 +814,12 @@ class Near:
 
 
 @functools.lru_cache(maxsize=4096)
+def _near_matches(near: Near, text: str) -> list[list[tuple[int, int, int, str]]]:
+    """A near item's matches in a text; cached because explain re-reads what the engine read."""
+    return near._find(text)
+
+
+@functools.lru_cache(maxsize=4096)
 def _list_matches(
     regex: re.Pattern[str], text: str, ignore: frozenset[str]
 ) -> list[tuple[int, int, int, str]]:
@@ -822,7 +846,7 @@ def _cached_label(cond: Condition | Near) -> str:
     hit = _LABELS.get(id(cond))
     if hit is not None and hit[0] is cond:
         return hit[1]
-    label = cond._label()  # noqa: SLF001 - the class's own builder
+    label = cond._label()
     if len(_LABELS) > 10_000:
         _LABELS.clear()
     _LABELS[id(cond)] = (cond, label)
@@ -839,6 +863,55 @@ def _list_needs(terms: Sequence[CompiledTerm]) -> frozenset[Anchor] | None:
 
 
 SubCondition = Condition | Near
+
+
+def _vetoed(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> bool:
+    if any(tok in tokens for _, tok in part.words):
+        return True
+    if any(t.regex.search(text) for t in part.gated(lower, tokens)):
+        return True
+    return any(g.test(text, tokens) is not None for g in part.groups)
+
+
+def _all_hits(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> list[str] | None:
+    matched: list[str] = []
+    for label, tok in part.words:
+        if tok not in tokens:
+            return None
+        matched.append(label)
+    gated = set(map(id, part.gated(lower, tokens)))
+    for term in part.regex_terms:
+        if id(term) not in gated:
+            return None
+        if part.ignore:
+            found = part.found(text, term.regex)
+            if not found:
+                return None
+            matched.append(found[0])
+            continue
+        m = term.regex.search(text)
+        if m is None:
+            return None
+        matched.append(m.group(0))
+    for group in part.groups:
+        sub = group.test(text, tokens)
+        if sub is None:
+            return None
+        matched.extend(sub)
+    return matched
+
+
+def _any_hits(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> list[str] | None:
+    hits = [label for label, tok in part.words if tok in tokens]
+    for term in part.gated(lower, tokens):
+        hits.extend(part.found(text, term.regex))
+    if hits:
+        return hits
+    for group in part.groups:
+        sub = group.test(text, tokens)
+        if sub is not None:
+            return sub or [""]
+    return None
 
 
 @dataclass(slots=True)
@@ -865,6 +938,8 @@ def _listing(labels: Sequence[str], limit: int = 6) -> str:
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:
+    if isinstance(items, list) and not items:
+        return []
     seen: dict[str, str] = {}
     for item in items:
         key = " ".join(item.casefold().split())

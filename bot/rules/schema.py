@@ -118,9 +118,11 @@ class RegexTerm(_Strict):
 Term = Annotated[
     Annotated[TextTerm, Tag("text")] | Annotated[RegexTerm, Tag("regex")],
     Discriminator(
-        lambda v: "text"
-        if isinstance(v, str)
-        else ("regex" if isinstance(v, (dict, RegexTerm)) else None),
+        lambda v: (
+            "text"
+            if isinstance(v, str)
+            else ("regex" if isinstance(v, (dict, RegexTerm)) else None)
+        ),
         custom_error_type="term_kind",
         custom_error_message=(
             "expected a word/phrase or {regex: ...} (YAML reads bare on/off/yes/no "
@@ -138,7 +140,9 @@ class NearTerm(_Strict):
     the lists' order ("China … slaps … tariffs").
     """
 
-    near: Annotated[list[Annotated[list[Term], Field(min_length=1)]], Field(min_length=2, max_length=4)]
+    near: Annotated[
+        list[Annotated[list[Term], Field(min_length=1)]], Field(min_length=2, max_length=4)
+    ]
     within: int = Field(default=4, ge=0, le=30, description="max words between consecutive matches")
     ordered: bool = False
 
@@ -149,7 +153,7 @@ def _item_kind(value: Any) -> str | None:
     if isinstance(value, RegexTerm) or (isinstance(value, dict) and "regex" in value):
         return "regex"
     if isinstance(value, NearTerm) or (isinstance(value, dict) and "near" in value):
-        return "near"
+        return "proximity"  # not "near": a union tag equal to a key confuses error locations
     if isinstance(value, (Group, dict)):
         return "group"
     return None
@@ -158,7 +162,7 @@ def _item_kind(value: Any) -> str | None:
 Item = Annotated[
     Annotated[TextTerm, Tag("text")]
     | Annotated[RegexTerm, Tag("regex")]
-    | Annotated[NearTerm, Tag("near")]
+    | Annotated[NearTerm, Tag("proximity")]
     | Annotated["Group", Tag("group")],
     Discriminator(
         _item_kind,
@@ -378,7 +382,17 @@ class RuleFileShape(_Strict):
 
 def known_keys() -> set[str]:
     """Every key any rule model accepts (for "did you mean" hints)."""
-    keys: set[str] = {"rules", "regex", "any", "all", "none", "near", "within", "ordered", "ignore_in"}
+    keys: set[str] = {
+        "rules",
+        "regex",
+        "any",
+        "all",
+        "none",
+        "near",
+        "within",
+        "ordered",
+        "ignore_in",
+    }
     for model in RULE_TYPES.values():
         keys |= set(model.model_fields)
     return keys

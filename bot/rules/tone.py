@@ -92,7 +92,7 @@ DEFAULT_LEXICON: dict[str, float] = {
     "progress": 0.6,
     "consensus": 0.8,
     "agreed": _HOPE,
-    "agreement": 0.5,
+    "agreement": _HOPE_WEAK,
     "pragmatic": 0.5,
     "candid": _HOPE_WEAK,
     "in-depth": 0.3,
@@ -115,7 +115,7 @@ DEFAULT_LEXICON: dict[str, float] = {
     "intensify communication": 0.6,
     "responsibly manage": 0.6,
     "further engagement": 0.6,
-    "truce": 0.6,
+    "truce": _HOPE_WEAK,
     "trade deal": _HOPE_WEAK,
     "cooperation": _HOPE_WEAK,
     "optimistic": _HOPE,
@@ -240,13 +240,24 @@ _NEGATOR_PAIRS = frozenset(
     }
 )
 _RESTRAINT = frozenset(
-    {"rule", "rules", "ruled", "hesitate", "back", "tolerate", "accept", "allow", "stand", "sit", "only"}
+    {
+        "rule",
+        "rules",
+        "ruled",
+        "hesitate",
+        "back",
+        "tolerate",
+        "accept",
+        "allow",
+        "stand",
+        "sit",
+        "only",
+    }
 )
 """After a negator these make a double negative or no negation at all ("not rule out
 countermeasures", "will never accept bullying", "not only"): the phrase keeps its weight."""
 _CLAUSE_END = re.compile(r"[.;:!?\n]")
 _WORDS = re.compile(r"[\w']+")
-
 
 
 def check_lexicon_weight(weight: float) -> float:
@@ -287,7 +298,7 @@ def _unquote(text: str) -> str:
     """Quote marks that open or close a word become spaces (same length, offsets kept)."""
     chars = list(text)
     for i, ch in enumerate(chars):
-        if ch in "'\"":
+        if ch in "'\"\u2018\u2019\u201c\u201d":
             before = i > 0 and text[i - 1].isalnum()
             after = i + 1 < len(text) and text[i + 1].isalnum()
             if not (before and after):
@@ -307,7 +318,9 @@ class ToneScorer:
         self.lexicon = {k: v for k, v in lexicon.items() if v != 0}
         self._phrases = sorted(self.lexicon, key=lambda p: -len(text_term_pattern(p)))
         self._entries = [
-            _Phrase(p, self.lexicon[p], re.compile(text_term_pattern(p), FLAGS), text_term_anchor(p))
+            _Phrase(
+                p, self.lexicon[p], re.compile(text_term_pattern(p), FLAGS), text_term_anchor(p)
+            )
             for p in self._phrases
         ]
         self._always = [e for e in self._entries if e.anchor is None]
@@ -346,7 +359,9 @@ class ToneScorer:
         text = _unquote(text)
         spans: list[tuple[int, int, _Phrase]] = []
         for entry in self._candidates(text.lower()):
-            spans.extend((m.start(), m.end(), entry) for m in entry.regex.finditer(text) if m.group(0))
+            spans.extend(
+                (m.start(), m.end(), entry) for m in entry.regex.finditer(text) if m.group(0)
+            )
         spans.sort(key=lambda s: (s[0], s[0] - s[1]))
         raw = 0.0
         terms: list[tuple[str, float]] = []
