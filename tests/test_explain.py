@@ -84,6 +84,53 @@ def test_condition_explain_and_test_never_disagree(shipped: RuleSet) -> None:
             assert trace.ok == (cond.test(text, tokens) is not None), (item["title"], cond.label())
 
 
+LABELLED = Path(__file__).resolve().parents[2] / "shared" / "data" / "news_headlines_labelled.json"
+
+
+@pytest.mark.skipif(not LABELLED.exists(), reason=f"labelled headlines not found at {LABELLED}")
+def test_shortcuts_read_the_labelled_headlines_as_the_full_path_does(shipped: RuleSet) -> None:
+    """The fast path (absent-anchor traces, fired rules taken from the engine) changes nothing."""
+    titles = [h["title"] for h in json.loads(LABELLED.read_text(encoding="utf-8"))]
+    fast, full = Explainer(shipped), Explainer(shipped, shortcuts=False)
+    skipped_some = False
+    for title in titles:
+        assert fast.read(title) == full.read(title), title
+        text = news_texts(title)[("title",)]
+        present = fast._probe.present(text)
+        skipped_some = skipped_some or any(
+            n.condition is not None and n.condition.absent(present) for n in fast._engine.news_rules
+        )
+    assert skipped_some  # the shortcut is exercised, not just harmless
+
+
+def test_absent_anchor_traces_equal_full_traces(shipped: RuleSet) -> None:
+    """Every condition and nested group, with and without `present`, on real headlines."""
+    explainer = Explainer(shipped)
+    conditions = [
+        c
+        for n in explainer._engine.news_rules
+        if n.condition is not None
+        for c in _conditions(n.condition)
+    ]
+    titles = [item["title"] for item in SAMPLE]
+    if LABELLED.exists():
+        titles += [h["title"] for h in json.loads(LABELLED.read_text(encoding="utf-8"))]
+    absent = 0
+    for title in titles:
+        text = news_texts(title)[("title",)]
+        tokens = tokens_of(text)
+        present = explainer._probe.present(text)
+        for cond in conditions:
+            for nested in (False, True):
+                full = cond.explain(text, tokens, nested=nested)
+                assert cond.explain(text, tokens, nested=nested, present=present) == full, (
+                    title,
+                    cond.label(),
+                )
+            absent += cond.absent(present)
+    assert absent > 0
+
+
 _OWN_RULES = """\
 rules:
   - id: us-tariffs

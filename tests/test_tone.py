@@ -146,6 +146,8 @@ def test_score_is_bounded(words: list[str]) -> None:
         ("China calls U.S. tariffs 'protectionist bullying'", Tone.friction),
         # The Business Times (Singapore), 2019-08-06: a designation, no adjective, still friction
         ("US designates China as a 'currency manipulator'", Tone.friction),
+        # Sassy Qarla, 2018-12-03 (headline set): every form of a praise verb counts
+        ("China, US hail trade truce but key obstacles still remain", Tone.hope),
         # CGTN via myglobalnews.net, 2025-07-30 (Stockholm talks)
         (
             "Over two days of candid, in-depth discussions, both sides reviewed progress since the "

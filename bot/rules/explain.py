@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.models import Tone
 from bot.rules.engine import CompiledNewsRule, NewsHit, RuleEngine, news_texts, tone_fires
 from bot.rules.loader import RuleSet
-from bot.rules.matcher import tokens_of
+from bot.rules.matcher import Anchor, AnchorProbe, all_anchors, tokens_of
 from bot.rules.schema import ToneRule
 from bot.rules.tone import ToneResult, ToneScorer, build_lexicon
 
@@ -98,8 +98,10 @@ class TextReading(_Model):
 class Explainer:
     """Explains texts against one RuleSet (compile once, read many)."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, ruleset: RuleSet, *, shortcuts: bool = True) -> None:
+        """`shortcuts=False` reads every condition in full (the tests compare the two)."""
         self._ruleset = ruleset
+        self._shortcuts = shortcuts
         self._engine = RuleEngine(ruleset)
         compiled = self._engine.news_rules
         scorer = next(
@@ -107,13 +109,20 @@ class Explainer:
             next((c.scorer for c in compiled if c.scorer is not None), None),
         )
         self._scorer = scorer if scorer is not None else ToneScorer(build_lexicon())
+        self._blank: dict[int, RuleReading] = {}
+        self._probe = AnchorProbe(
+            all_anchors(c.condition for c in compiled if c.condition is not None)
+        )
 
     def read(self, text: str, summary: str = "") -> TextReading:
         hits = {h.rule.id: h for h in self._engine.news_hits(text, summary)}
         texts = news_texts(text, summary)
         tones: dict[tuple[int, str], ToneResult] = {}
         overall = self._tone(self._scorer, texts[("title", "summary")], tones)
-        rules = [self._rule(c, texts, hits.get(c.rule.id), tones) for c in self._engine.news_rules]
+        reads: dict[str, tuple[frozenset[str], frozenset[Anchor]]] = {}
+        rules = [
+            self._rule(c, texts, hits.get(c.rule.id), tones, reads) for c in self._engine.news_rules
+        ]
         fired = [r.id for r in rules if r.fired]
         sectors: dict[str, None] = {}
         for rule_id in fired:
@@ -141,21 +150,40 @@ class Explainer:
             result = cache[key] = scorer.score(text)
         return result
 
-    @classmethod
     def _rule(
-        cls,
+        self,
         compiled: CompiledNewsRule,
         texts: dict[tuple[str, ...], str],
         hit: NewsHit | None,
         tones: dict[tuple[int, str], ToneResult],
+        reads: dict[str, tuple[frozenset[str], frozenset[Anchor]]],
     ) -> RuleReading:
+        """One rule's reading; `reads` caches each text's tokens and present anchors."""
         rule = compiled.rule
         text = texts[compiled.fields]
         matched: list[str] = []
         failed: str | None = None
         vetoed: list[str] = []
-        if compiled.condition is not None:
-            trace = compiled.condition.explain(text, tokens_of(text))
+        if (
+            self._shortcuts
+            and hit is None
+            and compiled.scorer is None
+            and compiled.condition is not None
+            and text
+        ):
+            read = reads.get(text)
+            if read is None:
+                read = reads[text] = (tokens_of(text), self._probe.present(text))
+            if compiled.condition.absent(read[1]):
+                return self._unmatched(compiled)
+        if compiled.condition is not None and self._shortcuts and hit is not None and rule.enabled:
+            pass  # fired: the engine's matches are shown, and `test` passing means no veto
+        elif compiled.condition is not None:
+            read = reads.get(text)
+            if read is None:
+                read = reads[text] = (tokens_of(text), self._probe.present(text))
+            present = read[1] if self._shortcuts else None
+            trace = compiled.condition.explain(text, read[0], present=present)
             matched = trace.matched if trace.ok else _unique(trace.matched + trace.partial)
             vetoed = trace.vetoed_by
             if not trace.ok:
@@ -163,7 +191,7 @@ class Explainer:
         tone: ToneReading | None = None
         if compiled.scorer is not None:
             assert isinstance(rule, ToneRule)
-            result = cls._tone(compiled.scorer, text, tones)
+            result = self._tone(compiled.scorer, text, tones)
             tone = ToneReading.of(result)
             if failed is None and not tone_fires(rule, result):
                 wanted = " or ".join(t.value for t in rule.alert_on)
@@ -189,6 +217,15 @@ class Explainer:
             tone=tone,
             source_restricted=rule.sources is not None,
         )
+
+    def _unmatched(self, compiled: CompiledNewsRule) -> RuleReading:
+        """A match rule none of whose terms can occur: one reading per rule, built once."""
+        reading = self._blank.get(compiled.order)
+        if reading is None:
+            reading = self._blank[compiled.order] = self._rule(
+                compiled, {compiled.fields: ""}, None, {}, {}
+            )
+        return reading
 
 
 def _unique(items: list[str]) -> list[str]:

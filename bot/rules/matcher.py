@@ -381,8 +381,12 @@ def _alternation(terms: Sequence[CompiledTerm]) -> re.Pattern[str] | None:
 _SINGLE_TOKEN = re.compile(r"\w+")
 
 
+@functools.lru_cache(maxsize=64)
 def tokens_of(text: str) -> frozenset[str]:
-    """The lower-cased word tokens of a text (what single-word terms are looked up in)."""
+    """The lower-cased word tokens of a text (what single-word terms are looked up in).
+
+    Cached: `explain` and nested `near` items ask again for the text just read.
+    """
     return frozenset(TOKEN_RE.findall(text.lower()))
 
 
@@ -407,6 +411,21 @@ class _Gate:
             else:
                 by_substring.append((term.anchor.text, i))
         return cls(tuple(always), by_token, tuple(by_substring))
+
+    def pick(
+        self, terms: Sequence[CompiledTerm], lower: str, tokens: frozenset[str]
+    ) -> list[CompiledTerm]:
+        """The `terms` (those this gate was built from) whose anchor occurs, in list order."""
+        picked = list(self.always)
+        for tok in self.by_token.keys() & tokens:
+            picked.extend(self.by_token[tok])
+        for text, i in self.by_substring:
+            if text in lower:
+                picked.append(i)
+        if not picked:
+            return []
+        picked.sort()
+        return [terms[i] for i in picked]
 
 
 @dataclass(slots=True)
@@ -447,14 +466,13 @@ class _Part:
 
         Token anchors are one set intersection; substring anchors one `in` each.
         """
+        terms = self.regex_terms
+        if not terms:
+            return []
         gate = self._gate
         if gate is None:
-            gate = self._gate = _Gate.of(self.regex_terms)
-        picked = list(gate.always)
-        for tok in gate.by_token.keys() & tokens:
-            picked.extend(gate.by_token[tok])
-        picked.extend(i for text, i in gate.by_substring if text in lower)
-        return [self.regex_terms[i] for i in sorted(picked)]
+            gate = self._gate = _Gate.of(terms)
+        return gate.pick(terms, lower, tokens)
 
     def found(self, text: str, regex: re.Pattern[str]) -> list[str]:
         """Non-empty matches of `regex` outside the ignored scopes."""
@@ -476,12 +494,13 @@ class _Part:
         partial: list[str] | None = None,
         only_hits: bool = False,
         explain_none: bool = False,
+        present: frozenset[Anchor] | None = None,
     ) -> list[tuple[str, list[str] | None, str | None]]:
         """Each item as (label, what it matched or None, why it failed); for explanations.
 
         A single word is a token look-up, as in `Condition.test`; other terms
         search their own compiled regex; groups explain themselves. What failing
-        groups matched in part goes to `partial`.
+        groups matched in part goes to `partial`. `present`: see `Condition.explain`.
         """
         out: list[tuple[str, list[str] | None, str | None]] = []
         lower = text.lower()
@@ -513,7 +532,7 @@ class _Part:
         # groups: the fast `test` decides; only a group that fails where the reason will
         # be shown (the first failure of an `all`, or an `any` with no hit) is explained
         term_failed = not only_hits and any(hit is None for _, hit, _ in out)
-        results = [(group, group.test(text, tokens)) for group in self.groups]
+        results = [(group, _group_test(group, text, tokens, present)) for group in self.groups]
         any_hit = any(sub is not None for _, sub in results) or any(h for _, h, _ in out)
         budget = 3 if only_hits and not any_hit else (0 if term_failed else 1)
         for group, sub in results:
@@ -523,7 +542,7 @@ class _Part:
             why = None
             if budget > 0 and not explain_none:
                 budget -= 1
-                trace = group.explain(text, tokens, nested=True)
+                trace = group.explain(text, tokens, nested=True, present=present)
                 why = trace.failed
                 if partial is not None:
                     partial.extend(trace.matched + trace.partial)
@@ -570,7 +589,7 @@ class Condition:
     `test` returns the matched text snippets (for the explanation) or None.
     """
 
-    __slots__ = ("all", "any", "none")
+    __slots__ = ("_anchors", "_blank", "all", "any", "none")
 
     def __init__(
         self,
@@ -581,6 +600,8 @@ class Condition:
         self.any = any
         self.all = all
         self.none = none
+        self._anchors: frozenset[Anchor] | _Unset | None = _UNSET
+        self._blank: dict[bool, Trace] = {}
 
     @classmethod
     def build(
@@ -629,29 +650,45 @@ class Condition:
         return _dedupe(matched)
 
     def explain(
-        self, text: str, tokens: frozenset[str] | None = None, *, nested: bool = False
+        self,
+        text: str,
+        tokens: frozenset[str] | None = None,
+        *,
+        nested: bool = False,
+        present: frozenset[Anchor] | None = None,
     ) -> Trace:
         """The same verdict as `test`, with the reason: what matched, what failed, what vetoed.
 
         Uses the same compiled terms and token look-ups as `test` (item by item,
         without the batching), so the two cannot disagree; `tests/test_explain.py`
-        checks that on real headlines.
+        checks that on real headlines. `present`: the anchors that occur in the
+        text (see `AnchorProbe`); a condition, or nested group, none of whose
+        anchors occur cannot match anything, so its trace is the one it has on an
+        empty text, computed once (`tests/test_explain.py` checks the two agree).
         """
+        if present is not None:
+            blank = _blank_trace(self, present, nested)
+            if blank is not None:
+                return blank
         if tokens is None:
             tokens = tokens_of(text)
         trace = Trace(ok=True)
         if self.none is not None:
-            self._explain_none(self.none, text, tokens, trace)
+            self._explain_none(self.none, text, tokens, trace, present)
         if self.all is not None:
             for i, (label, hit, why) in enumerate(
-                self.all.item_hits(text, tokens, allow_empty=True, partial=trace.partial)
+                self.all.item_hits(
+                    text, tokens, allow_empty=True, partial=trace.partial, present=present
+                )
             ):
                 if hit is None:
                     trace.fail(f"all[{i}]: " + (why or f"{label} not found"))
                 else:
                     trace.matched.extend(hit)
         if self.any is not None:
-            items = self.any.item_hits(text, tokens, partial=trace.partial, only_hits=True)
+            items = self.any.item_hits(
+                text, tokens, partial=trace.partial, only_hits=True, present=present
+            )
             found = [hit for _, hit, _ in items if hit is not None]
             for hit in found:
                 trace.matched.extend(hit)
@@ -666,8 +703,16 @@ class Condition:
         return trace
 
     @staticmethod
-    def _explain_none(part: _Part, text: str, tokens: frozenset[str], trace: Trace) -> None:
-        for label, hit, _why in part.item_hits(text, tokens, only_hits=True, explain_none=True):
+    def _explain_none(
+        part: _Part,
+        text: str,
+        tokens: frozenset[str],
+        trace: Trace,
+        present: frozenset[Anchor] | None,
+    ) -> None:
+        for label, hit, _why in part.item_hits(
+            text, tokens, only_hits=True, explain_none=True, present=present
+        ):
             if hit is not None:
                 shown = ", ".join(h for h in hit if h)
                 trace.vetoed_by.append(f"{label} ({shown})" if shown and shown != label else label)
@@ -677,6 +722,28 @@ class Condition:
     def label(self) -> str:
         """A short description of this condition, for near-miss messages."""
         return _cached_label(self)
+
+    def anchors(self) -> frozenset[Anchor] | None:
+        """Every anchor of every term in this condition, nested ones included.
+
+        None when some term has no anchor (nothing then proves it cannot match).
+        """
+        if isinstance(self._anchors, _Unset):
+            self._anchors = _anchor_union(self.terms_and_groups())
+        return self._anchors
+
+    def terms_and_groups(self) -> Iterator[CompiledTerm | SubCondition]:
+        for part in (self.any, self.all, self.none):
+            if part is not None:
+                yield from part.terms
+                yield from part.groups
+
+    def absent(self, present: frozenset[Anchor] | None) -> bool:
+        """True when none of this condition's anchors is `present`: nothing in it can match."""
+        if present is None:
+            return False
+        anchors = self.anchors()
+        return anchors is not None and anchors.isdisjoint(present)
 
     def _label(self) -> str:
         bits = []
@@ -712,7 +779,7 @@ class Near:
     inside the enclosing condition's ignored scopes do not count.
     """
 
-    __slots__ = ("_terms", "ignore", "lists", "ordered", "within")
+    __slots__ = ("_anchors", "_blank", "_gates", "_terms", "ignore", "lists", "ordered", "within")
 
     MAX_MATCHES = 12
     """Matches per list considered (bounds the search on very long texts)."""
@@ -730,9 +797,12 @@ class Near:
             for terms in lists
         ]
         self._terms = [tuple(terms) for terms in lists]
+        self._gates = [_Gate.of(terms) for terms in self._terms]
         self.within = within
         self.ordered = ordered
         self.ignore = ignore
+        self._anchors: frozenset[Anchor] | _Unset | None = _UNSET
+        self._blank: dict[bool, Trace] = {}
 
     def _matches(
         self, text: str, tokens: frozenset[str] | None = None
@@ -744,14 +814,9 @@ class Near:
         lower = text.lower()
         tokens = tokens_of(text)
         out: list[list[tuple[int, int, int, str]]] = []
-        for terms in self._terms:
+        for terms, gate in zip(self._terms, self._gates, strict=True):
             found: list[tuple[int, int, int, str]] = []
-            for term in terms:
-                anchor = term.anchor
-                if anchor is not None and not (
-                    anchor.text in tokens if anchor.kind == "tok" else anchor.text in lower
-                ):
-                    continue
+            for term in gate.pick(terms, lower, tokens):
                 found.extend(_list_matches(term.regex, text, self.ignore))
             found.sort()
             out.append(found[: self.MAX_MATCHES])
@@ -773,8 +838,17 @@ class Near:
         return self._best(matches)
 
     def explain(
-        self, text: str, tokens: frozenset[str] | None = None, *, nested: bool = False
+        self,
+        text: str,
+        tokens: frozenset[str] | None = None,
+        *,
+        nested: bool = False,
+        present: frozenset[Anchor] | None = None,
     ) -> Trace:
+        if present is not None:
+            blank = _blank_trace(self, present, nested)
+            if blank is not None:
+                return blank
         matches = self._matches(text, tokens)
         for (labels, regex, _), found in zip(self.lists, matches, strict=True):
             if not found:
@@ -807,6 +881,19 @@ class Near:
     def _label(self) -> str:
         lists = " | ".join(_listing(list(labels), limit=3) for labels, _, _ in self.lists)
         return f"near({lists}; within {self.within}{', ordered' if self.ordered else ''})"
+
+    def anchors(self) -> frozenset[Anchor] | None:
+        """Every anchor of every term (None when some term has none)."""
+        if isinstance(self._anchors, _Unset):
+            self._anchors = _anchor_union(t for terms in self._terms for t in terms)
+        return self._anchors
+
+    def absent(self, present: frozenset[Anchor] | None) -> bool:
+        """True when none of this item's anchors is `present`: it cannot match."""
+        if present is None:
+            return False
+        anchors = self.anchors()
+        return anchors is not None and anchors.isdisjoint(present)
 
     def needs(self) -> Needs:
         options = [needs for _, _, needs in self.lists if needs]
@@ -863,6 +950,83 @@ def _list_needs(terms: Sequence[CompiledTerm]) -> frozenset[Anchor] | None:
 
 
 SubCondition = Condition | Near
+
+
+class _Unset:
+    """Marker for a not yet computed cache slot (None is a meaningful value)."""
+
+
+_UNSET = _Unset()
+
+
+def _anchor_union(items: Iterable[CompiledTerm | SubCondition]) -> frozenset[Anchor] | None:
+    out: set[Anchor] = set()
+    for item in items:
+        if isinstance(item, CompiledTerm):
+            if item.anchor is None:
+                return None
+            out.add(item.anchor)
+        else:
+            sub = item.anchors()
+            if sub is None:
+                return None
+            out |= sub
+    return frozenset(out)
+
+
+def all_anchors(items: Iterable[CompiledTerm | SubCondition]) -> set[Anchor]:
+    """Every anchor under `items` (terms without one are skipped): what `AnchorProbe` looks for."""
+    out: set[Anchor] = set()
+    for item in items:
+        if isinstance(item, CompiledTerm):
+            if item.anchor is not None:
+                out.add(item.anchor)
+        elif isinstance(item, Near):
+            out |= all_anchors(t for terms in item._terms for t in terms)
+        else:
+            out |= all_anchors(item.terms_and_groups())
+    return out
+
+
+def _blank_trace(cond: SubCondition, present: frozenset[Anchor], nested: bool) -> Trace | None:
+    """`cond`'s trace on a text where none of its anchors occurs, or None if that may not hold.
+
+    Such a text cannot match any of its terms, so the trace (all failures, no
+    matches) is the one on the empty text; it is computed once per condition.
+    """
+    if not cond.absent(present):
+        return None
+    blank = cond._blank.get(nested)
+    if blank is None:
+        blank = cond._blank[nested] = cond.explain("", frozenset(), nested=nested)
+        if blank.matched or blank.partial or blank.vetoed_by:
+            raise AssertionError(f"{cond.label()}: matches an empty text")  # pragma: no cover
+    return Trace(ok=blank.ok, failed=blank.failed)
+
+
+def _group_test(
+    group: SubCondition, text: str, tokens: frozenset[str], present: frozenset[Anchor] | None
+) -> list[str] | None:
+    """`group.test`, answered from the blank trace when none of its anchors is present."""
+    blank = _blank_trace(group, present, True) if present is not None else None
+    if blank is not None:
+        return [] if blank.ok else None
+    return group.test(text, tokens)
+
+
+class AnchorProbe:
+    """Which of a fixed set of anchors occur in a text: one `KeywordIndex` pass per text.
+
+    `Condition.explain(..., present=probe.present(text))` uses it to skip
+    conditions none of whose terms can match.
+    """
+
+    def __init__(self, anchors: Iterable[Anchor]) -> None:
+        self._index: KeywordIndex[Anchor] = KeywordIndex((a, frozenset({a})) for a in anchors)
+
+    def present(self, text: str) -> frozenset[Anchor]:
+        """The anchors occurring in `text` (already normalised)."""
+        return frozenset(self._index.candidates(text))
 
 
 def _vetoed(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> bool:

@@ -120,7 +120,11 @@ DEFAULT_LEXICON: dict[str, float] = {
     "cooperation": _HOPE_WEAK,
     "optimistic": _HOPE,
     "goodwill": 0.6,
+    # verbs of praise in all their forms ("China, US hail trade truce", "Trump hails …")
+    "hail": 0.6,
     "hails": 0.6,
+    "hailed": 0.6,
+    "welcome": 0.5,
     "welcomed": 0.5,
     "welcomes": 0.5,
     "resolve differences": 0.6,
