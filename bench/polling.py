@@ -29,8 +29,14 @@ from bot.app import Readout
 from bot.settings import Settings
 
 
-async def run_cycles(database_url: str, rules_dir: Path) -> tuple[float, float, int]:
-    settings = Settings(_env_file=None, rules_dir=rules_dir, database_url=database_url, console=False)  # type: ignore[call-arg]
+async def run_cycles(database_url: str, rules_dir: Path, *, archive_days: float = 14.0) -> tuple[float, float, int]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        rules_dir=rules_dir,
+        database_url=database_url,
+        console=False,
+        event_retention_days=archive_days,
+    )
     bot = await Readout.open(settings, adapters=[])
     try:
         t0 = time.perf_counter()
@@ -50,6 +56,11 @@ async def main() -> None:
     ap.add_argument("--feeds", type=int, default=1000)
     ap.add_argument("--items", type=int, default=20)
     ap.add_argument("--rules", type=int, default=0, help="generated match rules; 0 = the repository's own rules/")
+    ap.add_argument(
+        "--archive",
+        action="store_true",
+        help="also measure the event archive's cost: cycle 1 with it off (EVENT_RETENTION_DAYS=0) vs on",
+    )
     args = ap.parse_args()
     print(f"machine: {_common.machine()}")
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -77,6 +88,17 @@ async def main() -> None:
                     async with target as url:
                         first, second, alerts = await run_cycles(url, rules)
                 ratio = first / second
+                if args.archive:
+                    if isinstance(target, str):
+                        target = target.replace("bench.db", "bench-noarchive.db")
+                        off, _, _ = await run_cycles(target, rules, archive_days=0)
+                    else:
+                        async with PostgresDatabase(_common.PG_SERVER) as url:  # type: ignore[name-defined]
+                            off, _, _ = await run_cycles(url, rules, archive_days=0)
+                    print(
+                        f"{name:10s} event archive: cycle 1 {first:6.2f} s with it, {off:6.2f} s without: "
+                        f"{first / off:.2f}x"
+                    )
                 print(
                     f"{name:10s} cycle 1 (200s, {alerts} alerts): {first:6.2f} s "
                     f"[target < 10 s: {'met' if first < 10 else 'MISSED'}]  "

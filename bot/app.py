@@ -30,6 +30,7 @@ from bot.sources.http import Validators, make_client
 from bot.sources.poll import PollOutcome, poll_source
 from bot.sources.scheduler import SourceScheduler
 from bot.sources.slots import PollSlot, PollSlots
+from bot.storage.archive import EventArchive
 from bot.storage.faults import open_store
 from bot.storage.leader import LeaderLock
 from bot.storage.outcomes import OutcomeStore
@@ -130,8 +131,16 @@ class Readout:
             per_rule=settings.alerts_per_rule_max,
             window=settings.alerts_per_rule_window,
         )
+        days = settings.event_retention_days  # stored events for dry-run (bot.storage.archive)
+        self.archive = EventArchive(store.engine, retention=timedelta(days=days)) if days > 0 else None
         self.pipeline = Pipeline(
-            store, ruleset, self.clock, console_min=console_min, active_adapters=names, flood=flood
+            store,
+            ruleset,
+            self.clock,
+            console_min=console_min,
+            active_adapters=names,
+            flood=flood,
+            archive=self.archive,
         )
         self.outbox = OutboxWorker(
             store,

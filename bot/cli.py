@@ -1,4 +1,5 @@
-"""Command line: `python -m bot run | once | demo | check-rules | explain | probe | backtest | db upgrade`.
+"""Command line: `python -m bot run | once | demo | check-rules | explain | test-rules | dry-run | probe |
+backtest | stats | db upgrade`.
 
 Every failure a user can cause — a bad setting, a missing rules folder, a database that
 does not exist, a rejected chat token — ends in one line saying what and how to fix it,
@@ -13,7 +14,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_stats(sub)
     _add_explain(sub)
+    _add_test_rules(sub)
+    _add_dry_run(sub)
 
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply schema migrations")
@@ -100,6 +103,56 @@ def _positive(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
     return value
+
+
+def _add_test_rules(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tr = sub.add_parser("test-rules", help="run rule unit tests (default: every *.yaml under <rules>/tests/)")
+    _rules_option(tr)
+    tr.add_argument("files", nargs="*", type=Path, metavar="FILE", help="test files (default: <rules>/tests/*.yaml)")
+
+
+def _since(value: str) -> float:
+    from bot.rules.schema import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return seconds
+
+
+def _add_dry_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dr = sub.add_parser(
+        "dry-run", help="replay the stored headlines and prices through the rules on disk: alerts then vs now"
+    )
+    _rules_option(dr)
+    dr.add_argument("--since", type=_since, default=7 * 86400.0, help="how far back, e.g. 12h, 7d (default 7d)")
+
+
+async def _dry_run(settings: Settings, since: float) -> int:
+    """Rules on disk against what the bot saw: per rule, alerts then vs now, headlines gained/lost."""
+    from datetime import timedelta
+
+    from bot.dryrun import dry_run, report
+    from bot.rules.loader import RuleSet
+    from bot.storage.archive import EventArchive
+    from bot.storage.store import Store
+
+    ruleset = _load_or_report(settings)
+    if ruleset is None:
+        return 1
+    assert isinstance(ruleset, RuleSet)
+    store = await Store.open(settings.database_url)
+    try:
+        archive = EventArchive(store.engine, retention=timedelta(days=settings.event_retention_days))
+        window = timedelta(seconds=since)
+        run = await dry_run(archive, ruleset, since=datetime.now(UTC) - window)
+    finally:
+        await store.close()
+    print("\n".join(report(run, rules_dir=str(settings.rules_dir), since=window)))
+    return 0
 
 
 def _add_explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -350,31 +403,50 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in ("run", "once", "db"):
         check_database(settings)
-    if args.command == "check-rules":
-        return cmd_check_rules(settings)
-    if args.command == "run":
-        return asyncio.run(_run(settings))
-    if args.command == "once":
-        return asyncio.run(_once(settings, as_json=args.json))
-    if args.command == "demo":
-        from bot.demo.run import run_demo
+    handler = _COMMANDS.get(args.command)
+    if handler is None:
+        raise StartupError(f"unknown command {args.command!r}")
+    return handler(args, settings)
 
-        return asyncio.run(run_demo(settings, speed=args.speed))
-    if args.command == "probe":
-        return asyncio.run(_probe(settings))
-    if args.command == "backtest":
-        from bot.backtest.cli import run_backtest
 
-        return run_backtest(args, settings)
-    if args.command == "stats":
-        return asyncio.run(_stats(settings, args.rule, args.backtest_report))
-    if args.command == "explain":
-        return cmd_explain(settings, args.texts, as_json=args.json)
-    if args.command == "db":
-        from bot.storage.faults import create_private_sqlite_file
-        from bot.storage.migrations import upgrade
+def _cmd_test_rules(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.ruletest.cli import main as test_rules
 
-        create_private_sqlite_file(settings.database_url)
-        asyncio.run(upgrade(settings.database_url))
-        return 0
-    raise StartupError(f"unknown command {args.command!r}")
+    return test_rules(settings.rules_dir, args.files)
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo.run import run_demo
+
+    return asyncio.run(run_demo(settings, speed=args.speed))
+
+
+def _cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.backtest.cli import run_backtest
+
+    return run_backtest(args, settings)
+
+
+def _cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.storage.faults import create_private_sqlite_file
+    from bot.storage.migrations import upgrade
+
+    create_private_sqlite_file(settings.database_url)
+    asyncio.run(upgrade(settings.database_url))
+    return 0
+
+
+# One entry per subcommand: (parsed arguments, settings) -> exit status.
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "check-rules": lambda args, settings: cmd_check_rules(settings),
+    "test-rules": _cmd_test_rules,
+    "dry-run": lambda args, settings: asyncio.run(_dry_run(settings, args.since)),
+    "run": lambda args, settings: asyncio.run(_run(settings)),
+    "once": lambda args, settings: asyncio.run(_once(settings, as_json=args.json)),
+    "demo": _cmd_demo,
+    "probe": lambda args, settings: asyncio.run(_probe(settings)),
+    "backtest": _cmd_backtest,
+    "stats": lambda args, settings: asyncio.run(_stats(settings, args.rule, args.backtest_report)),
+    "explain": lambda args, settings: cmd_explain(settings, args.texts, as_json=args.json),
+    "db": _cmd_db,
+}

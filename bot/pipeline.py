@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,6 +33,7 @@ from bot.metrics import ALERTS, EVENTS
 from bot.models import Alert, NewsEvent, PriceEvent, Severity
 from bot.rules.engine import RuleEngine
 from bot.rules.loader import RuleSet
+from bot.storage.archive import EventArchive
 from bot.storage.protocols import PipelineStore
 from bot.storage.store import OutboxEntry, PollRecord
 from bot.stories import Report, StoryAssigner
@@ -65,13 +67,16 @@ class Pipeline:
         active_adapters: frozenset[str],
         flood: FloodGuard | None = None,
         stories: bool = True,
+        archive: EventArchive | None = None,
+        engine: RuleEngine | None = None,
     ) -> None:
         """`stories=False` turns story grouping off (a baseline for bench/stories.py)."""
         self.store = store
         self.flood = flood or FloodGuard(per_poll=20, per_rule=60, window=3600)
+        self.archive = archive
         self.clock = clock
         self.ruleset = ruleset
-        self.engine = RuleEngine(ruleset)
+        self.engine = engine if engine is not None else RuleEngine(ruleset)
         self.console_min = console_min
         self.active_adapters = active_adapters
         # One group at a time: engine state and SQLite writes stay ordered.
@@ -154,6 +159,7 @@ class Pipeline:
             if polls:
                 await self.store.record_polls(conn, polls)
             fresh = await self.store.mark_seen_many(conn, [ev for b in group for ev in b.events], at=now)
+            await self._archive(conn, group, fresh, now)
             todo = _fresh_events(group, fresh)
             candidates: list[tuple[_Batch, Alert]] = []
             for (batch, ev), found in zip(todo, await self._evaluate(todo, now), strict=True):
@@ -265,6 +271,11 @@ class Pipeline:
             out.append((batch, alert.model_copy(update={"story": sid, "sources": j.sources, "update": not first})))
         return out
 
+    async def _archive(self, conn: Any, group: list[_Batch], fresh: set[str], now: datetime) -> None:
+        """Keep copies of the group's new events for dry-run, in the group's transaction."""
+        if self.archive is not None:
+            await self.archive.record(conn, _archivable(group, fresh), now=now)
+
     def _cooldown(self, alert: Alert) -> float:
         rule = self.ruleset.get(alert.rule_id)
         return rule.cooldown if rule is not None else 0.0
@@ -300,6 +311,17 @@ def _fresh_events(group: list[_Batch], fresh: set[str]) -> list[tuple[_Batch, Ne
             EVENTS.labels(source=ev.source).inc()
             todo.append((batch, ev))
     return todo
+
+
+def _archivable(group: list[_Batch], fresh: set[str]) -> list[NewsEvent | PriceEvent]:
+    """What dry-run replays: events new to this group that could alert (backlog left out)."""
+    kept = {
+        ev.id: ev
+        for b in group
+        for ev in b.events
+        if ev.id in fresh and (b.alert_after is None or ev.time >= b.alert_after)
+    }
+    return list(kept.values())
 
 
 def _consume(future: asyncio.Future[list[Alert]]) -> None:

@@ -9,6 +9,10 @@ A file that fails validation keeps its last good version in force (its rules
 do not vanish; other files' edits still apply) and the problems are logged
 with `path:line` and shown in /status until the file is valid again. Cooldown
 and dedup state live in the database, so a reload forgets neither.
+
+After a reload, the new rules are replayed on the stored events (`bot.dryrun`) and
+one line per rule is logged: alerts then vs now. Only files directly in `rules/`
+count: `rules/tests/` (rule tests) is neither loaded nor watched.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import logging
 import os
 import stat
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watchfiles import awatch
 
+from bot.dryrun import dry_run
 from bot.rules.loader import RuleLoadError, RuleSet, load_rules_dir
 
 if TYPE_CHECKING:
@@ -99,6 +105,7 @@ class RuleReloader:
         self._put_in_force(ruleset, snap)
         self.bot.services.rules.last_error = None
         log.info("rules reloaded: %s", self.bot.describe())
+        await log_dry_run(self.bot, ruleset)
         return True
 
     def _load(self, contents: Mapping[str, str | None]) -> RuleSet:
@@ -122,6 +129,7 @@ class RuleReloader:
                 kept = {n: t for n, t in patched.items() if t is not None}
                 if kept != self._in_force:
                     self._put_in_force(ruleset, kept, good=[n for n in snap if n not in broken])
+                    await log_dry_run(self.bot, ruleset)
                 self._seen = snap
                 log.error(
                     "rules: kept the last good version of %s until it is valid again; other edits applied",
@@ -142,6 +150,26 @@ class RuleReloader:
         if good is None:
             for gone in set(self.last_good) - set(snap):
                 del self.last_good[gone]
+
+
+async def log_dry_run(bot: Readout, ruleset: RuleSet) -> None:
+    """After a reload: the new rules on the last RELOAD_DRY_RUN_HOURS of stored events, one line per rule."""
+    hours = bot.settings.reload_dry_run_hours
+    if bot.archive is None or hours <= 0:
+        return
+    try:
+        run = await dry_run(bot.archive, ruleset, since=bot.clock.now() - timedelta(hours=hours))
+    except Exception:
+        log.exception("rules reloaded, but the dry run over stored events failed")
+        return
+    log.info(
+        "dry run of the new rules on %d headlines and %d price samples of the last %g hours:",
+        run.news,
+        run.prices,
+        hours,
+    )
+    for diff in run.rules:
+        log.info("dry run: %s", diff.line())
 
 
 async def reload_now(bot: Readout, rules_dir: Path) -> bool:

@@ -296,6 +296,7 @@ def test_command_tree_shape() -> None:
         "stats",
         "help",
         "test-alert",
+        "try",
     }
     sub_opts = {o["name"]: o for o in subs["subscribe"]["options"]}
     assert sub_opts["channel"]["type"] == 7 and sub_opts["channel"]["channel_types"] == [0, 5]
@@ -759,3 +760,37 @@ async def test_shared_command_cases(h: Harness, case: Case) -> None:
     after = {(s.selector, s.value) for s in await h.store.subscriptions("discord", address)}
     expected = case.subscribed_before if case.subscribed_after is None else case.subscribed_after
     assert after == set(expected)
+
+
+# ---- /readout try --------------------------------------------------------------------------
+
+# The Baltimore Post (Washington Post repost), 2018-09-15:
+# https://thebaltimorepost.com/trump-has-decided-to-impose-additional-tariffs-on-200-billion-in-chinese-goods-in-dramatic-escalation-of-trade-battle/
+TRY_HEADLINE = (
+    "Trump has decided to impose additional tariffs on $200 billion in Chinese goods "
+    "in dramatic escalation of trade battle"
+)
+
+
+async def test_try_reads_a_headline_for_any_member_and_changes_nothing(h: Harness) -> None:
+    from bot.rules.loader import load_rules_dir
+
+    services = h.adapter._services
+    assert services is not None
+    services.rules.replace(load_rules_dir(Path(__file__).parent / "fixtures/rules/good"), at=T0)
+    r = await h.run("try", {"headline": TRY_HEADLINE}, perms=MEMBER)
+    assert r.ephemeral  # a reading, not an announcement
+    [embed] = r.embeds
+    assert embed["title"] == "How Readout's rules read it"
+    assert embed["description"] == f"*{TRY_HEADLINE}*"
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert fields["Would fire"].splitlines() == [
+        "`tariff-announcement` **warning** — matched tariffs, impose",
+        "`readout-friction` **warning** — matched Chinese",
+    ]
+    assert fields["Near misses"].startswith("`readout-hope` — *tone: friction (-")
+    assert fields["Tone"].startswith("**friction** (-") and "from escalation -" in fields["Tone"]
+    assert fields["Watch-list"] == "chips, defensives"
+    assert await _routing(h.store) == ([], [], [])  # nothing stored for this channel
+    r = await h.run("try", {"headline": "x " * 81}, perms=MEMBER)
+    assert r.ephemeral and r.content.startswith("too many arguments (at most 80)")

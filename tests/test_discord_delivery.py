@@ -106,6 +106,7 @@ async def test_start_logs_in_and_syncs_commands_globally(
         "unmute",
         "quiet",
         "test-alert",
+        "try",
     }
     assert sync.headers["Authorization"] == f"Bot {TOKEN}"
 

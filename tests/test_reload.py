@@ -263,3 +263,43 @@ async def test_a_broken_file_keeps_its_last_good_rules_while_other_edits_apply(
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def test_reload_logs_a_dry_run_line_per_rule(running: Running, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot.reload")
+    running.publish("Tariffs on steel", "Sanctions on banks")
+    assert await running.poll() == ["Tariffs on steel"]
+    (running.rules / "rules.yaml").write_text(V2)
+    assert await reload_now(running.readout, running.rules) is True
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dry run")]
+    assert lines == [
+        "dry run of the new rules on 2 headlines and 0 price samples of the last 24 hours:",
+        "dry run: trade: 1 then -> 2 now (+1 gained, -0 lost)",
+    ]
+    caplog.clear()
+    running.readout.settings.reload_dry_run_hours = 0  # RELOAD_DRY_RUN_HOURS=0: reload only
+    (running.rules / "rules.yaml").write_text(V1)
+    assert await reload_now(running.readout, running.rules) is True
+    assert not [r for r in caplog.records if r.getMessage().startswith("dry run")]
+
+
+async def test_rule_tests_folder_is_neither_loaded_nor_watched(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.reload")
+    readout, holder = running.readout, running.readout.services.rules
+    (running.rules / "tests").mkdir()
+    watcher = asyncio.create_task(watch_rules(readout, running.rules, debounce_ms=50))
+    try:
+        await asyncio.sleep(0.3)  # the watcher is armed
+        first_set = holder.current
+        # a rule-test file (not a rule file) under rules/tests/: no reload, nothing rejected
+        (running.rules / "tests/trade.yaml").write_text("tests: [not, rules]\n")
+        (running.rules / "rules.yaml").write_text(V2)  # then a real edit, to know the watcher saw both
+        await _until(lambda: holder.current is not first_set)
+        reloads = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rules reload")]
+        assert len(reloads) == 1 and "rejected" not in reloads[0], reloads
+        assert holder.last_error is None
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)

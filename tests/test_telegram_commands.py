@@ -588,3 +588,43 @@ async def test_shared_command_cases(bot: Bot, case: Case) -> None:
     after = {(s.selector, s.value) for s in await bot.store.subscriptions("telegram", address)}
     expected = case.subscribed_before if case.subscribed_after is None else case.subscribed_after
     assert after == set(expected)
+
+
+# ---- /try ----------------------------------------------------------------------------------
+
+# @realDonaldTrump, 2019-02-24T22:50:14Z: https://twitter.com/realDonaldTrump/status/1099803719435239426
+TRY_TWEET = (
+    "....productive talks, I will be delaying the U.S. increase in tariffs now scheduled for March 1. "
+    "Assuming both sides make additional progress, we will be planning a Summit for President Xi and myself, "
+    "at Mar-a-Lago, to conclude an agreement. A very good weekend for U.S. & China!"
+)
+
+
+async def test_try_explains_a_pasted_headline_to_a_group_member(
+    fake_telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    """Anyone may ask (a plain group member), the text is escaped (`&`), nothing is stored."""
+    good = load_rules_dir(Path(__file__).parent / "fixtures/rules/good")
+    b = await start_bot(fake_telegram, tmp_path / "try.db", good, ManualClock(T0))
+    try:
+        text = await b.say(GROUP, f"/try {TRY_TWEET}", from_id=MEMBER)
+        lines = text.splitlines()
+        assert lines[:2] == ["How Readout's rules read it", TRY_TWEET]
+        # a delay is no announcement: tariff-announcement is a near miss, with explain's reason
+        assert lines[2:6] == [
+            "Would fire",
+            "readout-hope info",
+            "Near misses",
+            r"tariff-announcement — all[1]: none of impose*, raise*, hike*, announce*, retaliat*, "
+            r"/\d+(?:\.\d+)?\s?%/ found",
+        ]
+        # the lexicon's weights are tuned elsewhere: pin the shape of the tone, not its numbers
+        assert lines[6].startswith("readout-friction — tone: hope (+")
+        assert lines[7].startswith("Tone: hope (+") and "productive +" in lines[7]
+        assert lines[8:] == ["Watch-list: -", "Nothing was sent or stored; cooldowns and sources are not applied."]
+        assert await b.store.destinations("telegram") == []
+        assert await b.store.seen_count() == 0
+        assert (await b.say(ALICE, "/try")).startswith("paste a headline after the command")
+    finally:
+        await b.adapter.stop()
+        await b.store.close()

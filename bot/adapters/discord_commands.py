@@ -38,6 +38,7 @@ from bot.commands import ChatDestination, PreferenceError, Refusal
 from bot.commands.limit import REFUSAL, Verdict
 from bot.commands.reply import Line
 from bot.commands.routing import describe
+from bot.commands.tryout import MAX_CHARS as MAX_TRY_CHARS
 from bot.commands.views import RECENT_DEFAULT, RECENT_MAX
 from bot.models import Alert, Explanation, Severity, Tone, stable_id
 from bot.storage.store import Selector
@@ -407,6 +408,14 @@ class ReadoutCommands(app_commands.Group):
     ) -> None:
         """Show the last n alerts, newest first."""
         await self.run(interaction, "recent", [str(n)])
+
+    @app_commands.command(name="try", description="How the rules read a headline: what fires, near misses, tone")
+    @app_commands.describe(headline="Paste a headline (nothing is sent or stored)")
+    async def try_(
+        self, interaction: discord.Interaction, headline: app_commands.Range[str, 1, MAX_TRY_CHARS]
+    ) -> None:
+        """Show how the news rules read a pasted headline."""
+        await self.run(interaction, "try", headline.split())
 
     @app_commands.command(name="status", description="Sources, rules, delivery queue")
     async def status(self, interaction: discord.Interaction) -> None:

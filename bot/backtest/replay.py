@@ -32,6 +32,7 @@ from bot.backtest.memory_store import MemoryStore
 from bot.clock import ManualClock, ensure_utc
 from bot.models import Alert, NewsEvent, PriceEvent, stable_id
 from bot.pipeline import Pipeline
+from bot.rules.engine import RuleEngine
 from bot.rules.loader import RuleSet
 from bot.storage.protocols import ReplayStore
 from bot.storage.store import Store
@@ -495,6 +496,7 @@ async def replay(
     ruleset: RuleSet,
     *,
     database_url: str | None = None,
+    engine: RuleEngine | None = None,
 ) -> ReplayResult:
     """Drive `events` through a fresh `Pipeline` in time order; return every alert it raised.
 
@@ -502,6 +504,7 @@ async def replay(
     as a live poll would hand it over; at equal times, prices go first. The
     pipeline's state lives in a `MemoryStore` (fast), or with `database_url`
     in a real `Store` there (one SQL transaction per event, as live; slow).
+    `engine`: a state-free engine over `ruleset` (`RuleEngine.fresh()`), to skip compiling.
     """
     ordered = sorted(events, key=lambda e: (e.time, e.kind == "news"))
     started = timer.perf_counter()
@@ -514,7 +517,7 @@ async def replay(
                 f"{database_url}: the database already holds {seen:,} events, which would be "
                 "skipped as seen; replay into a new database"
             )
-        pipeline = Pipeline(store, ruleset, clock, console_min=None, active_adapters=frozenset())
+        pipeline = Pipeline(store, ruleset, clock, console_min=None, active_adapters=frozenset(), engine=engine)
         with _quiet_pipeline():
             for ev in ordered:
                 clock.set(ev.time)

@@ -9,7 +9,8 @@ Modules: `registry` (the table, `ChatDestination`, `run`), `reply` (the reply
 model, `Refusal`), `parse` (durations, quiet hours, filters, selectors →
 `PreferenceError`), `limit` (per-user command rate limit), and the commands:
 `routing` (start, subscribe, unsubscribe, subscriptions, filter), `mutes`
-(mute, unmute, quiet), `views` (why, rules, watchlist, recent, status, help).
+(mute, unmute, quiet), `views` (why, rules, watchlist, recent, status, help),
+`tryout` (try: explain a pasted headline).
 
 Adding a command:
 
@@ -37,6 +38,7 @@ from bot.commands import routing  # noqa: I001
 from bot.commands import mutes
 from bot.commands import views
 from bot.commands import stats
+from bot.commands import tryout
 from bot.commands.parse import PreferenceError
 from bot.commands.registry import COMMANDS, ChatDestination, Command, command, run
 from bot.commands.reply import Refusal, Reply
@@ -53,5 +55,6 @@ __all__ = [
     "routing",
     "run",
     "stats",
+    "tryout",
     "views",
 ]

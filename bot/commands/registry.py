@@ -87,20 +87,23 @@ class Command:
     usage: str
     help: str
     func: CommandFunc = field(repr=False)
+    max_args: int = MAX_ARGS
 
 
 COMMANDS: dict[str, Command] = {}
 
 
-def command(usage: str) -> Callable[[CommandFunc], CommandFunc]:
-    """Register a command under the first word of `usage`; the docstring's first line is its help."""
+def command(usage: str, *, max_args: int = MAX_ARGS) -> Callable[[CommandFunc], CommandFunc]:
+    """Register a command under the first word of `usage`; the docstring's first line is its help.
+
+    `max_args`: more words than this are refused (a pasted headline is many words)."""
 
     def wrap(func: CommandFunc) -> CommandFunc:
         name = usage.split()[0]
         if name in COMMANDS:
             raise ValueError(f"command {name!r} is registered twice")
         help_text = (func.__doc__ or name).strip().splitlines()[0]
-        COMMANDS[name] = Command(name, usage, help_text, func)
+        COMMANDS[name] = Command(name, usage, help_text, func, max_args)
         return func
 
     return wrap
@@ -112,7 +115,7 @@ async def run(
     """Run command `name`; bad input and refusals come back as a refusal reply, never raised."""
     cmd = COMMANDS[name]
     try:
-        check_args(args)
+        check_args(args, max_args=cmd.max_args)
         return await cmd.func(services, destination, args)
     except PreferenceError as exc:
         return refusal_reply(Refusal(str(exc)), usage=cmd.usage)
@@ -120,9 +123,9 @@ async def run(
         return refusal_reply(exc)
 
 
-def check_args(args: Sequence[str]) -> None:
-    if len(args) > MAX_ARGS:
-        raise PreferenceError(f"too many arguments (at most {MAX_ARGS})")
+def check_args(args: Sequence[str], *, max_args: int = MAX_ARGS) -> None:
+    if len(args) > max_args:
+        raise PreferenceError(f"too many arguments (at most {max_args})")
     if any(len(a) > MAX_ARG_LENGTH for a in args):
         raise PreferenceError(f"argument too long (at most {MAX_ARG_LENGTH} characters)")
 

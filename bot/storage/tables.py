@@ -237,3 +237,22 @@ alert_messages = Table(
     Column("edited_at", TZ),
 )
 Index("ix_alert_messages_message", alert_messages.c.adapter, alert_messages.c.address, alert_messages.c.message_id)
+
+# Copies of the events the pipeline saw (headlines and price samples), kept for
+# `EVENT_RETENTION_DAYS` so `dry-run` can replay them through edited rules.
+event_archive = Table(
+    "event_archive",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # news | price
+    Column("source", String(128), nullable=False),
+    Column("event_time", TZ, nullable=False),
+    Column("title", Text),
+    Column("summary", Text),
+    Column("url", Text),
+    Column("symbol", String(32)),
+    Column("value", Float),
+    Column("previous_close", Float),
+    Column("tags", JSON, nullable=False),
+)
+Index("ix_event_archive_time", event_archive.c.event_time)

@@ -1,0 +1,1 @@
+"""Rule unit tests: `python -m bot test-rules` (schema, loading, running, reporting)."""
