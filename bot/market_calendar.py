@@ -9,6 +9,9 @@ Sessions:
   the 16:00 close belongs to the session it closes; early closes at 13:00);
 * ``us-extended`` — 04:00 New York to four hours after the close (20:00, or 17:00
   on early-close days), on NYSE trading days only;
+* ``fx``          — the currency market's week: Sunday 17:00 New York to Friday 17:00
+  New York (the usual FX convention; NYSE holidays do not close it), so a yuan quote
+  in the Asian session counts and a weekend quote does not;
 * ``any``         — always.
 """
 
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 NEW_YORK = ZoneInfo("America/New_York")
 PRE_MARKET = time(4, 0)
 AFTER_HOURS = timedelta(hours=4)
+_FRIDAY, _SATURDAY, _SUNDAY = 4, 5, 6
+FX_WEEK_TURN = time(17, 0)
+"""FX trading week: opens Sunday and closes Friday at this New York time."""
 QUOTE_MAX_AGE = timedelta(hours=1)
 """A quote older than this when a rule looks at it is stale (delayed feeds lag ~15 min)."""
 _FIRST = date(2000, 1, 3)
@@ -38,6 +44,7 @@ _YEARS_AHEAD = 3
 class Session(StrEnum):
     us_regular = "us-regular"
     us_extended = "us-extended"
+    fx = "fx"
     any = "any"
 
 
@@ -78,6 +85,8 @@ def trading_day(day: date) -> bool:
 
 def window(day: date, session: Session) -> tuple[datetime, datetime] | None:
     """The UTC span of `session` on New York date `day` (None: no session that day)."""
+    if session is Session.fx:
+        return _fx_window(day)
     hours = _hours(day)
     if hours is None:
         return None
@@ -88,6 +97,21 @@ def window(day: date, session: Session) -> tuple[datetime, datetime] | None:
         return start, hours[1] + AFTER_HOURS
     start = datetime.combine(day, time(0), NEW_YORK).astimezone(UTC)
     return start, start + timedelta(days=1)
+
+
+def _fx_window(day: date) -> tuple[datetime, datetime] | None:
+    """The FX week's part of New York date `day`: none on Saturday, from 17:00 on Sunday,
+    until 17:00 on Friday, the whole day otherwise."""
+    weekday = day.weekday()  # Monday 0 … Sunday 6
+    if weekday == _SATURDAY:
+        return None
+    start = datetime.combine(day, time(0), NEW_YORK)
+    end = start + timedelta(days=1)
+    if weekday == _SUNDAY:  # Sunday: the week opens
+        start = datetime.combine(day, FX_WEEK_TURN, NEW_YORK)
+    elif weekday == _FRIDAY:  # Friday: the week closes
+        end = datetime.combine(day, FX_WEEK_TURN, NEW_YORK)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def in_session(when: datetime, session: Session) -> bool:

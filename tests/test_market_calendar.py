@@ -153,5 +153,27 @@ def test_a_bad_session_in_a_rule_file_is_reported_with_file_and_line(tmp_path: P
         load_rules_dir(rules)
     assert [str(p) for p in caught.value.problems] == [
         f"{rules / 'markets.yaml'}:{line}: rules[0].session: expected 'us-regular', "
-        "'us-extended' or 'any' (got 'asia')"
+        "'us-extended', 'fx' or 'any' (got 'asia')"
     ]
+
+
+def test_the_fx_week_runs_sunday_evening_to_friday_evening_new_york() -> None:
+    fx = Session.fx
+    # Thanksgiving closes the NYSE, not the currency market; the yuan's Asian session counts
+    assert in_session(utc(11, 26, 15), fx) and not in_session(utc(11, 26, 15), EXTENDED)
+    assert in_session(utc(11, 24, 3), fx)  # 22:00 New York Monday = Tuesday morning in Shanghai
+    # Friday 2026-11-27: open until 17:00 New York (22:00 UTC), then the weekend
+    assert in_session(utc(11, 27, 22, 0), fx) and not in_session(utc(11, 27, 22, 1), fx)
+    assert not in_session(utc(11, 28, 15), fx)  # Saturday
+    assert not in_session(utc(11, 29, 21, 59), fx)  # Sunday 16:59 New York
+    assert in_session(utc(11, 29, 22, 0), fx)  # Sunday 17:00 New York: the week opens
+    assert next_open(utc(11, 28, 15), fx) == utc(11, 29, 22, 0)
+    # a Friday-evening quote polled on Saturday is stale; a fresh Asian-session one is not
+    assert not fresh_in_session(utc(11, 27, 21), utc(11, 28, 3), fx)
+    assert fresh_in_session(utc(11, 24, 3), utc(11, 24, 3, 10), fx)
+
+
+def test_the_bundled_yuan_rule_reads_the_fx_week() -> None:
+    ruleset = load_rules_dir(Path(__file__).resolve().parents[1] / "rules")
+    (yuan,) = [r for r in ruleset.rules if r.id == "yuan-move"]
+    assert yuan.session is Session.fx

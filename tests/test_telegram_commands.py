@@ -323,15 +323,15 @@ async def test_settings_never_reach_another_chat(bot: Bot) -> None:
         ),
         (
             "/quiet 25:00-07:00",
-            "quiet hours must look like 22:00-07:00 [Europe/London]. Use: /quiet 22:00-07:00 [timezone] | us-regular | us-extended | any | off",
+            "quiet hours must look like 22:00-07:00 [Europe/London]. Use: /quiet 22:00-07:00 [timezone] | us-regular | us-extended | fx | any | off",
         ),
         (
             "/quiet 22:00-07:00 Mars/Olympus",
-            "unknown time zone 'Mars/Olympus': use an IANA name such as America/New_York. Use: /quiet 22:00-07:00 [timezone] | us-regular | us-extended | any | off",
+            "unknown time zone 'Mars/Olympus': use an IANA name such as America/New_York. Use: /quiet 22:00-07:00 [timezone] | us-regular | us-extended | fx | any | off",
         ),
         (
             "/quiet 22:00-07:00 ../../etc/passwd",
-            "time zone must be an IANA name such as UTC, America/New_York or Asia/Shanghai. Use: /quiet 22:00-07:00 [timezone] | us-regular | us-extended | any | off",
+            "time zone must be an IANA name such as UTC, America/New_York or Asia/Shanghai. Use: /quiet 22:00-07:00 [timezone] | us-regular | us-extended | fx | any | off",
         ),
         (
             "/subscribe nonsense",

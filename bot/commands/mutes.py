@@ -48,7 +48,7 @@ async def unmute(services: Services, dest: ChatDestination, args: Sequence[str])
     return say(line("🔔 Unmuted ", chat(dest.address), "."), public=True)
 
 
-@command("quiet 22:00-07:00 [timezone] | us-regular | us-extended | any | off")
+@command("quiet 22:00-07:00 [timezone] | us-regular | us-extended | fx | any | off")
 async def quiet(services: Services, dest: ChatDestination, args: Sequence[str]) -> Reply:
     """Hold alerts at night, or outside US market hours; one digest after (critical ones still come)."""
     store = services.store
@@ -93,7 +93,7 @@ async def _quiet_session(services: Services, dest: ChatDestination, session: Ses
         return say(line("⏰ Alerts in ", chat(dest.address), " come at any hour of the market."), public=True)
     return say(
         line(
-            "🏛 Alerts in ", chat(dest.address), f" come only in the {value} session (NYSE calendar); "
+            "🏛 Alerts in ", chat(dest.address), f" come only in the {value} session (market calendar); "
             "the rest are held and sent as one digest at the next open; critical ones still come.",
         ),
         public=True,

@@ -221,7 +221,7 @@ class RuleBase(_Strict):
     sources: list[str] | None = Field(default=None, description="source ids or tags; default: all")
     session: Session | None = Field(
         default=None,
-        description="us-regular | us-extended | any; default: us-extended for price rules "
+        description="us-regular | us-extended | fx | any; default: us-extended for price rules "
         "(fresh quotes only), any for the others",
     )
 

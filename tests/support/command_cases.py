@@ -66,7 +66,7 @@ CASES = [
     Case("quiet-bad-zone", "quiet", ("22:00-07:00", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'", "refusal"),
     Case("quiet-off-none", "quiet", ("off",), "No quiet hours in this chat.", "refusal"),
     Case("quiet-session", "quiet", ("us-regular",),
-         "🏛 Alerts in this chat come only in the us-regular session (NYSE calendar)", "change"),
+         "🏛 Alerts in this chat come only in the us-regular session (market calendar)", "change"),
     Case("stats-none", "stats", (), "No track record yet: outcomes appear 30 minutes after the first alert.",
          "view"),
     Case("stats-unknown-rule", "stats", ("nope",), "unknown rule 'nope' (see /rules)", "refusal"),
