@@ -329,7 +329,7 @@ class Cadence:
         elif state.throttled:
             cap = max(float(source.ceiling), THROTTLE_MAX)
             wait = min(max(chosen.seconds, float(source.interval)) * 2 ** (state.throttled - 1), cap)
-            if wait > chosen.seconds:
+            if wait >= chosen.seconds:
                 chosen = Interval(wait, f"backing off: HTTP {state.last_status} x{state.throttled}")
         return chosen
 
@@ -397,38 +397,34 @@ def learned_rates(
 
 
 def allocate(rates: Sequence[float], *, budget_interval: float, floor: float, ceiling: float) -> tuple[float, ...]:
-    """Seconds between polls per hour bucket: frequency ∝ √rate, as many polls a week as fixed
-    polling every `budget_interval` s, each within [floor, ceiling] (water-filling: buckets
-    pinned at a bound give their surplus or deficit to the others)."""
-    budget = len(rates) * 3600.0 / budget_interval  # polls over the period
+    """Seconds between polls per hour bucket: frequency ∝ √rate, as many polls over the
+    buckets as fixed polling every `budget_interval` s, each within [floor, ceiling].
+
+    With bounds the optimum is f_h = clamp(k·√λ_h, 1/ceiling, 1/floor) for the k that
+    spends the budget; the total grows with k, so k is found by bisection. A budget the
+    bounds cannot spend (or must exceed) leaves every bucket at the floor (ceiling)."""
+    budget = len(rates) * 3600.0 / budget_interval  # polls over the buckets
     roots = [math.sqrt(max(r, 0.0)) for r in rates]
-    if sum(roots) <= 0:
-        return tuple(float(budget_interval) for _ in rates)
-    fixed: dict[int, float] = {}
-    for _ in range(len(rates) + 1):
-        free = [h for h in range(len(rates)) if h not in fixed]
-        left = budget - sum(3600.0 / fixed[h] for h in fixed)
-        weight = sum(roots[h] for h in free)
-        if not free:
-            break
-        if left <= 0 or weight <= 0:
-            for h in free:
-                fixed[h] = float(ceiling)
-            break
-        scale = left / (3600.0 * weight)  # polls per second per √rate
-        # Pin the slow side first: it takes budget from the others, which may then need no floor.
-        slow = [h for h in free if scale * roots[h] * ceiling < 1.0]
-        fast = [h for h in free if scale * roots[h] * floor > 1.0]
-        for h in slow:
-            fixed[h] = float(ceiling)
-        if not slow:
-            for h in fast:
-                fixed[h] = float(floor)
-        if not slow and not fast:
-            for h in free:
-                fixed[h] = 1.0 / (scale * roots[h])
-            break
-    return tuple(fixed[h] for h in range(len(rates)))
+    positive = [r for r in roots if r > 0]
+    if not positive:
+        return tuple(float(min(max(budget_interval, floor), ceiling)) for _ in rates)
+    slowest, fastest = 1.0 / ceiling, 1.0 / floor
+
+    def polls(k: float) -> float:
+        return sum(3600.0 * min(max(k * r, slowest), fastest) for r in roots)
+
+    low, high = 0.0, fastest / min(positive)  # at `high` every bucket with items is at the floor
+    if polls(high) <= budget:
+        low = high
+    else:
+        for _ in range(200):
+            mid = (low + high) / 2
+            if polls(mid) < budget:
+                low = mid
+            else:
+                high = mid
+    k = (low + high) / 2 if low != high else low
+    return tuple(1.0 / min(max(k * r, slowest), fastest) for r in roots)
 
 
 def format_seconds(seconds: float) -> str:

@@ -153,7 +153,7 @@ class SourcesFile(_Strict):
     def _host_names(cls, value: dict[str, HostBudget]) -> dict[str, HostBudget]:
         for name in value:
             if name != DEFAULT_HOST and ("/" in name or ":" in name or not name.strip()):
-                raise ValueError(f"hosts: {name!r} is not a host name (write news.google.com, no scheme or path)")
+                raise ValueError(f"{name!r} is not a host name (write news.google.com, no scheme or path)")
         return {k.lower(): v for k, v in value.items()}
 
     def host_budget(self, host: str) -> HostBudget:

@@ -99,6 +99,11 @@ class HostGate:
         now = self._clock()
         return sum(1 for t in h.started if t > now - WINDOW)
 
+    def max_in_flight(self, host: str) -> int:
+        """The most requests this host ever had in flight at once (tests and probe)."""
+        h = self._hosts.get(host.lower())
+        return 0 if h is None else h.max_in_flight
+
 
 def _limit(budget: HostBudget) -> tuple[int, float]:
     """Requests per window: 2.5/min allows 2 a minute, 0.5/min one per two minutes (never above)."""
@@ -107,7 +112,3 @@ def _limit(budget: HostBudget) -> tuple[int, float]:
         return int(rpm), WINDOW
     return 1, WINDOW / rpm
 
-    def max_in_flight(self, host: str) -> int:
-        """The most requests this host ever had in flight at once (tests and probe)."""
-        h = self._hosts.get(host.lower())
-        return 0 if h is None else h.max_in_flight
