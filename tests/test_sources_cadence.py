@@ -349,6 +349,30 @@ async def test_host_gate_never_exceeds_requests_per_minute_or_connections() -> N
     assert gate.max_in_flight("other.example") <= HostBudget().connections
 
 
+async def test_this_machine_is_limited_only_when_listed() -> None:
+    clock = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        clock[0] += max(seconds, 0.0)
+
+    gate = HostGate(default=HostBudget(requests_per_minute=1, connections=1), clock=lambda: clock[0], sleep=sleep)
+    for _ in range(5):
+        async with gate.request("127.0.0.1"):
+            pass
+    assert clock[0] == 0 and not gate.limited("localhost") and gate.limited("news.google.com")
+    gate.configure({"127.0.0.1": HostBudget(requests_per_minute=1, connections=1)})
+    for _ in range(2):
+        async with gate.request("127.0.0.1"):
+            pass
+    assert clock[0] == 60
+    local = FeedSource(id="l", url="http://127.0.0.1:8080/feed", interval=5)  # type: ignore[arg-type]
+    cadence = Cadence(default_host=HostBudget(requests_per_minute=1))
+    cadence.configure([local])
+    assert cadence.next_interval(local, MONDAY).seconds == 5
+    cadence.configure([local], {"127.0.0.1": HostBudget(requests_per_minute=6)})
+    assert cadence.next_interval(local, MONDAY).reason == "host budget 127.0.0.1: 6/min"
+
+
 async def test_host_gate_spreads_a_fractional_budget() -> None:
     clock = [0.0]
 

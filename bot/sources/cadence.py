@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.sources.config import HostBudget, Source
+from bot.sources.config import HostBudget, Source, is_local_host
 from bot.sources.hints import ServerHints
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,8 @@ class _SourceState:
     retry_until: datetime | None = None
     throttled: int = 0  # 429/503 in a row without Retry-After
     last_status: int | None = None
-    max_age: float | None = None
+    max_age: float | None = None  # clamped to the ceiling
+    max_age_said: float | None = None  # as the server said it
     feed_period: float | None = None
     plan: tuple[float, ...] | None = None  # seconds per hour-of-week bucket
     rates: tuple[float, ...] | None = None
@@ -132,8 +133,12 @@ class Cadence:
             self._default_host = default_host
         self._on_host = Counter(s.host for s in sources)
 
-    def host_budget(self, host: str) -> HostBudget:
-        return self._hosts.get(host.lower(), self._default_host)
+    def host_budget(self, host: str) -> HostBudget | None:
+        """The host's budget; None for this machine's own unless `hosts:` lists it."""
+        listed = self._hosts.get(host.lower())
+        if listed is None and is_local_host(host):
+            return None
+        return listed or self._default_host
 
     # ---- what happened -----------------------------------------------------
 
@@ -200,7 +205,9 @@ class Cadence:
                     min(period, float(source.interval)), f"feed announces updates every {format_seconds(period)}"
                 )
         if state.max_age is not None and state.max_age > chosen.seconds:
-            chosen = Interval(min(state.max_age, ceiling), f"server max-age {state.max_age:g} s")
+            said = state.max_age_said or state.max_age
+            clamped = " (clamped to the ceiling)" if said > state.max_age else ""
+            chosen = Interval(min(state.max_age, ceiling), f"server max-age {said:g} s{clamped}")
         return self._polite(source, state, chosen, now)
 
     def earliest(self, source: Source, now: datetime) -> datetime:
@@ -302,6 +309,7 @@ class Cadence:
             age = float(source.ceiling)
         if hints.status is not None and not hints.throttled:
             state.max_age = age if age else None  # max-age 0 / no-cache: no constraint
+            state.max_age_said = hints.max_age
         if hints.body_read:
             period = hints.feed_period
             if period is not None and period > source.interval:
@@ -319,9 +327,10 @@ class Cadence:
         """`chosen`, stretched by the host's budget share and by throttling."""
         host = source.host
         budget = self.host_budget(host)
-        share = 60.0 * max(1, self._on_host.get(host, 1)) / budget.requests_per_minute
-        if share > chosen.seconds:
-            chosen = Interval(share, f"host budget {host or '?'}: {budget.requests_per_minute:g}/min")
+        if budget is not None:
+            share = 60.0 * max(1, self._on_host.get(host, 1)) / budget.requests_per_minute
+            if share > chosen.seconds:
+                chosen = Interval(share, f"host budget {host or '?'}: {budget.requests_per_minute:g}/min")
         if state.retry_until is not None and state.retry_until > now:
             wait = (state.retry_until - now).total_seconds()
             if wait > chosen.seconds:

@@ -141,6 +141,13 @@ class HostBudget(_Strict):
 
 
 DEFAULT_HOST = "*"  # `hosts:` key for the budget of every host not listed
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def is_local_host(host: str) -> bool:
+    """This machine: the default budget does not apply (your own server), a listed one does."""
+    host = host.lower()
+    return host in LOCAL_HOSTS or host.startswith("127.")
 
 
 class SourcesFile(_Strict):

@@ -25,6 +25,9 @@ from bot.sources.config import Source
 log = logging.getLogger(__name__)
 
 PollFn = Callable[[Source], Awaitable[Any]]
+# The next run is set from inside the run, before APScheduler counts it finished (a
+# callback on the next loop turn): a run due sooner would be skipped as "still running".
+MIN_GAP = timedelta(seconds=1)
 
 
 def job_id(source: Source) -> str:
@@ -100,7 +103,7 @@ class SourceScheduler:
             seconds = self.cadence.next_interval(source, now).seconds
             spread = random.uniform(0, min(self._jitter, seconds / 4)) if self._jitter else 0.0
             when = now + timedelta(seconds=seconds + spread)
-        self._scheduler.modify_job(jid, next_run_time=when)
+        self._scheduler.modify_job(jid, next_run_time=max(when, now + MIN_GAP))
 
     def hasten(self, source_ids: Iterable[str], *, now: datetime) -> list[str]:
         """Poll these sources as soon as politeness allows (server hints, host budget); the ids
