@@ -87,6 +87,22 @@ def test_the_same_items_seen_again_are_counted_once() -> None:
     assert cadence.rates(source, MONDAY) != rates_before
 
 
+def test_date_only_items_count_when_first_seen_not_at_midnight() -> None:
+    """A daily CSV's rows are dated 00:00: the hour they appear is when a poll first sees them."""
+    source = feed(3600, min_interval=900, max_interval=14_400)
+    cadence = Cadence()
+    history = [MONDAY - timedelta(days=d) for d in range(1, 40)]
+    cadence.observe(source, now=MONDAY + timedelta(hours=1), item_times=history, hints=None)
+    assert cadence.next_interval(source, MONDAY).reason == "configured (learning: 0 items so far)"
+    for d in range(0, 14):  # each day's row shows up at 15:10 UTC
+        seen = MONDAY + timedelta(days=d, hours=15, minutes=10)
+        cadence.observe(source, now=seen, item_times=[*history, MONDAY + timedelta(days=d)], hints=None)
+    rates = cadence.rates(source, MONDAY + timedelta(days=14))
+    assert rates is not None
+    assert max(range(168), key=lambda h: rates[h]) % 24 == 15
+    assert rates[hour_of_week(MONDAY)] < rates[hour_of_week(MONDAY + timedelta(hours=15))]
+
+
 def test_smoothing_keeps_one_odd_item_from_swinging_the_schedule() -> None:
     source = feed(300, min_interval=30, max_interval=3600)
     cadence = Cadence()
@@ -454,6 +470,58 @@ async def test_real_headers_through_the_app_poll_path(feed_server: FeedServer, t
         assert "every 5 min, 1 req/h (budget 12): backing off: HTTP 503 x1" in text
     finally:
         await bot.stop()
+
+
+async def test_the_app_scheduler_plans_the_next_poll_from_the_server_headers(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    feed_server.route("/cached.xml", body=RSS, content_type="application/rss+xml", headers={"Cache-Control": "max-age=900"})
+    rules = _rules_with_sources(tmp_path, _sources_yaml(feed_server, {"cached": "/cached.xml"}))
+    bot = await Readout.open(_settings(tmp_path, rules), adapters=[])
+    await bot.start()
+    try:
+        async with asyncio.timeout(10):
+            while bot.cadence.requests_per_hour("cached", datetime.now(UTC)) < 1:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)  # the run's reschedule
+        assert bot.scheduler is not None
+        (source,) = bot.pipeline.ruleset.sources.enabled()
+        planned = bot.scheduler.next_run(source)
+        assert planned is not None and 890 < (planned - datetime.now(UTC)).total_seconds() <= 900
+        assert bot.scheduler.hasten(["cached"], now=datetime.now(UTC)) == []  # max-age holds it back
+        assert len(feed_server.requests_for("/cached.xml")) == 1
+    finally:
+        await bot.stop()
+
+
+async def test_leases_outlast_a_planned_interval_longer_than_the_configured_one(
+    feed_server: FeedServer, tmp_path: Path, pg_url: str
+) -> None:
+    """Two workers on one PostgreSQL: the one holding the source keeps it while its planned next
+    poll (max-age 900 s, beyond 1.5 × the 300 s interval) is pending; the other polls nothing."""
+    from bot.clock import ManualClock
+
+    feed_server.route("/cached.xml", body=RSS, content_type="application/rss+xml", headers={"Cache-Control": "max-age=900"})
+    rules = _rules_with_sources(tmp_path, _sources_yaml(feed_server, {"cached": "/cached.xml"}))
+    settings = _settings(tmp_path, rules).model_copy(update={"database_url": pg_url})
+    start = datetime.now(UTC)
+    clock_a, clock_b = ManualClock(start), ManualClock(start + timedelta(seconds=600))
+    a = await Readout.open(settings, adapters=[], clock=clock_a)
+    b = await Readout.open(settings, adapters=[], clock=clock_b)
+    try:
+        (source,) = a.pipeline.ruleset.sources.enabled()
+        await a.poll_source(source)
+        await b.poll_source(source)  # 600 s later: past 1.5 × interval, before 1.5 × max-age
+        assert len(feed_server.requests_for("/cached.xml")) == 1
+        state = await a.store.get_source_state("cached")
+        assert state is not None and state.lease_owner == a.worker_id
+        assert state.lease_until is not None and (state.lease_until - start).total_seconds() == pytest.approx(1350)
+        clock_b.set(start + timedelta(seconds=1400))  # the holder is gone: the lease lapses
+        await b.poll_source(source)
+        assert len(feed_server.requests_for("/cached.xml")) == 2
+    finally:
+        await a.stop()
+        await b.stop()
 
 
 async def test_learned_rhythm_survives_a_restart(feed_server: FeedServer, tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ class CadenceView:
 class _SourceState:
     """What the cadence knows about one source."""
 
-    times: Counter[datetime] = field(default_factory=Counter)  # item times seen (with multiplicity)
+    times: Counter[datetime] = field(default_factory=Counter)  # items' own times seen (to skip repeats)
+    placed: Counter[datetime] = field(default_factory=Counter)  # when each counted item appeared
     watched_since: datetime | None = None
     polls: deque[datetime] = field(default_factory=deque)  # poll times of the last hour
     retry_until: datetime | None = None
@@ -99,6 +100,7 @@ class _SourceState:
     rates: tuple[float, ...] | None = None
     plan_key: tuple[int, int] | None = None  # (items version, hour) the plan was made for
     version: int = 0
+    observed: int = 0  # polls observed in this process
 
 
 class Cadence:
@@ -161,13 +163,19 @@ class Cadence:
             state.throttled = 0
             state.retry_until = None
         if item_times:
-            self.learn(source.source_id, item_times, now=now)
-        elif state.watched_since is None:
+            live = bool(state.times) or state.observed > 0  # not the first look at its history
+            self.learn(source.source_id, item_times, now=now, live=live)
+        state.observed += 1
+        if state.watched_since is None:
             state.watched_since = now
 
-    def learn(self, source_id: str, item_times: Iterable[datetime], *, now: datetime) -> int:
+    def learn(self, source_id: str, item_times: Iterable[datetime], *, now: datetime, live: bool = False) -> int:
         """Count items not counted before (the same time seen again is the same item); returns
-        how many were new. Also how the state is rebuilt at start from stored item times."""
+        how many were new. Also how the state is rebuilt at start from stored item times.
+
+        An item dated without a time of day (00:00:00 UTC: a daily CSV row, a date-only
+        pubDate) says nothing about the hour it appeared: counted at `now` when it is new
+        in a `live` poll, else (history, relearning) only remembered as seen."""
         state = self._state(source_id)
         oldest = now - HORIZON
         batch = Counter(_utc(t) for t in item_times)
@@ -176,11 +184,19 @@ class Cadence:
             if when < oldest or when > now + timedelta(minutes=5):
                 continue
             extra = n - state.times.get(when, 0)
-            if extra > 0:
-                state.times[when] += extra
-                added += extra
-        if batch:
-            first = max(min(batch), oldest)
+            if extra <= 0:
+                continue
+            state.times[when] += extra
+            if _date_only(when):
+                if not live:
+                    continue
+                state.placed[_utc(now)] += extra
+            else:
+                state.placed[when] += extra
+            added += extra
+        dated = [t for t in batch if not _date_only(t)]
+        if dated:
+            first = max(min(dated), oldest)
             if state.watched_since is None or first < state.watched_since:
                 state.watched_since = min(first, now)
         if added:
@@ -270,12 +286,12 @@ class Cadence:
     @staticmethod
     def _forget(state: _SourceState, now: datetime) -> None:
         oldest = now - HORIZON
-        stale = [t for t in state.times if t < oldest]
-        for t in stale:
-            del state.times[t]
-        if len(state.times) > MAX_TIMES:
-            for t in sorted(state.times)[: len(state.times) - MAX_TIMES]:
-                del state.times[t]
+        for counter in (state.times, state.placed):
+            for t in [t for t in counter if t < oldest]:
+                del counter[t]
+            if len(counter) > MAX_TIMES:
+                for t in sorted(counter)[: len(counter) - MAX_TIMES]:
+                    del counter[t]
         if state.watched_since is not None and state.watched_since < oldest:
             state.watched_since = oldest
 
@@ -345,7 +361,7 @@ class Cadence:
     def _learned(self, source: Source, state: _SourceState, now: datetime) -> Interval:
         self._plan(source, state, now)
         if state.plan is None or state.rates is None:
-            seen = sum(state.times.values())
+            seen = sum(state.placed.values())
             return Interval(float(source.interval), f"configured (learning: {seen} items so far)")
         h = hour_of_week(now)
         day, hour = divmod(h, 24)
@@ -357,7 +373,7 @@ class Cadence:
         if state.plan_key == key:
             return
         state.plan_key = key
-        rates = learned_rates(state.times, state.watched_since, now)
+        rates = learned_rates(state.placed, state.watched_since, now)
         if rates is None:
             state.plan = state.rates = None
             return
@@ -443,6 +459,10 @@ def format_seconds(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.3g} min"
     return f"{seconds / 3600:.3g} h"
+
+
+def _date_only(when: datetime) -> bool:
+    return when.hour == when.minute == when.second == when.microsecond == 0
 
 
 def _utc(when: datetime) -> datetime:

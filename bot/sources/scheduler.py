@@ -121,7 +121,7 @@ class SourceScheduler:
             if job is None:
                 continue
             when = self.cadence.earliest(source, now)
-            if job.next_run_time is None or job.next_run_time > when:
+            if job.next_run_time is None or job.next_run_time - when > MIN_GAP:  # sooner, not by a hair
                 self._scheduler.modify_job(jid, next_run_time=when)
                 moved.append(source.source_id)
         return moved
