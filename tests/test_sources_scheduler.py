@@ -29,9 +29,10 @@ class Recorder:
         self.backdate = timedelta(0)  # pretend the poll happened this long ago
         self.polled = asyncio.Event()
         self.hold: asyncio.Event | None = None
+        self.clock = lambda: datetime.now(UTC)  # the bot's clock
 
     async def __call__(self, source: Source) -> None:
-        now = datetime.now(UTC)
+        now = self.clock()
         self.polls.append((source.source_id, now))
         self.polled.set()
         if self.hold is not None:
@@ -136,5 +137,29 @@ async def test_reload_keeps_the_planned_time_and_drops_removed_sources(cadence: 
         assert scheduler.job_ids() == ["feed:a"]
         assert scheduler.next_run(changed) == before
         assert len(recorder.polls) == 2  # a reload does not poll again
+    finally:
+        scheduler.shutdown()
+
+
+async def test_a_bot_clock_in_the_past_still_schedules_on_wall_time(cadence: Cadence) -> None:
+    """A ManualClock (tests, backtests) drives the cadence; APScheduler keeps wall time."""
+    past = datetime(2020, 1, 6, 9, 0, tzinfo=UTC)
+    recorder = Recorder(cadence)
+    recorder.clock = lambda: past
+    recorder.hints["limited"] = ServerHints(status=429, retry_after=120)
+    sources = [feed("plain"), feed("limited")]
+    scheduler = SourceScheduler(recorder, jitter=0, cadence=cadence, now=lambda: past)
+    cadence.configure(sources)
+    scheduler.start(sources)
+    try:
+        await recorder.wait_for(2)  # the first polls run at once, not "missed" in 2020
+        await asyncio.sleep(0.05)
+        wall = datetime.now(UTC)
+        plain, limited = (scheduler.next_run(s) for s in sources)
+        assert plain is not None and 290 < (plain - wall).total_seconds() <= 300
+        assert limited is not None and 110 < (limited - wall).total_seconds() <= 300
+        scheduler.hasten(["limited"], now=past)
+        limited = scheduler.next_run(sources[1])
+        assert limited is not None and 110 < (limited - wall).total_seconds() <= 121  # Retry-After holds
     finally:
         scheduler.shutdown()
