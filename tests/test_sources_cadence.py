@@ -65,6 +65,19 @@ def test_learns_busy_hours_and_polls_them_more_at_the_same_cost() -> None:
     assert rates is not None and max(rates) == rates[hour_of_week(MONDAY + timedelta(days=1, hours=14))]
 
 
+def test_a_day_spent_above_the_budget_slows_the_learned_plan() -> None:
+    source = feed(300, min_interval=30, max_interval=1800)
+    cadence = Cadence()
+    cadence.observe(source, now=MONDAY, item_times=busy_tuesdays(), hints=None)
+    now = MONDAY + timedelta(days=1, hours=14)
+    planned = cadence.next_interval(source, now).seconds
+    for k in range(12 * 60):  # twelve hours polled every minute: five times the budget
+        cadence.observe(source, now=now - timedelta(minutes=12 * 60 - k), item_times=[], hints=None)
+    slowed = cadence.next_interval(source, now)
+    assert slowed.seconds == pytest.approx(min(planned * 2, 1800))  # pulled back, at most 2x
+    assert slowed.reason.startswith("learned: ")
+
+
 def test_too_little_data_polls_at_the_configured_interval() -> None:
     source = feed(300)
     cadence = Cadence()

@@ -90,6 +90,8 @@ class _SourceState:
     placed: Counter[datetime] = field(default_factory=Counter)  # when each counted item appeared
     watched_since: datetime | None = None
     polls: deque[datetime] = field(default_factory=deque)  # poll times of the last hour
+    day_polls: deque[datetime] = field(default_factory=deque)  # ... of the last day (budget check)
+    first_poll: datetime | None = None
     retry_until: datetime | None = None
     throttled: int = 0  # 429/503 in a row without Retry-After
     last_status: int | None = None
@@ -156,6 +158,9 @@ class Cadence:
         """Record one poll: its time, the items it saw (repeats are ignored), what the server said."""
         state = self._state(source.source_id)
         state.polls.append(now)
+        state.day_polls.append(now)
+        if state.first_poll is None:
+            state.first_poll = now
         self._prune_polls(state, now)
         if hints is not None:
             self._take_hints(source, state, hints, now)
@@ -365,7 +370,22 @@ class Cadence:
             return Interval(float(source.interval), f"configured (learning: {seen} items so far)")
         h = hour_of_week(now)
         day, hour = divmod(h, 24)
-        return Interval(state.plan[h], f"learned: {state.rates[h]:.2g} items/h on {_DAYS[day]} {hour:02d}h")
+        seconds = min(state.plan[h] * self._overspend(source, state, now), float(source.ceiling))
+        return Interval(seconds, f"learned: {state.rates[h]:.2g} items/h on {_DAYS[day]} {hour:02d}h")
+
+    @staticmethod
+    def _overspend(source: Source, state: _SourceState, now: datetime) -> float:
+        """Polls of the last day over the budget for that time (≥ 1): the plan is on budget for
+        the week, but rates learned as items arrive favour the hour at hand; this pulls back."""
+        day_ago = now - timedelta(days=1)
+        while state.day_polls and state.day_polls[0] <= day_ago:
+            state.day_polls.popleft()
+        if state.first_poll is None:
+            return 1.0
+        span = (now - max(state.first_poll, day_ago)).total_seconds()
+        if span < 6 * 3600:
+            return 1.0
+        return min(max(len(state.day_polls) * source.interval / span, 1.0), 2.0)
 
     def _plan(self, source: Source, state: _SourceState, now: datetime) -> None:
         hour = int(now.timestamp() // 3600)
