@@ -5,6 +5,7 @@ One object built by `bot.app`, handed to each adapter at start; no globals.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ class SourceHealth:
     interval: int
     state: SourceState | None
     url: str | None = None  # shown (masked) to admins only
+    push: str | None = None  # WebSub: live | pending | failed | … (None: not a push source)
 
     @property
     def healthy(self) -> bool:
@@ -62,6 +64,8 @@ class SourceHealth:
             first = st.last_error.splitlines()[0] if st.last_error else ""
             err = mask_urls(first, reveal=reveal_urls)[:120]
             text += f"; failing x{st.consecutive_failures}: {err}"
+        if self.push is not None:
+            text += f"; push {self.push}"
         return text
 
 
@@ -88,12 +92,14 @@ class Services:
     rules: RuleSetHolder
     adapters: list[str] = field(default_factory=list)
     command_limit: CommandLimiter = field(default_factory=CommandLimiter)  # shared by the chat adapters
+    push_states: Callable[[], Mapping[str, str]] | None = None  # WebSub, when on (bot.app)
 
     async def status(self) -> StatusReport:
         ruleset = self.rules.current
         states = {s.source_id: s for s in await self.store.all_source_states()}
+        push = self.push_states() if self.push_states is not None else {}
         sources = [
-            SourceHealth(s.source_id, s.kind, s.interval, states.get(s.source_id), _url_of(s))
+            SourceHealth(s.source_id, s.kind, s.interval, states.get(s.source_id), _url_of(s), push.get(s.source_id))
             for s in ruleset.sources.enabled()
         ]
         return StatusReport(

@@ -76,6 +76,7 @@ class FetchResult(BaseModel):
     not_modified: bool
     url: str  # final URL after redirects
     content_type: str | None
+    link_header: str | None = None  # HTTP `Link` (WebSub hub discovery)
 
 
 class FetchError(Exception):
@@ -273,6 +274,7 @@ async def _fetch(
             not_modified=False,
             url=current,
             content_type=content_type,
+            link_header=response.headers.get("link"),
         )
     finally:
         await response.aclose()
