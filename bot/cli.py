@@ -320,7 +320,7 @@ async def _once(settings: Settings, *, as_json: bool) -> int:
 async def _probe(settings: Settings) -> int:
     """Check each source once, on first setup: no database, no alerts, one line per source."""
     from bot.rules.loader import RuleSet
-    from bot.sources.http import Validators, make_client
+    from bot.sources.http import Validators, make_client, redact_url
     from bot.sources.poll import poll_source
 
     ruleset = _load_or_report(settings)
@@ -332,7 +332,7 @@ async def _probe(settings: Settings) -> int:
     async with make_client(settings) as client:
         outcomes = await asyncio.gather(
             *(
-                poll_source(client, s, validators=Validators(), max_bytes=settings.http_max_bytes, now=now)
+                poll_source(client, s, validators=Validators(), max_bytes=settings.http_max_bytes, now=now, discover=True)
                 for s in sources
             )
         )
@@ -345,7 +345,10 @@ async def _probe(settings: Settings) -> int:
         else:
             newest = max(outcome.events, key=lambda e: e.time, default=None)
             latest = f"; newest: {newest.title[:80]}" if newest is not None and hasattr(newest, "title") else ""
-            print(f"OK    {sid}: {plural(len(outcome.events), 'item')}{latest}")
+            push = ""
+            if outcome.hub is not None:  # WebSub: pushed at once when WEBSUB_PUBLIC_URL is set
+                push = f"; push via {redact_url(outcome.hub.hub)} ({'on' if settings.websub_public_url else 'off: set WEBSUB_PUBLIC_URL'})"
+            print(f"OK    {sid}: {plural(len(outcome.events), 'item')}{latest}{push}")
     print(f"{len(sources) - failed} of {plural(len(sources), 'source')} answered")
     return 1 if failed else 0
 

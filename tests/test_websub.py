@@ -406,3 +406,59 @@ async def test_discovered_by_link_header_and_unsubscribed_when_the_source_is_rem
         assert websub_hub.log.verifications[1][0] == "unsubscribe" and websub_hub.log.verifications[1][3]
         await wait_for(lambda: rig.state() is None, "the row removed")
         assert await rig.rows.all() == [] and websub_hub.active(rig.topic) == []
+
+
+async def test_two_workers_on_postgresql_one_subscribes_and_either_takes_the_push(
+    pg_url: str, tmp_path: Path, feed_server: FeedServer, websub_hub: WebSubHub
+) -> None:
+    """The leader ("websub" lock) alone talks to the hub; the callback URL may point at the
+    other worker, which answers the verification and the push from the shared database."""
+    topic = feed_server.url("/wire.xml")
+    feed_server.route("/wire.xml", body=rss([OLD], hub=websub_hub.url, topic=topic), content_type="application/rss+xml")
+    rules = write_rules(tmp_path / "rules", {"wire": topic})
+    port_a, port_b = free_port(), free_port()
+    common: dict[str, object] = {
+        "rules_dir": rules, "rules_defaults": False, "database_url": pg_url, "poll_jitter": 0, "http_timeout": 2.0,
+        "websub_public_url": f"http://127.0.0.1:{port_b}",  # the hub reaches worker B only
+        "websub_listen_host": "127.0.0.1", "websub_check_seconds": 0.05,
+    }
+    bots: list[Readout] = []
+    recorders, clocks = [Recorder(), Recorder()], [ManualClock(T0), ManualClock(T0)]
+    try:
+        for port, recorder, clock in zip((port_a, port_b), recorders, clocks, strict=True):
+            settings = Settings(_env_file=None, websub_listen_port=port, **common)  # type: ignore[arg-type]
+            bot = await Readout.open(settings, adapters=[recorder], clock=clock)
+            await bot.start()
+            bots.append(bot)
+            if len(bots) == 1:  # A leads, and subscribes while B is not up yet: the hub cannot verify
+                await wait_for(lambda: len(websub_hub.log.verifications) == 1, "a verification that fails")
+        a, b = bots
+        assert a.websub is not None and b.websub is not None and a.websub._leader.is_leader
+        assert websub_hub.log.verifications[0][2:] == (0, False)
+        clocks[0].advance(300)  # A: past the verification timeout, then past the first retry
+        await wait_for(lambda: a.websub is not None and a.websub.states().get("wire") == "failed", "A gives up")
+        clocks[0].advance(300)
+        await wait_for(lambda: b.websub is not None and b.websub.is_live("wire"), "live, as B sees it")
+        await asyncio.sleep(0.3)  # several ticks of both workers
+        assert len(websub_hub.log.requests) == 2 and not b.websub._leader.is_leader
+        assert websub_hub.log.verifications[1][1].startswith(f"http://127.0.0.1:{port_b}/")
+        assert await websub_hub.publish(topic, rss([NEWS, OLD])) == [200]
+        await wait_for(lambda: sum(len(r.handed) for r in recorders) == 1, "one alert, from either worker")
+        await asyncio.sleep(0.3)
+        await asyncio.gather(a.drain_once(), b.drain_once())
+        assert sum(len(r.handed) for r in recorders) == 1
+    finally:
+        for bot in bots:
+            await bot.stop()
+
+
+def test_probe_names_the_hub_a_feed_advertises(feed_server: FeedServer, websub_hub: WebSubHub, tmp_path: Path) -> None:
+    from tests.test_cli import bot
+
+    topic = feed_server.url("/wire.xml")
+    feed_server.route("/wire.xml", body=rss([OLD], hub=websub_hub.url, topic=topic), content_type="application/rss+xml")
+    rules = write_rules(tmp_path / "rules", {"wire": topic})
+    res = bot("probe", "--rules", str(rules), cwd=tmp_path, env={"RULES_DEFAULTS": "false"})
+    assert res.returncode == 0, res.stderr
+    line = next(x for x in res.stdout.splitlines() if x.startswith("OK    wire:"))
+    assert f"push via {websub_hub.url}" in line and "off: set WEBSUB_PUBLIC_URL" in line

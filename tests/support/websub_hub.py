@@ -117,9 +117,12 @@ class WebSubHub(ServerThread):
         params = {"hub.mode": mode, "hub.topic": topic, "hub.challenge": challenge}
         if mode == "subscribe":
             params["hub.lease_seconds"] = str(lease)
-        async with self._session.get(callback, params=params) as response:
-            text = await response.text()
-            status = response.status
+        try:
+            async with self._session.get(callback, params=params) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            text, status = "", 0  # the callback is unreachable: no subscription
         echoed = 200 <= status < 300 and text == challenge
         with self._lock:
             self.log.verifications.append((mode, callback, status, echoed))
