@@ -89,8 +89,8 @@ class WebSubSubscriber:
 
     async def note(self, source: FeedSource, hub: HubLink) -> None:
         """A poll of `source` found `hub`: record it (new or changed only) for the leader."""
-        if self._noted.get(source.id) == hub:
-            return
+        if self._noted.get(source.id) == hub and source.id in self._view:
+            return  # known, and its row still exists (a removed and re-added source starts over)
         try:
             changed = await self.store.note_hub(source.id, hub=hub.hub, topic=hub.topic)
         except SQLAlchemyError as exc:  # the poll must go on; the next poll notes it again
