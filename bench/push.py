@@ -147,7 +147,7 @@ async def main() -> None:
             rules_dir=rules, rules_defaults=False, database_url=f"sqlite+aiosqlite:///{tmp / 'bot.db'}",
             poll_jitter=0.5, alerts_per_rule_max=100_000, alerts_per_poll_max=1_000, log_level="WARNING",
             websub_public_url=f"http://127.0.0.1:{port}", websub_listen_host="127.0.0.1", websub_listen_port=port,
-            websub_check_seconds=0.5, websub_poll_seconds=3600,
+            websub_check_seconds=0.5,
         )
         adapter = StopwatchAdapter()
         bot = await Readout.open(settings, adapters=[adapter])  # type: ignore[list-item]

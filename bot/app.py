@@ -25,7 +25,9 @@ from bot.pipeline import Pipeline
 from bot.rules.loader import RuleSet, load_rules_dir
 from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
+from bot.sources.cadence import Cadence
 from bot.sources.config import FeedSource, Source
+from bot.sources.hosts import HostGate
 from bot.sources.http import Validators, make_client
 from bot.sources.news import parse_feed
 from bot.sources.poll import PollOutcome, poll_source
@@ -114,6 +116,11 @@ class Readout:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: SourceScheduler | None = None
+        # When each source is polled next (learned, bounded by politeness), and each host's
+        # budget enforced at poll time: bot/sources/cadence.py, bot/sources/hosts.py.
+        self.cadence = Cadence()
+        self.hosts = HostGate()
+        self._configure_polling(ruleset)
         self._started_adapters: list[Adapter] = []
         self.summary = PollSummary()
         self._first_round = asyncio.Event()
@@ -228,7 +235,9 @@ class Readout:
             await self._websub_endpoint.start()  # before the first poll notes a hub
             self._tasks.append(asyncio.create_task(self.websub.run(self._stop)))
         if scheduler:
-            self._scheduler = SourceScheduler(self.poll_source, jitter=self.settings.poll_jitter)
+            self._scheduler = SourceScheduler(
+                self.poll_source, jitter=self.settings.poll_jitter, cadence=self.cadence, now=self.clock.now
+            )
             self._scheduler.start(self._all_sources())
             self._tasks.append(
                 asyncio.create_task(self.outbox.run(self._stop, interval=self.settings.delivery_interval))
@@ -329,16 +338,28 @@ class Readout:
 
     def _resting(self, state: SourceState, source: Source) -> bool:
         """Skip this poll: a failing source is polled less often until it answers again; a source
-        live on push (its hub sends new items) only every `websub_poll_seconds`, as a safety net."""
+        live on push (its hub sends new items) only at its ceiling (`max_interval`), as a safety net."""
         if (wait := failure_backoff(state, source.interval)) is not None and self.clock.now() < wait:
             return True
         if self.websub is None or not self.websub.is_live(state.source_id) or state.last_success_at is None:
             return False
-        return self.clock.now() - state.last_success_at < timedelta(seconds=self.settings.websub_poll_seconds)
+        return self.clock.now() - state.last_success_at < timedelta(seconds=source.ceiling)
+
+    def _configure_polling(self, ruleset: RuleSet) -> None:
+        cfg = ruleset.sources
+        self.cadence.configure(cfg.enabled(), cfg.hosts, cfg.host_budget("*"))
+        self.hosts.configure(cfg.hosts, cfg.host_budget("*"))
+
+    @property
+    def scheduler(self) -> SourceScheduler | None:
+        """The poll scheduler while it runs (surges hasten it)."""
+        return self._scheduler
 
     def _lease_seconds(self, source: Source) -> float:
-        """How long a claim on a source lasts: past its next poll, jitter included."""
-        return source.interval * 1.5 + self.settings.poll_jitter
+        """How long a claim on a source lasts: past its next poll (as the cadence plans it now),
+        jitter included, and never shorter than for its configured interval."""
+        planned = self.cadence.next_interval(source, self.clock.now()).seconds
+        return max(planned, float(source.interval)) * 1.5 + self.settings.poll_jitter
 
     async def poll_source(self, source: Source) -> list[Alert]:
         """Poll one source, record its health, process its new events. Never raises for feed faults.
@@ -366,18 +387,26 @@ class Readout:
         if self._resting(state, source):
             return []
         validators = Validators(etag=state.etag, last_modified=state.last_modified)
-        now = self.clock.now()
-        outcome = await slot.fetch(
-            poll_source(
-                self._client,
-                source,
-                validators=validators,
-                max_bytes=self.settings.http_max_bytes,
-                now=now,
-                deadline=self.settings.poll_deadline,
-                discover=self.websub is not None,
-            ),
-            lambda why: PollOutcome(source_id=sid, validators=validators, error=f"{sid}: {why}"),
+        async with self.hosts.request(source.host):  # the host's budget, whatever the cadence planned
+            now = self.clock.now()
+            outcome = await slot.fetch(
+                poll_source(
+                    self._client,
+                    source,
+                    validators=validators,
+                    max_bytes=self.settings.http_max_bytes,
+                    now=now,
+                    deadline=self.settings.poll_deadline,
+                    discover=self.websub is not None,
+                ),
+                lambda why: PollOutcome(source_id=sid, validators=validators, error=f"{sid}: {why}"),
+            )
+        self.cadence.observe(
+            source,
+            now=now,
+            item_times=[e.time for e in outcome.events],
+            hints=outcome.hints,
+            failed=outcome.error is not None,
         )
         first_poll = state.last_success_at is None
         if outcome.error is not None:
@@ -460,6 +489,7 @@ class Readout:
         """Put a validated rule set in force; cooldown and dedup live in the database and carry over."""
         self.pipeline.replace_ruleset(ruleset)
         self.services.rules.replace(ruleset, at=self.clock.now())
+        self._configure_polling(ruleset)
         if self._scheduler is not None:
             self._scheduler.start(self._all_sources())
 

@@ -98,9 +98,6 @@ class Settings(BaseSettings):
     websub_listen_host: str = Field(default="0.0.0.0", description="address the callback endpoint listens on")
     websub_listen_port: int = Field(default=8089, ge=0, le=65535, description="its port (every worker; SO_REUSEPORT)")
     websub_lease_seconds: int = Field(default=864_000, ge=60, description="lease asked of hubs (they may grant less)")
-    websub_poll_seconds: int = Field(
-        default=1800, ge=5, description="a source live on push is still polled this often (safety net)"
-    )
     websub_verify_timeout: float = Field(
         default=120.0, gt=0, description="seconds a hub has to verify a (un)subscription before it is retried"
     )

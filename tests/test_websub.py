@@ -37,7 +37,7 @@ from bot.storage.websub import WebSubStore
 from tests.support.feed_server import FeedServer
 from tests.support.websub_hub import WebSubHub
 
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+T0 = datetime.now(UTC).replace(microsecond=0)  # the scheduler runs on real time: start the manual clock there
 RULE = """\
 rules:
   - id: tariff
@@ -167,7 +167,7 @@ async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10
 
 def write_rules(folder: Path, feeds: dict[str, str]) -> Path:
     folder.mkdir(exist_ok=True)
-    lines = ["feeds:"] + [f'  - id: {fid}\n    url: "{url}"\n    interval: 3600' for fid, url in feeds.items()]
+    lines = ["feeds:"] + [f'  - id: {fid}\n    url: "{url}"\n    interval: 300' for fid, url in feeds.items()]
     (folder / "sources.yaml").write_text("\n".join(lines) + "\n" if feeds else "feeds: []\n")
     (folder / "watchlists.yaml").write_text("watchlists: {}\n")
     (folder / "rules.yaml").write_text(RULE)
@@ -227,7 +227,6 @@ async def running(
         "websub_listen_port": port,
         "websub_check_seconds": 0.05,
         "websub_lease_seconds": 86_400,
-        "websub_poll_seconds": 900,
         "websub_verify_timeout": 60,
         "websub_retry_seconds": 120,
     }
@@ -259,7 +258,7 @@ async def test_subscribe_verify_push_alert_then_the_poll_of_the_same_item_alerts
         report = await rig.bot.services.status()
         assert "push live" in report.sources[0].line()
 
-        # live on push: the scheduled poll is skipped until the safety-net interval has passed
+        # live on push: a scheduled poll is skipped until the ceiling has passed (safety net)
         polls = len(feed_server.requests_for("/wire.xml"))
         assert await rig.poll() == [] and len(feed_server.requests_for("/wire.xml")) == polls
 
@@ -270,13 +269,13 @@ async def test_subscribe_verify_push_alert_then_the_poll_of_the_same_item_alerts
 
         # The safety-net poll later serves the same item: polled, and nothing alerted again.
         feed_server.route("/wire.xml", body=pushed, content_type="application/rss+xml")
-        rig.clock.advance(901)
+        rig.clock.advance(1201)  # past the ceiling (4 × the 300 s interval)
         assert await rig.poll() == []
         assert len(feed_server.requests_for("/wire.xml")) == polls + 1
         # ... and the other way round: a poll sees an item first, its push later alerts nothing.
         both = rss([MORE, NEWS, OLD], hub=websub_hub.url, topic=rig.topic)
         feed_server.route("/wire.xml", body=both, content_type="application/rss+xml")
-        rig.clock.advance(901)
+        rig.clock.advance(1201)  # past the ceiling (4 × the 300 s interval)
         assert [a.title for a in await rig.poll()] == [MORE[0]]
         assert await websub_hub.publish(rig.topic, both) == [200]
         await rig.bot.drain_once()

@@ -25,6 +25,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from bot.settings import Settings
+from bot.sources.hints import ServerHints, header_hints
 from bot.sources.redirects import RedirectPolicy, redirect_refusal
 
 FetchReason = Literal[
@@ -77,17 +78,25 @@ class FetchResult(BaseModel):
     url: str  # final URL after redirects
     content_type: str | None
     link_header: str | None = None  # HTTP `Link` (WebSub hub discovery)
+    hints: ServerHints = ServerHints()  # freshness headers, for the cadence
 
 
 class FetchError(Exception):
     """A fetch that produced no usable body; `reason` says why in one word."""
 
     def __init__(
-        self, reason: FetchReason, url: str, detail: str, *, status: int | None = None
+        self,
+        reason: FetchReason,
+        url: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        hints: ServerHints | None = None,
     ) -> None:
         self.reason: FetchReason = reason
         self.url = redact_url(url)
         self.status = status
+        self.hints = hints  # a 429/503's Retry-After, for the cadence
         self.detail = " ".join(detail.split())
         super().__init__(f"{self.reason}: GET {self.url}: {self.detail}")
 
@@ -254,6 +263,7 @@ async def _fetch(
                 not_modified=True,
                 url=current,
                 content_type=content_type,
+                hints=header_hints(304, response.headers),
             )
         if response.status_code >= 400 or response.status_code < 200:
             phrase = response.reason_phrase or ""
@@ -262,6 +272,7 @@ async def _fetch(
                 current,
                 f"HTTP {response.status_code} {phrase}".strip(),
                 status=response.status_code,
+                hints=header_hints(response.status_code, response.headers),
             )
         body = await _read_capped(response, current, max_bytes)
         return FetchResult(
@@ -275,6 +286,7 @@ async def _fetch(
             url=current,
             content_type=content_type,
             link_header=response.headers.get("link"),
+            hints=header_hints(response.status_code, response.headers),
         )
     finally:
         await response.aclose()

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from bot.models import Event
 from bot.sources.config import FeedSource, Source
+from bot.sources.hints import ServerHints, feed_period
 from bot.sources.http import FetchError, FetchResult, Validators, fetch
 from bot.sources.news import FeedError, parse_feed
 from bot.sources.prices import PriceError, parse_prices
@@ -30,6 +31,7 @@ class PollOutcome(BaseModel):
     not_modified: bool = False
     error: str | None = None
     hub: HubLink | None = None  # a WebSub hub the feed advertises (when asked to `discover`)
+    hints: ServerHints | None = None  # what the server said about polling it (None: no answer)
 
 
 async def poll_source(
@@ -59,18 +61,25 @@ async def poll_source(
             redirects=source.follow_redirects,
             total_timeout=deadline,
         )
-    except (ValueError, FetchError) as exc:  # ValueError: a price provider without a URL
+    except ValueError as exc:  # a price provider without a URL
         return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
+    except FetchError as exc:
+        return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}", hints=exc.hints)
     if result.not_modified:
-        return PollOutcome(source_id=source_id, validators=result.validators, not_modified=True)
+        return PollOutcome(
+            source_id=source_id, validators=result.validators, not_modified=True, hints=result.hints
+        )
+    hints = result.hints
+    if isinstance(source, FeedSource):
+        hints = hints.model_copy(update={"feed_period": feed_period(result.body), "body_read": True})
     try:
         events = _parse(source, result, now)
     except (FeedError, PriceError) as exc:
-        return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
+        return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}", hints=result.hints)
     hub = None
     if discover and isinstance(source, FeedSource):
         hub = discover_hub(result.body, link_header=result.link_header, url=result.url)
-    return PollOutcome(source_id=source_id, events=events, validators=result.validators, hub=hub)
+    return PollOutcome(source_id=source_id, events=events, validators=result.validators, hints=hints, hub=hub)
 
 
 def _parse(source: Source, result: FetchResult, now: datetime) -> list[Event]:
