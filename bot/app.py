@@ -454,8 +454,8 @@ class Readout:
         return alerts
 
     async def _note_hub(self, source: Source, outcome: PollOutcome) -> None:
-        """A feed advertising a WebSub hub: hand it to the subscriber (when push is on)."""
-        if self.websub is not None and outcome.hub is not None and isinstance(source, FeedSource):
+        """What a feed's body said about a WebSub hub (one, or none any more): to the subscriber."""
+        if self.websub is not None and not outcome.not_modified and isinstance(source, FeedSource):
             await self.websub.note(source, outcome.hub)
 
     async def process_push(self, source: FeedSource, body: bytes, content_type: str | None) -> list[Alert]:

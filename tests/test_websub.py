@@ -407,6 +407,26 @@ async def test_discovered_by_link_header_and_unsubscribed_when_the_source_is_rem
         assert await rig.rows.all() == [] and websub_hub.active(rig.topic) == []
 
 
+async def test_a_feed_that_stops_advertising_its_hub_is_unsubscribed_and_resubscribed_when_it_returns(
+    tmp_path: Path, feed_server: FeedServer, websub_hub: WebSubHub
+) -> None:
+    async with running(tmp_path, feed_server, websub_hub) as rig:
+        await wait_for(rig.live, "the subscription is verified")
+        first = rig.callback()
+        feed_server.route("/wire.xml", body=rss([OLD]), content_type="application/rss+xml")  # no hub now
+        rig.clock.advance(1201)
+        await rig.poll()
+        await wait_for(lambda: len(websub_hub.log.verifications) == 2, "the unsubscription")
+        assert websub_hub.log.requests[1]["hub.mode"] == "unsubscribe"
+        await wait_for(lambda: rig.state() is None, "the row removed")
+        assert await rig.poll() == [] and len(websub_hub.log.requests) == 2  # nothing to withdraw twice
+        feed_server.route("/wire.xml", body=rss([OLD], hub=websub_hub.url, topic=rig.topic))
+        await rig.poll()
+        await wait_for(rig.live, "subscribed again")
+        again = websub_hub.log.requests[2]
+        assert again["hub.mode"] == "subscribe" and again["hub.callback"] != first  # a fresh callback and secret
+
+
 async def test_two_workers_on_postgresql_one_subscribes_and_either_takes_the_push(
     pg_url: str, tmp_path: Path, feed_server: FeedServer, websub_hub: WebSubHub
 ) -> None:
@@ -422,9 +442,9 @@ async def test_two_workers_on_postgresql_one_subscribes_and_either_takes_the_pus
         "websub_listen_host": "127.0.0.1", "websub_check_seconds": 0.05,
     }
     bots: list[Readout] = []
-    recorders, clocks = [Recorder(), Recorder()], [ManualClock(T0), ManualClock(T0)]
+    recorders, clock = [Recorder(), Recorder()], ManualClock(T0)  # one clock: outbox claims compare times
     try:
-        for port, recorder, clock in zip((port_a, port_b), recorders, clocks, strict=True):
+        for port, recorder in zip((port_a, port_b), recorders, strict=True):
             settings = Settings(_env_file=None, websub_listen_port=port, **common)  # type: ignore[arg-type]
             bot = await Readout.open(settings, adapters=[recorder], clock=clock)
             await bot.start()
@@ -434,9 +454,9 @@ async def test_two_workers_on_postgresql_one_subscribes_and_either_takes_the_pus
         a, b = bots
         assert a.websub is not None and b.websub is not None and a.websub._leader.is_leader
         assert websub_hub.log.verifications[0][2:] == (0, False)
-        clocks[0].advance(300)  # A: past the verification timeout, then past the first retry
+        clock.advance(300)  # past the verification timeout, then past the first retry
         await wait_for(lambda: a.websub is not None and a.websub.states().get("wire") == "failed", "A gives up")
-        clocks[0].advance(300)
+        clock.advance(300)
         await wait_for(lambda: b.websub is not None and b.websub.is_live("wire"), "live, as B sees it")
         await asyncio.sleep(0.3)  # several ticks of both workers
         assert len(websub_hub.log.requests) == 2 and not b.websub._leader.is_leader
@@ -445,7 +465,7 @@ async def test_two_workers_on_postgresql_one_subscribes_and_either_takes_the_pus
         await wait_for(lambda: sum(len(r.handed) for r in recorders) == 1, "one alert, from either worker")
         await asyncio.sleep(0.3)
         await asyncio.gather(a.drain_once(), b.drain_once())
-        assert sum(len(r.handed) for r in recorders) == 1
+        assert sum(len(r.handed) for r in recorders) == 1, [(i, x.id, x.title) for i, r in enumerate(recorders) for x in r.handed]
     finally:
         for bot in bots:
             await bot.stop()

@@ -87,18 +87,31 @@ class WebSubSubscriber:
     def callback_url(self, callback_id: str) -> str:
         return f"{self.public_url}{CALLBACK_PATH}{callback_id}"
 
-    async def note(self, source: FeedSource, hub: HubLink) -> None:
-        """A poll of `source` found `hub`: record it (new or changed only) for the leader."""
-        if self._noted.get(source.id) == hub and source.id in self._view:
-            return  # known, and its row still exists (a removed and re-added source starts over)
+    async def note(self, source: FeedSource, hub: HubLink | None) -> None:
+        """A poll of `source` read its feed and found `hub` (None: no hub advertised any more):
+        record a new or changed hub, or a withdrawn one, for the leader."""
+        known = self._view.get(source.id)
+        if hub is None:
+            if known is None or known.state in ("withdrawn", "unsubscribing"):
+                return
+        elif self._noted.get(source.id) == hub and known is not None and known.state not in ("withdrawn", "unsubscribing"):
+            return  # known, and its row stands (a removed and re-added source starts over)
         try:
-            changed = await self.store.note_hub(source.id, hub=hub.hub, topic=hub.topic)
+            if hub is None:
+                changed = await self.store.withdraw(source.id)
+            else:
+                changed = await self.store.note_hub(source.id, hub=hub.hub, topic=hub.topic)
         except SQLAlchemyError as exc:  # the poll must go on; the next poll notes it again
             log.warning("websub: could not record the hub of %s: %s", source.id, type(exc).__name__)
             return
-        self._noted[source.id] = hub
+        self._noted.pop(source.id, None)
+        if hub is not None:
+            self._noted[source.id] = hub
         if changed:
-            log.info("websub: %s advertises a hub (%s); subscribing", source.id, redact_url(hub.hub))
+            if hub is None:
+                log.info("websub: %s no longer advertises a hub; unsubscribing", source.id)
+            else:
+                log.info("websub: %s advertises a hub (%s); subscribing", source.id, redact_url(hub.hub))
             self._wake.set()
 
     # ---- the hub's verification (from the endpoint) ---------------------------
@@ -154,13 +167,13 @@ class WebSubSubscriber:
     async def _maintain(self, row: HubSubscription, source: FeedSource | None, now: datetime) -> None:
         waited = row.requested_at is not None and now - row.requested_at > self.verify_timeout
         due = row.next_attempt_at is None or now >= row.next_attempt_at
-        if source is None:  # removed from sources.yaml (or disabled)
+        if source is None or row.state in ("withdrawn", "unsubscribing"):  # removed, or no hub any more
             if row.state in ("discovered", "failed") or (row.state == "unsubscribing" and waited):
                 await self.store.forget(row.source_id)  # a lease nobody renews lapses on its own
-            elif row.state in ("live", "pending"):
-                await self._request(row, "unsubscribe", None)
+            elif row.state in ("live", "pending", "withdrawn"):
+                await self._request(row, "unsubscribe", source)
             return
-        if row.state in ("discovered", "unsubscribing") or (row.state == "failed" and due):
+        if row.state == "discovered" or (row.state == "failed" and due):
             await self._request(row, "subscribe", source)
         elif row.state == "pending" and waited:
             await self._fail(row, "the hub never verified the subscription")

@@ -9,7 +9,8 @@ need to share a transaction. States:
     pending        subscribe sent, the hub has not verified it yet
     live           verified; pushes are accepted until `lease_until`
     failed         the hub refused, errored or never verified; retried at `next_attempt_at`
-    unsubscribing  the source was removed; unsubscribe sent (the row goes once verified)
+    withdrawn      the feed stopped advertising the hub; the leader unsubscribes
+    unsubscribing  the source was removed (or withdrawn); unsubscribe sent (the row goes once verified)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.storage import tables as t
 
-State = Literal["discovered", "pending", "live", "failed", "unsubscribing"]
+State = Literal["discovered", "pending", "live", "failed", "withdrawn", "unsubscribing"]
 Mode = Literal["subscribe", "unsubscribe"]
 _T = t.websub_subscriptions
 
@@ -109,10 +110,21 @@ class WebSubStore:
             if row is None:
                 await conn.execute(_T.insert().values(source_id=source_id, **fresh))
                 return True
-            if (row.hub, row.topic) == (hub, topic) and row.state != "unsubscribing":
+            if (row.hub, row.topic) == (hub, topic) and row.state not in ("unsubscribing", "withdrawn"):
                 return False
             await conn.execute(update(_T).where(_T.c.source_id == source_id).values(**fresh))
             return True
+
+    async def withdraw(self, source_id: str) -> bool:
+        """The feed no longer advertises a hub: mark the subscription for unsubscribing.
+        Returns True when a row changed."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(_T)
+                .where(_T.c.source_id == source_id, _T.c.state.not_in(("withdrawn", "unsubscribing")))
+                .values(state="withdrawn")
+            )
+        return bool(result.rowcount)
 
     async def requested(self, source_id: str, mode: Mode, *, at: datetime) -> None:
         """A request is about to go to the hub: written first, since the hub may verify
