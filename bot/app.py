@@ -232,8 +232,7 @@ class Readout:
                 asyncio.create_task(self.leader.run(self._stop, interval=5.0, on_change=self._on_leadership))
             )
         if scheduler and self.websub is not None and self._websub_endpoint is not None:
-            await self._websub_endpoint.start()  # before the first poll notes a hub
-            self._tasks.append(asyncio.create_task(self.websub.run(self._stop)))
+            await self._start_push(self.websub, self._websub_endpoint)
         if scheduler:
             self._scheduler = SourceScheduler(
                 self.poll_source, jitter=self.settings.poll_jitter, cadence=self.cadence, now=self.clock.now
@@ -247,6 +246,18 @@ class Readout:
             )
             self._tasks.append(asyncio.create_task(self._log_summaries()))
         log.info("Readout started: %s; adapters: %s", self.describe(), ", ".join(a.name for a in self.adapters) or "none")
+
+    async def _start_push(self, websub: WebSubSubscriber, endpoint: WebSubEndpoint) -> None:
+        """The callback endpoint (before the first poll notes a hub) and the subscription upkeep.
+        A port that cannot be bound leaves the bot polling only, with one error line."""
+        try:
+            await endpoint.start()
+        except OSError as exc:
+            log.error("push (WebSub) off: cannot listen on %s:%s (%s); polling only", endpoint.host, endpoint.port, exc)
+            self.websub = self._websub_endpoint = None
+            self.services.push_states = None
+            return
+        self._tasks.append(asyncio.create_task(websub.run(self._stop)))
 
     def describe(self) -> str:
         """`14 of 15 rules enabled, 20 sources (12 feeds, 8 price series)`: the same words at start and reload."""

@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from bot.adapters.base import MessageView, SendResult
 from bot.adapters.console import ConsoleAdapter
@@ -308,6 +309,8 @@ async def test_forged_unsigned_and_misdirected_pushes_are_ignored_and_lose_nothi
         await rig.bot.drain_once()
         assert rig.recorder.handed == []
         assert sum("bad signature" in r.getMessage() for r in caplog.records) == 1  # logged once
+        # signed, but not a feed: accepted (2xx, nothing to retry) and dropped
+        assert await websub_hub.publish(rig.topic, b"<html><body>maintenance</body></html>", "text/html") == [202]
         # the genuine push of the same body still alerts: the ignored ones marked nothing seen
         websub_hub.method = "sha512"
         assert await websub_hub.publish(rig.topic, body) == [200]
@@ -481,3 +484,27 @@ def test_probe_names_the_hub_a_feed_advertises(feed_server: FeedServer, websub_h
     assert res.returncode == 0, res.stderr
     line = next(x for x in res.stdout.splitlines() if x.startswith("OK    wire:"))
     assert f"push via {websub_hub.url}" in line and "off: set WEBSUB_PUBLIC_URL" in line
+
+
+def test_the_public_url_must_be_http_and_loses_its_trailing_slash() -> None:
+    assert Settings(_env_file=None, websub_public_url="https://bot.example.com/").websub_public_url == (  # type: ignore[call-arg]
+        "https://bot.example.com"
+    )
+    assert Settings(_env_file=None, websub_public_url=" ").websub_public_url is None  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="http:// or https://"):
+        Settings(_env_file=None, websub_public_url="bot.example.com")  # type: ignore[call-arg]
+
+
+async def test_a_callback_port_in_use_leaves_the_bot_polling(
+    tmp_path: Path, feed_server: FeedServer, websub_hub: WebSubHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with running(tmp_path, feed_server, websub_hub, websub_listen_port=port) as rig:
+            assert rig.bot.websub is None
+            assert any("push (WebSub) off" in r.getMessage() for r in caplog.records)
+            feed_server.route("/wire.xml", body=rss([NEWS, OLD], hub=websub_hub.url, topic=rig.topic))
+            assert [a.title for a in await rig.poll()] == [NEWS[0]]
+            assert websub_hub.log.requests == []
