@@ -147,6 +147,8 @@ class WebSubSubscriber:
                     await self.tick()
                 except (SQLAlchemyError, OSError) as exc:
                     log.warning("websub: subscription check failed (%s); retrying", type(exc).__name__)
+                except Exception:  # a bug in one pass must not end push for the process
+                    log.exception("websub: subscription check failed; retrying")
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_either(stop, self._wake), timeout=self.check_seconds)
@@ -161,8 +163,8 @@ class WebSubSubscriber:
             return
         sources = self._sources()
         now = self.clock.now()
-        for row in rows:
-            await self._maintain(row, sources.get(row.source_id), now)
+        # side by side: one slow hub (up to HUB_TIMEOUT) must not hold the others' renewals
+        await asyncio.gather(*(self._maintain(row, sources.get(row.source_id), now) for row in rows))
 
     async def _maintain(self, row: HubSubscription, source: FeedSource | None, now: datetime) -> None:
         waited = row.requested_at is not None and now - row.requested_at > self.verify_timeout
