@@ -372,6 +372,21 @@ async def test_a_hub_answering_errors_is_retried_and_recovers(
         assert row is not None and row.attempts == 0 and row.last_error is None
 
 
+async def test_a_hub_denying_the_subscription_marks_it_failed_for_a_later_retry(
+    tmp_path: Path, feed_server: FeedServer, websub_hub: WebSubHub
+) -> None:
+    async with running(tmp_path, feed_server, websub_hub) as rig:
+        await wait_for(rig.live, "the subscription is verified")
+        denied = {"hub.mode": "denied", "hub.topic": rig.topic, "hub.reason": "topic not allowed"}
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(rig.callback(), params=denied)).status_code == 200
+        await wait_for(lambda: rig.state() == "failed", "the denial recorded")
+        row = await rig.rows.get("wire")
+        assert row is not None and "denied" in (row.last_error or "") and "topic not allowed" in (row.last_error or "")
+        rig.clock.advance(121)
+        await wait_for(rig.live, "subscribed again after the backoff")
+
+
 async def test_the_lease_is_renewed_before_it_lapses(
     tmp_path: Path, feed_server: FeedServer, websub_hub: WebSubHub
 ) -> None:
