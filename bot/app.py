@@ -25,7 +25,7 @@ from bot.pipeline import Pipeline
 from bot.rules.loader import RuleSet, load_rules_dir
 from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
-from bot.sources.cadence import Cadence
+from bot.sources.cadence import HORIZON, Cadence
 from bot.sources.config import FeedSource, Source
 from bot.sources.hosts import HostGate
 from bot.sources.http import Validators, make_client
@@ -35,7 +35,8 @@ from bot.sources.scheduler import SourceScheduler
 from bot.sources.slots import PollSlot, PollSlots
 from bot.sources.websub_endpoint import WebSubEndpoint
 from bot.sources.websub_subscriber import WebSubSubscriber
-from bot.storage.archive import EventArchive
+from bot.storage import tables
+from bot.storage.archive import EventArchive, item_times
 from bot.storage.faults import open_store
 from bot.storage.leader import LeaderLock
 from bot.storage.outcomes import OutcomeStore
@@ -134,6 +135,7 @@ class Readout:
             clock=self.clock,
             rules=holder,
             adapters=[a.name for a in self.adapters],
+            cadence=self.cadence,
         )
         names = frozenset(a.name for a in self.adapters)
         console_min = settings.console_min_severity if "console" in names else None
@@ -234,6 +236,7 @@ class Readout:
         if scheduler and self.websub is not None and self._websub_endpoint is not None:
             await self._start_push(self.websub, self._websub_endpoint)
         if scheduler:
+            await self.relearn()
             self._scheduler = SourceScheduler(
                 self.poll_source, jitter=self.settings.poll_jitter, cadence=self.cadence, now=self.clock.now
             )
@@ -258,6 +261,24 @@ class Readout:
             self.services.push_states = None
             return
         self._tasks.append(asyncio.create_task(websub.run(self._stop)))
+
+    async def relearn(self) -> int:
+        """Teach the cadence each source's publishing rhythm from the stored item times (the
+        event archive, else the seen-events table), so a restart does not start from scratch.
+        Returns how many item times it read; a database error only costs the head start."""
+        since = self.clock.now() - HORIZON
+        try:
+            if self.archive is not None:
+                found = await self.archive.item_times(since)
+            else:
+                found = await item_times(self.store.engine, tables.events_seen, since)
+        except (OSError, SQLAlchemyError) as exc:
+            log.warning("could not read stored item times (%s); polling rhythms are learned afresh", type(exc).__name__)
+            return 0
+        now = self.clock.now()
+        for source_id, times in found.items():
+            self.cadence.learn(source_id, times, now=now)
+        return sum(len(v) for v in found.values())
 
     def describe(self) -> str:
         """`14 of 15 rules enabled, 20 sources (12 feeds, 8 price series)`: the same words at start and reload."""
