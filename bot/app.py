@@ -26,18 +26,22 @@ from bot.rules.loader import RuleSet, load_rules_dir
 from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
 from bot.sources.cadence import HORIZON, Cadence
-from bot.sources.config import Source
+from bot.sources.config import FeedSource, Source
 from bot.sources.hosts import HostGate
 from bot.sources.http import Validators, make_client
+from bot.sources.news import parse_feed
 from bot.sources.poll import PollOutcome, poll_source
 from bot.sources.scheduler import SourceScheduler
 from bot.sources.slots import PollSlot, PollSlots
+from bot.sources.websub_endpoint import WebSubEndpoint
+from bot.sources.websub_subscriber import WebSubSubscriber
 from bot.storage import tables
 from bot.storage.archive import EventArchive, item_times
 from bot.storage.faults import open_store
 from bot.storage.leader import LeaderLock
 from bot.storage.outcomes import OutcomeStore
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
+from bot.storage.websub import WebSubStore
 from bot.summary import PollSummary, plural
 
 log = logging.getLogger(__name__)
@@ -169,6 +173,19 @@ class Readout:
             symbols=settings.outcome_symbols,
             annotate=self.outbox.messages.annotate,  # the message editor the outbox uses
         )
+        # Push (WebSub), only with a public callback URL: see bot/sources/websub_subscriber.py.
+        self.websub: WebSubSubscriber | None = None
+        self._websub_endpoint: WebSubEndpoint | None = None
+        if settings.websub_public_url is not None:
+            self.websub = WebSubSubscriber(
+                WebSubStore(store.engine), self._client, self.clock, settings,
+                sources=self._feeds, leader=LeaderLock(store, name="websub"),
+            )
+            self._websub_endpoint = WebSubEndpoint(
+                self.websub, sources=self._feeds, on_push=self.process_push,
+                host=settings.websub_listen_host, port=settings.websub_listen_port, max_bytes=settings.http_max_bytes,
+            )
+            self.services.push_states = self.websub.states
 
     @classmethod
     async def open(
@@ -216,6 +233,8 @@ class Readout:
             self._tasks.append(
                 asyncio.create_task(self.leader.run(self._stop, interval=5.0, on_change=self._on_leadership))
             )
+        if scheduler and self.websub is not None and self._websub_endpoint is not None:
+            await self._start_push(self.websub, self._websub_endpoint)
         if scheduler:
             await self.relearn()
             self._scheduler = SourceScheduler(
@@ -230,6 +249,18 @@ class Readout:
             )
             self._tasks.append(asyncio.create_task(self._log_summaries()))
         log.info("Readout started: %s; adapters: %s", self.describe(), ", ".join(a.name for a in self.adapters) or "none")
+
+    async def _start_push(self, websub: WebSubSubscriber, endpoint: WebSubEndpoint) -> None:
+        """The callback endpoint (before the first poll notes a hub) and the subscription upkeep.
+        A port that cannot be bound leaves the bot polling only, with one error line."""
+        try:
+            await endpoint.start()
+        except OSError as exc:
+            log.error("push (WebSub) off: cannot listen on %s:%s (%s); polling only", endpoint.host, endpoint.port, exc)
+            self.websub = self._websub_endpoint = None
+            self.services.push_states = None
+            return
+        self._tasks.append(asyncio.create_task(websub.run(self._stop)))
 
     async def relearn(self) -> int:
         """Teach the cadence each source's publishing rhythm from the stored item times (the
@@ -297,6 +328,8 @@ class Readout:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self._websub_endpoint is not None:
+            await self._websub_endpoint.stop()
         await asyncio.gather(*(self._stop_adapter(a) for a in reversed(self._started_adapters)))
         self._started_adapters.clear()
         try:  # a database that is down must not hold the exit: unreleased claims lapse
@@ -331,6 +364,18 @@ class Readout:
 
     def _all_sources(self) -> list[Source]:
         return self.pipeline.ruleset.sources.enabled()
+
+    def _feeds(self) -> dict[str, FeedSource]:
+        return {f.id: f for f in self.pipeline.ruleset.sources.feeds if f.enabled}
+
+    def _resting(self, state: SourceState, source: Source) -> bool:
+        """Skip this poll: a failing source is polled less often until it answers again; a source
+        live on push (its hub sends new items) only at its ceiling (`max_interval`), as a safety net."""
+        if (wait := failure_backoff(state, source.interval)) is not None and self.clock.now() < wait:
+            return True
+        if self.websub is None or not self.websub.is_live(state.source_id) or state.last_success_at is None:
+            return False
+        return self.clock.now() - state.last_success_at < timedelta(seconds=source.ceiling)
 
     def _configure_polling(self, ruleset: RuleSet) -> None:
         cfg = ruleset.sources
@@ -371,8 +416,8 @@ class Readout:
                 return []  # another worker polls this source this round
         else:
             state = await self.store.get_source_state(sid) or SourceState(source_id=sid)
-        if (wait := failure_backoff(state, source.interval)) is not None and self.clock.now() < wait:
-            return []  # a failing source is polled less often until it answers again
+        if self._resting(state, source):
+            return []
         validators = Validators(etag=state.etag, last_modified=state.last_modified)
         async with self.hosts.request(source.host):  # the host's budget, whatever the cadence planned
             now = self.clock.now()
@@ -384,6 +429,7 @@ class Readout:
                     max_bytes=self.settings.http_max_bytes,
                     now=now,
                     deadline=self.settings.poll_deadline,
+                    discover=self.websub is not None,
                 ),
                 lambda why: PollOutcome(source_id=sid, validators=validators, error=f"{sid}: {why}"),
             )
@@ -436,6 +482,26 @@ class Readout:
             log.info("source %s recovered after %d failures", sid, state.consecutive_failures)
         if alerts:
             self.outbox.wake()  # deliver now, not at the next outbox tick
+        await self._note_hub(source, outcome)
+        return alerts
+
+    async def _note_hub(self, source: Source, outcome: PollOutcome) -> None:
+        """What a feed's body said about a WebSub hub (one, or none any more): to the subscriber."""
+        if self.websub is not None and not outcome.not_modified and isinstance(source, FeedSource):
+            await self.websub.note(source, outcome.hub)
+
+    async def process_push(self, source: FeedSource, body: bytes, content_type: str | None) -> list[Alert]:
+        """Items a hub pushed for `source`: parsed and processed exactly like a poll's, so
+        dedup holds between push and poll (raises `FeedError` for a body that is no feed)."""
+        now = self.clock.now()
+        events = parse_feed(body, source=source, seen_at=now, content_type=content_type)
+        state = await self.store.get_source_state(source.id)
+        first = state is None or state.last_success_at is None  # backlog filter as on a first poll
+        alert_after = now - timedelta(hours=self.settings.backlog_hours) if first else None
+        alerts = await self.pipeline.process(events, alert_after=alert_after)
+        POLLS.labels(source=source.id, outcome="push").inc()
+        if alerts:
+            self.outbox.wake()
         return alerts
 
     def _record(self, sid: str, *, error: str | None, items: int = 0, alerts: int = 0) -> None:

@@ -321,7 +321,7 @@ async def _probe(settings: Settings) -> int:
     """Check each source once, on first setup: no database, no alerts, one line per source."""
     from bot.rules.loader import RuleSet
     from bot.sources.config import Source
-    from bot.sources.http import Validators, make_client
+    from bot.sources.http import Validators, make_client, redact_url
     from bot.sources.poll import PollOutcome, poll_source
 
     ruleset = _load_or_report(settings)
@@ -341,7 +341,7 @@ async def _probe(settings: Settings) -> int:
     async def one(source: Source) -> PollOutcome:
         async with gate.request(source.host):
             return await poll_source(
-                client, source, validators=Validators(), max_bytes=settings.http_max_bytes, now=now
+                client, source, validators=Validators(), max_bytes=settings.http_max_bytes, now=now, discover=True
             )
 
     async with make_client(settings) as client:
@@ -355,7 +355,10 @@ async def _probe(settings: Settings) -> int:
         else:
             newest = max(outcome.events, key=lambda e: e.time, default=None)
             latest = f"; newest: {newest.title[:80]}" if newest is not None and hasattr(newest, "title") else ""
-            print(f"OK    {sid}: {plural(len(outcome.events), 'item')}{latest}")
+            push = ""
+            if outcome.hub is not None:  # WebSub: pushed at once when WEBSUB_PUBLIC_URL is set
+                push = f"; push via {redact_url(outcome.hub.hub)} ({'on' if settings.websub_public_url else 'off: set WEBSUB_PUBLIC_URL'})"
+            print(f"OK    {sid}: {plural(len(outcome.events), 'item')}{latest}{push}")
         # What the cadence makes of the items the source shows and what its server said.
         cadence.observe(
             source,

@@ -5,6 +5,7 @@ One object built by `bot.app`, handed to each adapter at start; no globals.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -47,6 +48,7 @@ class SourceHealth:
     state: SourceState | None
     url: str | None = None  # shown (masked) to admins only
     cadence: CadenceView | None = None  # current interval, why, requests in the last hour
+    push: str | None = None  # WebSub: live | pending | failed | … (None: not a push source)
 
     @property
     def healthy(self) -> bool:
@@ -64,6 +66,8 @@ class SourceHealth:
             first = st.last_error.splitlines()[0] if st.last_error else ""
             err = mask_urls(first, reveal=reveal_urls)[:120]
             text += f"; failing x{st.consecutive_failures}: {err}"
+        if self.push is not None:
+            text += f"; push {self.push}"
         return text
 
     def cadence_line(self) -> str | None:
@@ -103,10 +107,12 @@ class Services:
     adapters: list[str] = field(default_factory=list)
     command_limit: CommandLimiter = field(default_factory=CommandLimiter)  # shared by the chat adapters
     cadence: Cadence | None = None  # the poll cadence, when this process polls
+    push_states: Callable[[], Mapping[str, str]] | None = None  # WebSub, when on (bot.app)
 
     async def status(self) -> StatusReport:
         ruleset = self.rules.current
         states = {s.source_id: s for s in await self.store.all_source_states()}
+        push = self.push_states() if self.push_states is not None else {}
         now = self.clock.now()
         sources = [
             SourceHealth(
@@ -116,6 +122,7 @@ class Services:
                 states.get(s.source_id),
                 _url_of(s),
                 self.cadence.describe(s, now) if self.cadence is not None else None,
+                push=push.get(s.source_id),
             )
             for s in ruleset.sources.enabled()
         ]

@@ -90,6 +90,22 @@ class Settings(BaseSettings):
         """Slots for slow fetches (see bot/sources/slots.py)."""
         return self.poll_slow_slots or max(1, self.poll_concurrency // 4)
 
+    # Push (WebSub): off unless WEBSUB_PUBLIC_URL is set (bot/sources/websub_subscriber.py)
+    websub_public_url: str | None = Field(
+        default=None,
+        description="public base URL hubs reach the callback endpoint at (e.g. https://bot.example.com); unset: no push",
+    )
+    websub_listen_host: str = Field(default="0.0.0.0", description="address the callback endpoint listens on")
+    websub_listen_port: int = Field(default=8089, ge=0, le=65535, description="its port (every worker; SO_REUSEPORT)")
+    websub_lease_seconds: int = Field(default=864_000, ge=60, description="lease asked of hubs (they may grant less)")
+    websub_verify_timeout: float = Field(
+        default=120.0, gt=0, description="seconds a hub has to verify a (un)subscription before it is retried"
+    )
+    websub_retry_seconds: float = Field(
+        default=300.0, gt=0, description="first retry after a hub fails; doubles per failure, up to 6 hours"
+    )
+    websub_check_seconds: float = Field(default=30.0, gt=0, description="seconds between subscription checks")
+
     # Adapters
     console: bool | None = Field(default=None, description="console adapter; default: on when no chat token is set")
     console_min_severity: Severity = Severity.info
@@ -174,6 +190,16 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return async_database_url(value)
+
+    @field_validator("websub_public_url")
+    @classmethod
+    def _public_http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
     @field_validator("log_level")
     @classmethod

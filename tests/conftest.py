@@ -15,4 +15,5 @@ pytest_plugins = [
     "tests.support.fake_telegram",
     "tests.support.fake_discord",
     "tests.support.databases",
+    "tests.support.websub_hub",
 ]

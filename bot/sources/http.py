@@ -77,6 +77,7 @@ class FetchResult(BaseModel):
     not_modified: bool
     url: str  # final URL after redirects
     content_type: str | None
+    link_header: str | None = None  # HTTP `Link` (WebSub hub discovery)
     hints: ServerHints = ServerHints()  # freshness headers, for the cadence
 
 
@@ -284,6 +285,7 @@ async def _fetch(
             not_modified=False,
             url=current,
             content_type=content_type,
+            link_header=response.headers.get("link"),
             hints=header_hints(response.status_code, response.headers),
         )
     finally:

@@ -19,6 +19,7 @@ from bot.sources.hints import ServerHints, feed_period
 from bot.sources.http import FetchError, FetchResult, Validators, fetch
 from bot.sources.news import FeedError, parse_feed
 from bot.sources.prices import PriceError, parse_prices
+from bot.sources.websub import HubLink, discover_hub
 
 
 class PollOutcome(BaseModel):
@@ -29,6 +30,7 @@ class PollOutcome(BaseModel):
     validators: Validators = Validators()
     not_modified: bool = False
     error: str | None = None
+    hub: HubLink | None = None  # a WebSub hub the feed advertises (when asked to `discover`)
     hints: ServerHints | None = None  # what the server said about polling it (None: no answer)
 
 
@@ -40,11 +42,13 @@ async def poll_source(
     max_bytes: int,
     now: datetime,
     deadline: float | None = None,
+    discover: bool = False,
 ) -> PollOutcome:
     """Fetch and parse one source (feed or prices); problems land in `error`, never in an exception.
 
     `deadline`: seconds for the whole fetch (default: `fetch`'s). Redirects follow the
-    source's `follow_redirects` policy."""
+    source's `follow_redirects` policy. `discover`: look for a WebSub hub in a feed's body
+    and `Link` header (bot.sources.websub)."""
     source_id = source.source_id
     old = validators or Validators()
     try:
@@ -72,7 +76,10 @@ async def poll_source(
         events = _parse(source, result, now)
     except (FeedError, PriceError) as exc:
         return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}", hints=result.hints)
-    return PollOutcome(source_id=source_id, events=events, validators=result.validators, hints=hints)
+    hub = None
+    if discover and isinstance(source, FeedSource):
+        hub = discover_hub(result.body, link_header=result.link_header, url=result.url)
+    return PollOutcome(source_id=source_id, events=events, validators=result.validators, hints=hints, hub=hub)
 
 
 def _parse(source: Source, result: FetchResult, now: datetime) -> list[Event]:

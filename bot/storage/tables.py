@@ -256,3 +256,24 @@ event_archive = Table(
     Column("tags", JSON, nullable=False),
 )
 Index("ix_event_archive_time", event_archive.c.event_time)
+
+# WebSub (push) subscriptions, one per feed whose hub we subscribe to (bot.storage.websub).
+# `callback_id` is the unguessable last path segment of the callback URL; `secret` signs pushes.
+websub_subscriptions = Table(
+    "websub_subscriptions",
+    metadata,
+    Column("source_id", String(128), primary_key=True),
+    Column("hub", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("callback_id", String(64), nullable=False, unique=True),
+    Column("secret", String(128), nullable=False),
+    Column("state", String(16), nullable=False),  # discovered | pending | live | failed | unsubscribing
+    Column("pending_mode", String(16)),  # subscribe | unsubscribe while a request awaits verification
+    Column("requested_at", TZ),
+    Column("verified_at", TZ),
+    Column("lease_seconds", Integer),
+    Column("lease_until", TZ),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TZ),
+    Column("last_error", Text),
+)
