@@ -186,6 +186,7 @@ class Readout:
                 host=settings.websub_listen_host, port=settings.websub_listen_port, max_bytes=settings.http_max_bytes,
             )
             self.services.push_states = self.websub.states
+            self.cadence.push = self.websub.is_live  # a source live on push is polled at its ceiling
 
     @classmethod
     async def open(
@@ -259,6 +260,7 @@ class Readout:
             log.error("push (WebSub) off: cannot listen on %s:%s (%s); polling only", endpoint.host, endpoint.port, exc)
             self.websub = self._websub_endpoint = None
             self.services.push_states = None
+            self.cadence.push = None
             return
         self._tasks.append(asyncio.create_task(websub.run(self._stop)))
 

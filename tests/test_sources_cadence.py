@@ -284,6 +284,27 @@ def test_retry_after_wins_even_over_a_surge_and_a_year_is_a_day(caplog: pytest.L
     assert cadence.next_interval(source, MONDAY).seconds == 30  # answered again: the surge goes on
 
 
+def test_a_source_live_on_push_is_polled_at_its_ceiling_even_in_a_surge() -> None:
+    source = feed(300, min_interval=30, max_interval=1800)
+
+    class Surging:
+        def surging(self, source: object, now: datetime) -> str | None:
+            return "trade-talks until 15:00"
+
+    live: set[str] = set()
+    cadence = Cadence(surge=Surging())
+    cadence.push = lambda source_id: source_id in live
+    assert cadence.next_interval(source, MONDAY).seconds == 30
+    live.add(source.source_id)
+    interval = cadence.next_interval(source, MONDAY)
+    assert (interval.seconds, interval.reason) == (1800, "push live; polled at the ceiling as a safety net")
+    cadence.observe(source, now=MONDAY, item_times=[], hints=ServerHints(status=429, retry_after=7200), failed=True)
+    assert cadence.next_interval(source, MONDAY).seconds == 7200  # politeness still wins
+    live.clear()  # the lease lapsed or the hub withdrew: back to polling, the surge applies again
+    cadence.observe(source, now=MONDAY, item_times=[], hints=ServerHints(status=200))
+    assert cadence.next_interval(source, MONDAY).seconds == 30
+
+
 def test_429_without_retry_after_backs_off_until_an_answer() -> None:
     source = feed(300, max_interval=1200)
     cadence = Cadence()

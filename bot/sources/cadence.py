@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -63,6 +63,10 @@ class SurgeLookup(Protocol):
     def surging(self, source: Source, now: datetime) -> str | None:
         """A reason while `source` should be polled at its floor, else None."""
         ...
+
+
+PushLookup = Callable[[str], bool]
+"""Whether a source's new items arrive by push (WebSub) now: it is then polled at its ceiling."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class Cadence:
         default_host: HostBudget | None = None,
     ) -> None:
         self.surge = surge
+        self.push: PushLookup | None = None
         self._hosts: dict[str, HostBudget] = {k.lower(): v for k, v in (hosts or {}).items()}
         self._default_host = default_host or HostBudget()
         self._on_host: Counter[str] = Counter()
@@ -216,7 +221,10 @@ class Cadence:
         state = self._state(source.source_id)
         floor, ceiling = float(source.floor), float(source.ceiling)
         surge = self.surge.surging(source, now) if self.surge is not None else None
-        if surge is not None:
+        if self.push is not None and self.push(source.source_id):
+            # Items arrive by push within a second: polling is only the safety net.
+            chosen = Interval(ceiling, "push live; polled at the ceiling as a safety net")
+        elif surge is not None:
             chosen = Interval(floor, f"floor (surge: {surge})")
         else:
             chosen = self._learned(source, state, now)
