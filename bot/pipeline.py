@@ -179,14 +179,18 @@ class Pipeline:
             if not raised:
                 return
             await self._enqueue(conn, raised, now=now)
+        counts: dict[tuple[str, str], int] = {}
         for batch, alert in raised:
             batch.raised.append(alert)
-            ALERTS.labels(rule=alert.rule_id, severity=alert.severity.value).inc()
+            key = (alert.rule_id, alert.severity.value)
+            counts[key] = counts.get(key, 0) + 1
             # The console adapter already prints each alert as a line: the log says it once, at DEBUG.
             log.log(
                 logging.DEBUG if self.console_min is not None else logging.INFO,
                 "alert %s: %s [%s] %s", alert.id[:8], alert.rule_id, alert.severity.value, alert.title[:120],
             )
+        for (rule_id, severity), count in counts.items():  # one counter update per rule and severity
+            ALERTS.labels(rule=rule_id, severity=severity).inc(count)
 
     async def _evaluate(
         self, todo: list[tuple[_Batch, NewsEvent | PriceEvent]], now: datetime
