@@ -240,8 +240,12 @@ def test_render_text_lists_every_rule(shipped: RuleSet) -> None:
 # CLI
 
 
-def _bot(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _bot(
+    *args: str, stdin: str | None = None, hash_seed: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if hash_seed is not None:
+        env["PYTHONHASHSEED"] = hash_seed
     for name in ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "DATABASE_URL", "RULES_DIR"):
         env.pop(name, None)
     return subprocess.run(
@@ -254,6 +258,20 @@ def _bot(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[st
         text=True,
         timeout=60,
     )
+
+
+def test_cli_json_is_the_same_in_every_process() -> None:
+    """Vetoes and matched words come in rule order, not in a set's per-process hash order."""
+    titles = [
+        "Commerce Department Expands Restrictions on Exports to Russia and Belarus",
+        "Additional US Sanctions and Export Controls Issued Against Russia and Belarus",
+        "China, Beijing and Xi: Chinese officials meet US, EU and Japan on tariffs",
+    ]
+    outputs = {_bot("explain", "--json", *titles, hash_seed=seed).stdout for seed in ("1", "2", "3")}
+    assert len(outputs) == 1
+    readings = [json.loads(line) for line in outputs.pop().splitlines()]
+    vetoes = {r["id"]: r["vetoed_by"] for r in readings[0]["rules"] if r["vetoed_by"]}
+    assert vetoes["export-controls-chips"] == ["Russia", "Belarus"]  # as the rule lists them
 
 
 def test_cli_json_one_object_per_stdin_line_in_order() -> None:

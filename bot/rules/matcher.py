@@ -406,21 +406,23 @@ class _Part:
         out: list[tuple[str, list[str] | None, str | None]] = []
         gated_terms = self.gated(scan_of(text))
         if only_hits:  # the terms that match, found cheaply (token set, then anchors)
-            by_token = self.word_label
-            out.extend((by_token[t], [by_token[t]], None) for t in self.word_set & tokens)
+            if not self.word_set.isdisjoint(tokens):  # in list order: the output is stable
+                out.extend((label, [label], None) for label, tok in self.words if tok in tokens)
             candidates: Iterable[CompiledTerm] = gated_terms
+            gated: set[int] | None = None  # every candidate is a gated, searched term
         else:
             candidates = self.terms
+            gated = {id(t) for t in gated_terms}
         words = self.word_token
-        gated = {id(t) for t in gated_terms}
         for term in candidates:
-            token = words.get(term.label)
-            if token is not None:
-                out.append((term.label, [term.label] if token in tokens else None, None))
-                continue
-            if id(term) not in gated:
-                out.append((term.label, None, None))
-                continue
+            if gated is not None:
+                token = words.get(term.label)
+                if token is not None:
+                    out.append((term.label, [term.label] if token in tokens else None, None))
+                    continue
+                if id(term) not in gated:
+                    out.append((term.label, None, None))
+                    continue
             found = self.found(text, term.regex)
             why = None
             if not found and self.ignore and _found(text, term.regex):
@@ -1016,10 +1018,16 @@ def _dedupe(items: Iterable[str]) -> list[str]:
         return []
     seen: dict[str, str] = {}
     for item in items:
-        key = " ".join(item.casefold().split())
+        key, shown = _normalised(item)
         if key and key not in seen:
-            seen[key] = " ".join(item.split())
+            seen[key] = shown
     return list(seen.values())
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalised(item: str) -> tuple[str, str]:
+    """(comparison key, shown form) of a matched snippet; cached: labels repeat on every text."""
+    return " ".join(item.casefold().split()), " ".join(item.split())
 
 
 # ---------------------------------------------------------------------------
