@@ -89,6 +89,7 @@ def _stem(word: str) -> str:
 
 
 # A number that is not a percentage, an amount or part of a decimal.
+_DIGIT = re.compile(r"\d")  # no decimal digit: `_BARE` cannot find a number, skip the passes
 _BARE = re.compile(r"(?<![\d.$%])\b(\d+)\b(?!\s*(?:%|％|pct|percent|per\s*cent|\.\d))")
 _YEAR = re.compile(r"(?:19|20)\d\d")  # "2025 tariffs", "since 2018": context, not the event
 _MAY_PCT = re.compile(r"%|％|pct|per\s*cent")
@@ -119,11 +120,12 @@ class Signature:
     money: frozenset[str]
     actor: str | None
     numbers: frozenset[str] = frozenset()  # other numbers named ("Phase 2", "April 10", "No. 7")
+    lead_percent: str | None = field(init=False, compare=False)
+    """The largest percentage named: for "raises to 84% from 34%" the news is 84 %
+    (computed once: `vetoed` compares it for every candidate story)."""
 
-    @property
-    def lead_percent(self) -> str | None:
-        """The largest percentage named: for "raises to 84% from 34%" the news is 84 %."""
-        return max(self.percents, key=float) if self.percents else None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lead_percent", max(self.percents, key=float) if self.percents else None)
 
 
 
@@ -153,7 +155,7 @@ def signature(title: str) -> Signature:
     words.update(money)
     numbers = frozenset(
         n for n in (m.group(1) for m in _BARE.finditer(_MONEY.sub(" ", _DATE.sub(" ", text)))) if not _YEAR.fullmatch(n)
-    ) if any(c.isdigit() for c in text) else frozenset()
+    ) if _DIGIT.search(text) else frozenset()
     return Signature(frozenset(words), percents, frozenset(money), actor, numbers)
 
 

@@ -145,3 +145,36 @@ async def test_routes_go_to_subscribers_in_one_insert_per_batch(
     assert await deliveries(store, adapter="elsewhere") == []
     tariff_ids = [d.id for d in chat if d.alert_id == by_rule["tariff-announcement"]]
     assert tariff_ids == sorted(tariff_ids)  # outbox ids follow subscription order: delivery order
+
+
+async def test_small_groups_are_matched_inline_large_ones_in_a_worker_thread(
+    store: Store, ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both paths give the same alerts; only a large group leaves the event loop's thread."""
+    import threading
+
+    from bot import pipeline as pipeline_module
+
+    clock = ManualClock(T0 + timedelta(hours=1))
+    p = pipeline(store, ruleset, clock)
+    threads: list[int] = []
+    evaluate = p.engine.evaluate
+
+    def recording(event: NewsEvent, *, now: datetime) -> list:  # type: ignore[type-arg]
+        threads.append(threading.get_ident())
+        return evaluate(event, now=now)
+
+    monkeypatch.setattr(p.engine, "evaluate", recording)
+    loop_thread = threading.get_ident()
+    small = [news(n, f"Commerce adds firm {n} to the entity list", source="mofcom") for n in range(3)]
+    large = [
+        news(n, f"Commerce adds firm {n} to the entity list", source="mofcom")
+        for n in range(100, 101 + pipeline_module.INLINE_EVENTS)
+    ]
+    small_alerts = await p.process(small)
+    assert len(small_alerts) == len(small) and set(threads) == {loop_thread}
+    threads.clear()
+    large_alerts = await p.process(large)
+    assert len(large_alerts) == len(large)
+    assert len(threads) == len(large) and loop_thread not in threads
+    assert {a.rule_id for a in small_alerts} == {a.rule_id for a in large_alerts} == {"entity-list"}

@@ -193,12 +193,24 @@ class CompiledTerm:
 
     @classmethod
     def text(cls, term: str) -> CompiledTerm:
-        pattern = text_term_pattern(term)
-        return cls(term, pattern, re.compile(pattern, FLAGS), text_term_anchor(term))
+        return _text_term(term)
 
     @classmethod
     def from_regex(cls, pattern: str) -> CompiledTerm:
-        return cls(f"/{pattern}/", pattern, compile_user_regex(pattern), regex_anchor(pattern))
+        return _regex_term(pattern)
+
+
+# Terms are interned: the same term (a YAML alias repeats dozens) is one object, so the lists
+# it appears in share one gate and one set of cached matches per text (see `_Gate.of`).
+@functools.lru_cache(maxsize=16384)
+def _text_term(term: str) -> CompiledTerm:
+    pattern = text_term_pattern(term)
+    return CompiledTerm(term, pattern, re.compile(pattern, FLAGS), text_term_anchor(term))
+
+
+@functools.lru_cache(maxsize=16384)
+def _regex_term(pattern: str) -> CompiledTerm:
+    return CompiledTerm(f"/{pattern}/", pattern, compile_user_regex(pattern), regex_anchor(pattern))
 
 
 Needs = frozenset[Anchor] | None  # None: cannot be prefiltered (may match without any anchor)
@@ -216,51 +228,105 @@ def _alternation(terms: Sequence[CompiledTerm]) -> Searcher | None:
 _SINGLE_TOKEN = re.compile(r"\w+")
 
 
-@functools.lru_cache(maxsize=64)
+class _Scan:
+    """What the gates read of one text, computed once per text: lower case and word tokens."""
+
+    __slots__ = ("lower", "tokens")
+
+    def __init__(self, text: str) -> None:
+        self.lower = text.lower()
+        self.tokens = frozenset(TOKEN_RE.findall(self.lower))
+
+
+@functools.lru_cache(maxsize=256)
+def scan_of(text: str) -> _Scan:
+    """The text's `_Scan` (cached: every rule and nested condition reads the same text)."""
+    return _Scan(text)
+
+
 def tokens_of(text: str) -> frozenset[str]:
     """The lower-cased word tokens of a text (what single-word terms are looked up in).
 
     Cached: `explain` and nested `near` items ask again for the text just read.
     """
-    return frozenset(TOKEN_RE.findall(text.lower()))
+    return scan_of(text).tokens
 
 
-@dataclass(slots=True)
 class _Gate:
-    """Which of a list's searched terms can match, from their anchors (indices into the list)."""
+    """Which of a list's searched terms can match, from their anchors.
 
-    always: tuple[int, ...]
-    by_token: dict[str, list[int]]
-    by_substring: tuple[tuple[str, int], ...]
+    One gate per distinct term list (`_Gate.of`): a YAML alias such as the tariff
+    words is used by a dozen `near` items and lists, and compiles to the same
+    (interned) terms, so its gate is asked once per text and remembers the answer
+    for the text last asked about.
+    """
 
-    @classmethod
-    def of(cls, terms: Sequence[CompiledTerm]) -> _Gate:
+    __slots__ = ("_always", "_any_substring", "_last", "always", "by_substring", "by_token", "terms")
+
+    def __init__(self, terms: tuple[CompiledTerm, ...]) -> None:
         always: list[int] = []
         by_token: dict[str, list[int]] = {}
         by_substring: list[tuple[str, int]] = []
         for i, term in enumerate(terms):
-            if term.anchor is None:
+            anchor = term.anchor
+            if anchor is None:
                 always.append(i)
-            elif term.anchor.kind == "tok":
-                by_token.setdefault(term.anchor.text, []).append(i)
+            elif anchor.kind == "tok":
+                by_token.setdefault(anchor.text, []).append(i)
             else:
-                by_substring.append((term.anchor.text, i))
-        return cls(tuple(always), by_token, tuple(by_substring))
+                by_substring.append((anchor.text, i))
+        self.terms = terms
+        self.always = tuple(always)
+        self.by_token = by_token
+        self.by_substring = tuple(by_substring)
+        self._last: tuple[_Scan, list[CompiledTerm]] | None = None
+        self._always = [terms[i] for i in always]
+        # one search says whether any substring anchor occurs (usually none does)
+        self._any_substring = (
+            re.compile("|".join(re.escape(text) for text, _ in by_substring)) if by_substring else None
+        )
 
-    def pick(
-        self, terms: Sequence[CompiledTerm], lower: str, tokens: frozenset[str]
-    ) -> list[CompiledTerm]:
-        """The `terms` (those this gate was built from) whose anchor occurs, in list order."""
+    @staticmethod
+    def of(terms: Sequence[CompiledTerm]) -> _Gate:
+        """The shared gate of this term list (terms are interned, so equal lists are the same)."""
+        key = tuple(terms)
+        gate = _GATES.get(key)
+        if gate is None:
+            if len(_GATES) > 8192:
+                _GATES.clear()
+            gate = _GATES[key] = _Gate(key)
+        return gate
+
+    def pick(self, scan: _Scan) -> list[CompiledTerm]:
+        """This list's terms whose anchor occurs in the scanned text, in list order.
+
+        Token anchors are one set intersection; substring anchors one `in` each. The
+        list is shared: callers read it, never change it.
+        """
+        last = self._last  # one read: another thread may store its own text's answer
+        if last is not None and last[0] is scan:
+            return last[1]
+        by_token = self.by_token
+        tokens = by_token.keys() & scan.tokens
+        lower = scan.lower
+        if not tokens and (self._any_substring is None or not self._any_substring.search(lower)):
+            self._last = (scan, self._always)
+            return self._always
         picked = list(self.always)
-        for tok in self.by_token.keys() & tokens:
-            picked.extend(self.by_token[tok])
+        for tok in tokens:
+            picked.extend(by_token[tok])
         for text, i in self.by_substring:
             if text in lower:
                 picked.append(i)
-        if not picked:
-            return []
-        picked.sort()
-        return [terms[i] for i in picked]
+        terms = self.terms
+        if len(picked) > 1:
+            picked.sort()
+        found = [terms[i] for i in picked]
+        self._last = (scan, found)
+        return found
+
+
+_GATES: dict[tuple[CompiledTerm, ...], _Gate] = {}
 
 
 @dataclass(slots=True)
@@ -279,6 +345,9 @@ class _Part:
     groups: list[SubCondition]
     ignore: frozenset[str] = frozenset()
     words: list[tuple[str, str]] = field(init=False)  # (label, lower-case token)
+    word_set: frozenset[str] = field(init=False)  # the words' tokens: one set operation per text
+    word_token: dict[str, str] = field(init=False)  # label → token
+    word_label: dict[str, str] = field(init=False)  # token → label
     regex_terms: list[CompiledTerm] = field(init=False)
     _gate: _Gate | None = field(init=False, default=None)
 
@@ -295,19 +364,19 @@ class _Part:
                 self.words.append((term.label, term.label.lower()))
             else:
                 self.regex_terms.append(term)
+        self.word_set = frozenset(tok for _, tok in self.words)
+        self.word_token = dict(self.words)
+        self.word_label = {tok: label for label, tok in self.words}
 
-    def gated(self, lower: str, tokens: frozenset[str]) -> list[CompiledTerm]:
-        """The searched terms whose anchor occurs (the others cannot match), in list order.
-
-        Token anchors are one set intersection; substring anchors one `in` each.
-        """
+    def gated(self, scan: _Scan) -> list[CompiledTerm]:
+        """The searched terms whose anchor occurs (the others cannot match), in list order."""
         terms = self.regex_terms
         if not terms:
             return []
         gate = self._gate
         if gate is None:
             gate = self._gate = _Gate.of(terms)
-        return gate.pick(terms, lower, tokens)
+        return gate.pick(scan)
 
     def found(self, text: str, regex: Searcher) -> list[str]:
         """Non-empty matches of `regex` outside the ignored scopes."""
@@ -316,9 +385,6 @@ class _Part:
     def labels(self) -> list[str]:
         """Terms as written, then nested groups as short descriptions."""
         return [t.label for t in self.terms] + [g.label() for g in self.groups]
-
-    def _word_labels(self) -> dict[str, str]:
-        return {tok: label for label, tok in self.words}
 
     def item_hits(
         self,
@@ -338,24 +404,25 @@ class _Part:
         groups matched in part goes to `partial`. `present`: see `Condition.explain`.
         """
         out: list[tuple[str, list[str] | None, str | None]] = []
-        lower = text.lower()
-        gated_terms = self.gated(lower, tokens)
+        gated_terms = self.gated(scan_of(text))
         if only_hits:  # the terms that match, found cheaply (token set, then anchors)
-            by_token = self._word_labels()
-            out.extend((by_token[t], [by_token[t]], None) for t in by_token.keys() & tokens)
+            if not self.word_set.isdisjoint(tokens):  # in list order: the output is stable
+                out.extend((label, [label], None) for label, tok in self.words if tok in tokens)
             candidates: Iterable[CompiledTerm] = gated_terms
+            gated: set[int] | None = None  # every candidate is a gated, searched term
         else:
             candidates = self.terms
-        words = dict(self.words)
-        gated = {id(t) for t in gated_terms}
+            gated = {id(t) for t in gated_terms}
+        words = self.word_token
         for term in candidates:
-            token = words.get(term.label)
-            if token is not None:
-                out.append((term.label, [term.label] if token in tokens else None, None))
-                continue
-            if id(term) not in gated:
-                out.append((term.label, None, None))
-                continue
+            if gated is not None:
+                token = words.get(term.label)
+                if token is not None:
+                    out.append((term.label, [term.label] if token in tokens else None, None))
+                    continue
+                if id(term) not in gated:
+                    out.append((term.label, None, None))
+                    continue
             found = self.found(text, term.regex)
             why = None
             if not found and self.ignore and _found(text, term.regex):
@@ -418,13 +485,14 @@ def _scope_note(text: str, regex: Searcher, ignore: frozenset[str]) -> str:
     return "in an ignored scope"
 
 
+
 class Condition:
     """any (≥1 item) AND all (every item) AND none (no item), nestable.
 
     `test` returns the matched text snippets (for the explanation) or None.
     """
 
-    __slots__ = ("_anchors", "_blank", "all", "any", "none")
+    __slots__ = ("_anchors", "_blank", "_label_text", "all", "any", "none")
 
     def __init__(
         self,
@@ -437,6 +505,7 @@ class Condition:
         self.none = none
         self._anchors: frozenset[Anchor] | _Unset | None = _UNSET
         self._blank: dict[bool, Trace] = {}
+        self._label_text: str | None = None
 
     @classmethod
     def build(
@@ -466,22 +535,25 @@ class Condition:
 
     def test(self, text: str, tokens: frozenset[str] | None = None) -> list[str] | None:
         """Matched snippets, or None. `tokens`: `tokens_of(text)` if already computed."""
-        if tokens is None:
-            tokens = tokens_of(text)
-        lower = text.lower()
-        if self.none is not None and _vetoed(self.none, text, lower, tokens):
-            return None
+        return self._test(text, tokens)
+
+    def _test(self, text: str, tokens: frozenset[str] | None) -> list[str] | None:
+        scan = scan_of(text)  # `tokens` is `scan.tokens`: one scan per text serves every rule
+        # `none` last: it is often the longest list (exclusions), and most texts already
+        # fail `all` or `any`; the verdict does not depend on the order
         matched: list[str] = []
         if self.all is not None:
-            found = _all_hits(self.all, text, lower, tokens)
+            found = _all_hits(self.all, text, scan)
             if found is None:
                 return None
             matched.extend(found)
         if self.any is not None:
-            found = _any_hits(self.any, text, lower, tokens)
+            found = _any_hits(self.any, text, scan)
             if found is None:
                 return None
             matched.extend(h for h in found if h)
+        if self.none is not None and _vetoed(self.none, text, scan):
+            return None
         return _dedupe(matched)
 
     def explain(
@@ -555,8 +627,11 @@ class Condition:
             trace.fail("none: vetoed by " + "; ".join(trace.vetoed_by))
 
     def label(self) -> str:
-        """A short description of this condition, for near-miss messages."""
-        return _cached_label(self)
+        """A short description of this condition, for near-miss messages (built once)."""
+        label = self._label_text
+        if label is None:
+            label = self._label_text = self._label()
+        return label
 
     def anchors(self) -> frozenset[Anchor] | None:
         """Every anchor of every term in this condition, nested ones included.
@@ -614,7 +689,9 @@ class Near:
     inside the enclosing condition's ignored scopes do not count.
     """
 
-    __slots__ = ("_anchors", "_blank", "_gates", "_terms", "ignore", "lists", "ordered", "within")
+    __slots__ = (
+        "_anchors", "_blank", "_gates", "_label_text", "_terms", "ignore", "lists", "ordered", "within"
+    )
 
     MAX_MATCHES = 12
     """Matches per list considered (bounds the search on very long texts)."""
@@ -638,6 +715,7 @@ class Near:
         self.ignore = ignore
         self._anchors: frozenset[Anchor] | _Unset | None = _UNSET
         self._blank: dict[bool, Trace] = {}
+        self._label_text: str | None = None
 
     def _matches(
         self, text: str, tokens: frozenset[str] | None = None
@@ -646,12 +724,11 @@ class Near:
         return _near_matches(self, text)
 
     def _find(self, text: str) -> list[list[tuple[int, int, int, str]]]:
-        lower = text.lower()
-        tokens = tokens_of(text)
+        scan = scan_of(text)
         out: list[list[tuple[int, int, int, str]]] = []
-        for terms, gate in zip(self._terms, self._gates, strict=True):
+        for gate in self._gates:
             found: list[tuple[int, int, int, str]] = []
-            for term in gate.pick(terms, lower, tokens):
+            for term in gate.pick(scan):
                 found.extend(_list_matches(term.regex, text, self.ignore))
             found.sort()
             out.append(found[: self.MAX_MATCHES])
@@ -667,6 +744,13 @@ class Near:
         return None
 
     def test(self, text: str, tokens: frozenset[str] | None = None) -> list[str] | None:
+        return self._test(text, tokens)
+
+    def _test(self, text: str, tokens: frozenset[str] | None) -> list[str] | None:
+        scan = scan_of(text)
+        for gate in self._gates:  # a list none of whose anchors occurs: no match, nothing searched
+            if not gate.pick(scan):
+                return None
         matches = self._matches(text, tokens)
         if not all(matches):
             return None
@@ -711,7 +795,10 @@ class Near:
         return Trace(ok=True, matched=_dedupe(best))
 
     def label(self) -> str:
-        return _cached_label(self)
+        label = self._label_text
+        if label is None:
+            label = self._label_text = self._label()
+        return label
 
     def _label(self) -> str:
         lists = " | ".join(_listing(list(labels), limit=3) for labels, _, _ in self.lists)
@@ -758,21 +845,6 @@ def _list_matches(
         first, last = lay.word_at(m.start()), lay.word_at(m.end() - 1)
         found.append((first, last, lay.clauses[first] if lay.clauses else 0, m.group(0)))
     return found
-
-
-_LABELS: dict[int, tuple[object, str]] = {}
-
-
-def _cached_label(cond: Condition | Near) -> str:
-    """Labels are built once per compiled condition (explain asks for them often)."""
-    hit = _LABELS.get(id(cond))
-    if hit is not None and hit[0] is cond:
-        return hit[1]
-    label = cond._label()
-    if len(_LABELS) > 10_000:
-        _LABELS.clear()
-    _LABELS[id(cond)] = (cond, label)
-    return label
 
 
 def _list_needs(terms: Sequence[CompiledTerm]) -> frozenset[Anchor] | None:
@@ -843,8 +915,11 @@ def _group_test(
     group: SubCondition, text: str, tokens: frozenset[str], present: frozenset[Anchor] | None
 ) -> list[str] | None:
     """`group.test`, answered from the blank trace when none of its anchors is present."""
-    blank = _blank_trace(group, present, True) if present is not None else None
-    if blank is not None:
+    if present is not None and group.absent(present):
+        blank = group._blank.get(True)
+        if blank is None:
+            blank = _blank_trace(group, present, True)
+            assert blank is not None
         return [] if blank.ok else None
     return group.test(text, tokens)
 
@@ -864,21 +939,21 @@ class AnchorProbe:
         return frozenset(self._index.candidates(text))
 
 
-def _vetoed(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> bool:
-    if any(tok in tokens for _, tok in part.words):
+def _vetoed(part: _Part, text: str, scan: _Scan) -> bool:
+    tokens = scan.tokens
+    if not part.word_set.isdisjoint(tokens):
         return True
-    if any(t.regex.search(text) for t in part.gated(lower, tokens)):
+    if any(t.regex.search(text) for t in part.gated(scan)):
         return True
     return any(g.test(text, tokens) is not None for g in part.groups)
 
 
-def _all_hits(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> list[str] | None:
-    matched: list[str] = []
-    for label, tok in part.words:
-        if tok not in tokens:
-            return None
-        matched.append(label)
-    gated = set(map(id, part.gated(lower, tokens)))
+def _all_hits(part: _Part, text: str, scan: _Scan) -> list[str] | None:
+    tokens = scan.tokens
+    if not part.word_set <= tokens:
+        return None
+    matched = [label for label, _ in part.words]
+    gated = set(map(id, part.gated(scan)))
     for term in part.regex_terms:
         if id(term) not in gated:
             return None
@@ -900,10 +975,11 @@ def _all_hits(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> lis
     return matched
 
 
-def _any_hits(part: _Part, text: str, lower: str, tokens: frozenset[str]) -> list[str] | None:
-    hits = [label for label, tok in part.words if tok in tokens]
+def _any_hits(part: _Part, text: str, scan: _Scan) -> list[str] | None:
+    tokens = scan.tokens
+    hits = [label for label, tok in part.words if tok in tokens] if not part.word_set.isdisjoint(tokens) else []
     # searched terms' matches in the order they occur in the text, as one alternation would
-    found = [hit for term in part.gated(lower, tokens) for hit in _found_cached(term.regex, text, part.ignore)]
+    found = [hit for term in part.gated(scan) for hit in _found_cached(term.regex, text, part.ignore)]
     hits.extend(snippet for _, snippet in sorted(found, key=lambda hit: hit[0]))
     if hits:
         return hits
@@ -942,10 +1018,16 @@ def _dedupe(items: Iterable[str]) -> list[str]:
         return []
     seen: dict[str, str] = {}
     for item in items:
-        key = " ".join(item.casefold().split())
+        key, shown = _normalised(item)
         if key and key not in seen:
-            seen[key] = " ".join(item.split())
+            seen[key] = shown
     return list(seen.values())
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalised(item: str) -> tuple[str, str]:
+    """(comparison key, shown form) of a matched snippet; cached: labels repeat on every text."""
+    return " ".join(item.casefold().split()), " ".join(item.split())
 
 
 # ---------------------------------------------------------------------------
@@ -974,12 +1056,15 @@ class KeywordIndex(Generic[K]):
         self._pre_lengths = sorted({len(p) for p in self._pre})
 
     def candidates(self, text: str) -> set[K]:
-        """Items whose anchors occur in `text` (already normalised), plus unfilterable ones."""
-        lower = text.lower()
+        """Items whose anchors occur in `text` (already normalised), plus unfilterable ones.
+
+        The text's tokens come from `scan_of`, which the rules then read too."""
+        scan = scan_of(text)
+        lower = scan.lower
         out: set[K] = set(self._always)
         tok_table, pre_table = self._tok, self._pre
         lengths = self._pre_lengths
-        for token in set(TOKEN_RE.findall(lower)):
+        for token in scan.tokens:
             hit = tok_table.get(token)
             if hit:
                 out.update(hit)

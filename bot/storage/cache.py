@@ -28,7 +28,9 @@ class SourceStateCache:
         self._states.update((st.source_id, st) for st in states)
 
     def put_all(self, states: Iterable[SourceState]) -> None:
-        self.put(states)
+        """Everything read from the table; a state written meanwhile (`put`) is newer and stays."""
+        for st in states:
+            self._states.setdefault(st.source_id, st)
         self.complete = True
 
     def drop(self, source_id: str) -> None:

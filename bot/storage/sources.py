@@ -8,6 +8,7 @@ owns the database (`single_worker`) and leases are skipped.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +56,9 @@ class SourceLeases(StorePart):
         super().__init__(db)
         self._states = SourceStateCache()
         db.on_rollback(self._states.clear)  # it may hold rolled-back writes: read the database again
+        # One load of all states at a time: at start-up every poll in flight finds the memory
+        # empty, and each reading the whole table was hundreds of reads on a 1,000-feed cold cycle.
+        self._loading = asyncio.Lock()
 
     async def get_source_state(self, source_id: str) -> SourceState | None:
         async with self.db.engine.connect() as conn:
@@ -153,7 +157,9 @@ class SourceLeases(StorePart):
         s = t.source_state
         if self.db.single_worker:
             if not self._states.complete:
-                self._states.put_all(await self.all_source_states())
+                async with self._loading:
+                    if not self._states.complete:  # loaded while this poll waited
+                        self._states.put_all(await self.all_source_states())
             return self._states.get(source_id) or SourceState(source_id=source_id)
         held = self._states.get(source_id)
         if (
