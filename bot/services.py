@@ -18,6 +18,7 @@ from bot.storage.store import Destination, SourceState, Store
 if TYPE_CHECKING:
     from bot.rules.loader import RuleSet
     from bot.sources.config import Source
+    from bot.sources.surge import SurgeBoard
 
 
 class RuleSetHolder:
@@ -74,6 +75,7 @@ class StatusReport:
     disabled_destinations: list[Destination]
     adapters: list[str]
     rules_error: str | None = None
+    surging: list[tuple[str, str]] = field(default_factory=list)  # (source id, why), issue 17
 
     @property
     def queue_depth(self) -> int:
@@ -88,6 +90,7 @@ class Services:
     rules: RuleSetHolder
     adapters: list[str] = field(default_factory=list)
     command_limit: CommandLimiter = field(default_factory=CommandLimiter)  # shared by the chat adapters
+    surges: SurgeBoard | None = None  # which sources surge and why, for /status
 
     async def status(self) -> StatusReport:
         ruleset = self.rules.current
@@ -104,6 +107,7 @@ class Services:
             disabled_destinations=[d for d in await self.store.destinations() if d.disabled_at],
             adapters=list(self.adapters),
             rules_error=self.rules.last_error,
+            surging=self.surges.active(self.clock.now()) if self.surges is not None else [],
         )
 
 

@@ -256,3 +256,17 @@ event_archive = Table(
     Column("tags", JSON, nullable=False),
 )
 Index("ix_event_archive_time", event_archive.c.event_time)
+
+# Surges (issue 17): sources polled at their floor until `until`, raised by an alert on any
+# worker. Append-only: each worker reads the rows newer than the last id it saw.
+surges = Table(
+    "surges",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("source_id", String(128), nullable=False),
+    Column("until", TZ, nullable=False),
+    Column("interval", Float, nullable=False, default=0.0),
+    Column("reason", Text, nullable=False),
+    Column("raised_at", TZ, nullable=False),
+)
+Index("ix_surges_until", surges.c.until)
