@@ -395,19 +395,19 @@ class _Loader:
 
     def _load_calendar(self, sources: SourcesFile | None) -> list[CalendarEntry]:
         """`calendar.yaml` (optional; the bundled one when the user has none), its surge
-        sources checked against sources.yaml like a rule's."""
+        sources checked against sources.yaml like a rule's `surge:` (warnings; errors in check-rules)."""
         doc = self._doc(CALENDAR_FILE, required=False)
         if doc is None:
             return []
         parsed: CalendarFile | None = self._validate(CalendarFile, doc, set(CALENDAR_KEYS), shape=_SHAPES[CALENDAR_FILE])
         if parsed is None:
             return []
-        if sources is not None:
+        if sources is not None and not self._bundled(doc):
             known = _source_names(sources)
             for i, entry in enumerate(parsed.events):
                 for j, name in enumerate(entry.surge.sources):
                     if name not in known:
-                        self.problems.append(
+                        self.warnings.append(
                             doc.problem(
                                 ("events", i, "surge", "sources", j),
                                 f"events[{i}].surge.sources[{j}]: unknown source id or tag {name!r} (not in sources.yaml)",
@@ -515,10 +515,14 @@ class _Loader:
     def _check_sources(self, rules: list[_Placed], sources: SourcesFile) -> None:
         known = _source_names(sources)
         for p in rules:
+            # An unknown surge source is a warning while loading (the rule still alerts; that
+            # name surges nothing) and an error in `check-rules`, like a price rule's missing
+            # symbol: the bundled rules name the bundled tags, and a sources.yaml of one's own
+            # must not stop them loading.
             surge = p.rule.surge
-            for j, name in enumerate(surge.sources if surge is not None else ()):
+            for j, name in enumerate(surge.sources if surge is not None and not self._bundled(p.doc) else ()):
                 if name not in known:
-                    self.problems.append(
+                    self.warnings.append(
                         p.problem(
                             "surge",
                             "sources",
