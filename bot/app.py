@@ -25,7 +25,9 @@ from bot.pipeline import Pipeline
 from bot.rules.loader import RuleSet, load_rules_dir
 from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
+from bot.sources.cadence import Cadence
 from bot.sources.config import Source
+from bot.sources.hosts import HostGate
 from bot.sources.http import Validators, make_client
 from bot.sources.poll import PollOutcome, poll_source
 from bot.sources.scheduler import SourceScheduler
@@ -113,6 +115,11 @@ class Readout:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: SourceScheduler | None = None
+        # When each source is polled next (learned, bounded by politeness), and each host's
+        # budget enforced at poll time: bot/sources/cadence.py, bot/sources/hosts.py.
+        self.cadence = Cadence()
+        self.hosts = HostGate()
+        self._configure_polling(ruleset)
         self._started_adapters: list[Adapter] = []
         self.summary = PollSummary()
         self._first_round = asyncio.Event()
@@ -215,7 +222,9 @@ class Readout:
                 asyncio.create_task(self.leader.run(self._stop, interval=5.0, on_change=self._on_leadership))
             )
         if scheduler:
-            self._scheduler = SourceScheduler(self.poll_source, jitter=self.settings.poll_jitter)
+            self._scheduler = SourceScheduler(
+                self.poll_source, jitter=self.settings.poll_jitter, cadence=self.cadence, now=self.clock.now
+            )
             self._scheduler.start(self._all_sources())
             self._tasks.append(
                 asyncio.create_task(self.outbox.run(self._stop, interval=self.settings.delivery_interval))
@@ -338,9 +347,21 @@ class Readout:
     def _all_sources(self) -> list[Source]:
         return self.pipeline.ruleset.sources.enabled()
 
+    def _configure_polling(self, ruleset: RuleSet) -> None:
+        cfg = ruleset.sources
+        self.cadence.configure(cfg.enabled(), cfg.hosts, cfg.host_budget("*"))
+        self.hosts.configure(cfg.hosts, cfg.host_budget("*"))
+
+    @property
+    def scheduler(self) -> SourceScheduler | None:
+        """The poll scheduler while it runs (surges hasten it)."""
+        return self._scheduler
+
     def _lease_seconds(self, source: Source) -> float:
-        """How long a claim on a source lasts: past its next poll, jitter included."""
-        return source.interval * 1.5 + self.settings.poll_jitter
+        """How long a claim on a source lasts: past its next poll (as the cadence plans it now),
+        jitter included, and never shorter than for its configured interval."""
+        planned = self.cadence.next_interval(source, self.clock.now()).seconds
+        return max(planned, float(source.interval)) * 1.5 + self.settings.poll_jitter
 
     async def poll_source(self, source: Source) -> list[Alert]:
         """Poll one source, record its health, process its new events. Never raises for feed faults.
@@ -368,17 +389,25 @@ class Readout:
         if (wait := failure_backoff(state, source.interval)) is not None and self.clock.now() < wait:
             return []  # a failing source is polled less often until it answers again
         validators = Validators(etag=state.etag, last_modified=state.last_modified)
-        now = self.clock.now()
-        outcome = await slot.fetch(
-            poll_source(
-                self._client,
-                source,
-                validators=validators,
-                max_bytes=self.settings.http_max_bytes,
-                now=now,
-                deadline=self.settings.poll_deadline,
-            ),
-            lambda why: PollOutcome(source_id=sid, validators=validators, error=f"{sid}: {why}"),
+        async with self.hosts.request(source.host):  # the host's budget, whatever the cadence planned
+            now = self.clock.now()
+            outcome = await slot.fetch(
+                poll_source(
+                    self._client,
+                    source,
+                    validators=validators,
+                    max_bytes=self.settings.http_max_bytes,
+                    now=now,
+                    deadline=self.settings.poll_deadline,
+                ),
+                lambda why: PollOutcome(source_id=sid, validators=validators, error=f"{sid}: {why}"),
+            )
+        self.cadence.observe(
+            source,
+            now=now,
+            item_times=[e.time for e in outcome.events],
+            hints=outcome.hints,
+            failed=outcome.error is not None,
         )
         first_poll = state.last_success_at is None
         if outcome.error is not None:
@@ -443,6 +472,7 @@ class Readout:
         self.pipeline.replace_ruleset(ruleset)
         self.surges.replace_ruleset(ruleset)
         self.services.rules.replace(ruleset, at=self.clock.now())
+        self._configure_polling(ruleset)
         if self._scheduler is not None:
             self._scheduler.start(self._all_sources())
 

@@ -25,6 +25,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from bot.settings import Settings
+from bot.sources.hints import ServerHints, header_hints
 from bot.sources.redirects import RedirectPolicy, redirect_refusal
 
 FetchReason = Literal[
@@ -76,17 +77,25 @@ class FetchResult(BaseModel):
     not_modified: bool
     url: str  # final URL after redirects
     content_type: str | None
+    hints: ServerHints = ServerHints()  # freshness headers, for the cadence
 
 
 class FetchError(Exception):
     """A fetch that produced no usable body; `reason` says why in one word."""
 
     def __init__(
-        self, reason: FetchReason, url: str, detail: str, *, status: int | None = None
+        self,
+        reason: FetchReason,
+        url: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        hints: ServerHints | None = None,
     ) -> None:
         self.reason: FetchReason = reason
         self.url = redact_url(url)
         self.status = status
+        self.hints = hints  # a 429/503's Retry-After, for the cadence
         self.detail = " ".join(detail.split())
         super().__init__(f"{self.reason}: GET {self.url}: {self.detail}")
 
@@ -253,6 +262,7 @@ async def _fetch(
                 not_modified=True,
                 url=current,
                 content_type=content_type,
+                hints=header_hints(304, response.headers),
             )
         if response.status_code >= 400 or response.status_code < 200:
             phrase = response.reason_phrase or ""
@@ -261,6 +271,7 @@ async def _fetch(
                 current,
                 f"HTTP {response.status_code} {phrase}".strip(),
                 status=response.status_code,
+                hints=header_hints(response.status_code, response.headers),
             )
         body = await _read_capped(response, current, max_bytes)
         return FetchResult(
@@ -273,6 +284,7 @@ async def _fetch(
             not_modified=False,
             url=current,
             content_type=content_type,
+            hints=header_hints(response.status_code, response.headers),
         )
     finally:
         await response.aclose()

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from bot.models import Event
 from bot.sources.config import FeedSource, Source
+from bot.sources.hints import ServerHints, feed_period
 from bot.sources.http import FetchError, FetchResult, Validators, fetch
 from bot.sources.news import FeedError, parse_feed
 from bot.sources.prices import PriceError, parse_prices
@@ -28,6 +29,7 @@ class PollOutcome(BaseModel):
     validators: Validators = Validators()
     not_modified: bool = False
     error: str | None = None
+    hints: ServerHints | None = None  # what the server said about polling it (None: no answer)
 
 
 async def poll_source(
@@ -55,15 +57,22 @@ async def poll_source(
             redirects=source.follow_redirects,
             total_timeout=deadline,
         )
-    except (ValueError, FetchError) as exc:  # ValueError: a price provider without a URL
+    except ValueError as exc:  # a price provider without a URL
         return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
+    except FetchError as exc:
+        return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}", hints=exc.hints)
     if result.not_modified:
-        return PollOutcome(source_id=source_id, validators=result.validators, not_modified=True)
+        return PollOutcome(
+            source_id=source_id, validators=result.validators, not_modified=True, hints=result.hints
+        )
+    hints = result.hints
+    if isinstance(source, FeedSource):
+        hints = hints.model_copy(update={"feed_period": feed_period(result.body), "body_read": True})
     try:
         events = _parse(source, result, now)
     except (FeedError, PriceError) as exc:
-        return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}")
-    return PollOutcome(source_id=source_id, events=events, validators=result.validators)
+        return PollOutcome(source_id=source_id, validators=old, error=f"{source_id}: {exc}", hints=result.hints)
+    return PollOutcome(source_id=source_id, events=events, validators=result.validators, hints=hints)
 
 
 def _parse(source: Source, result: FetchResult, now: datetime) -> list[Event]:

@@ -1,20 +1,25 @@
-"""One APScheduler job per source, each on its own interval, rebuilt from sources.yaml.
+"""One APScheduler job per source, rescheduled after every poll by the `Cadence`.
 
 Jobs live in memory (feed state lives in our own tables); `coalesce` and
-`max_instances=1` mean a slow feed never piles up runs of itself.
+`max_instances=1` mean a slow feed never piles up runs of itself. Each job's
+trigger fires at the source's ceiling, a safety net only: after every run (and
+whatever it raised) the next run is set to `Cadence.next_interval` from now.
+`hasten` brings polls forward (a surge starting), never before politeness allows.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+import random
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.sources.cadence import Cadence
 from bot.sources.config import Source
 
 log = logging.getLogger(__name__)
@@ -26,10 +31,26 @@ def job_id(source: Source) -> str:
     return f"{source.kind}:{source.source_id}"
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class SourceScheduler:
-    def __init__(self, poll: PollFn, *, jitter: float) -> None:
+    def __init__(
+        self,
+        poll: PollFn,
+        *,
+        jitter: float,
+        cadence: Cadence | None = None,
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
         self._poll = poll
         self._jitter = jitter
+        self.cadence = cadence or Cadence()
+        self._now = now
+        self._sources: dict[str, Source] = {}  # job id → source
+        self._running: set[str] = set()
+        self._hastened: set[str] = set()  # asked to hurry while a poll of theirs was running
         self._scheduler = AsyncIOScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
@@ -42,13 +63,15 @@ class SourceScheduler:
             if job.id not in wanted:
                 job.remove()
         existing = {job.id for job in self._scheduler.get_jobs()}
+        self._sources = dict(wanted)
         for jid, source in wanted.items():
-            trigger = IntervalTrigger(seconds=source.interval, jitter=min(self._jitter, source.interval / 4) or None)
+            trigger = IntervalTrigger(seconds=source.ceiling)  # safety net; `_run` sets each next poll
             if jid in existing:
-                self._scheduler.reschedule_job(jid, trigger=trigger)
-                self._scheduler.modify_job(jid, args=[source])
+                job = self._scheduler.get_job(jid)
+                when = job.next_run_time if job is not None else None
+                self._scheduler.modify_job(jid, trigger=trigger, args=[source], next_run_time=when)
             else:
-                self._scheduler.add_job(self._poll, trigger, args=[source], id=jid, name=jid, next_run_time=datetime.now(UTC))
+                self._scheduler.add_job(self._run, trigger, args=[source], id=jid, name=jid, next_run_time=self._now())
         if not self._scheduler.running:
             self._scheduler.start()
 
@@ -56,12 +79,61 @@ class SourceScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
+    async def _run(self, source: Source) -> None:
+        jid = job_id(source)
+        self._running.add(jid)
+        try:
+            await self._poll(source)
+        finally:
+            self._running.discard(jid)
+            self._reschedule(source)
+
+    def _reschedule(self, source: Source) -> None:
+        jid = job_id(source)
+        if self._scheduler.get_job(jid) is None:
+            return  # removed by a reload meanwhile
+        now = self._now()
+        if jid in self._hastened:
+            self._hastened.discard(jid)
+            when = self.cadence.earliest(source, now)
+        else:
+            seconds = self.cadence.next_interval(source, now).seconds
+            spread = random.uniform(0, min(self._jitter, seconds / 4)) if self._jitter else 0.0
+            when = now + timedelta(seconds=seconds + spread)
+        self._scheduler.modify_job(jid, next_run_time=when)
+
+    def hasten(self, source_ids: Iterable[str], *, now: datetime) -> list[str]:
+        """Poll these sources as soon as politeness allows (server hints, host budget); the ids
+        that were brought forward (unknown ones are ignored)."""
+        wanted = set(source_ids)
+        moved: list[str] = []
+        for jid, source in self._sources.items():
+            if source.source_id not in wanted:
+                continue
+            if jid in self._running:
+                self._hastened.add(jid)  # rescheduled when the poll in flight ends
+                moved.append(source.source_id)
+                continue
+            job = self._scheduler.get_job(jid)
+            if job is None:
+                continue
+            when = self.cadence.earliest(source, now)
+            if job.next_run_time is None or job.next_run_time > when:
+                self._scheduler.modify_job(jid, next_run_time=when)
+                moved.append(source.source_id)
+        return moved
+
     def next_poll_in(self) -> float | None:
         """Seconds until the earliest scheduled poll (None when nothing is scheduled)."""
         times: list[datetime] = [j.next_run_time for j in self._scheduler.get_jobs() if j.next_run_time is not None]
         if not times:
             return None
-        return (min(times) - datetime.now(UTC)).total_seconds()
+        return (min(times) - self._now()).total_seconds()
+
+    def next_run(self, source: Source) -> datetime | None:
+        """When `source` is polled next (None when it has no job)."""
+        job = self._scheduler.get_job(job_id(source))
+        return None if job is None else job.next_run_time
 
     def job_ids(self) -> list[str]:
         return sorted(j.id for j in self._scheduler.get_jobs())

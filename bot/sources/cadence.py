@@ -1,0 +1,444 @@
+"""When to poll each source next: learned from when it publishes, bounded by politeness.
+
+Why: a polled item waits on average half the interval, so the requests a source is
+worth (its configured `interval` sets the budget: as many a day as fixed polling)
+should go where items are likely. For publish rate λ_h in each hour-of-week h, the
+mean wait Σ λ_h·I_h/2 at a fixed number of requests Σ 1/I_h is lowest (Lagrange)
+when the poll frequency 1/I_h ∝ √λ_h — so busy hours get the floor and quiet nights
+the ceiling, at the same cost.
+
+Rates are learned from the items' own times (published, else first seen), decayed
+(half-life four weeks) and smoothed toward the source's rate at that hour of day,
+and that toward its overall rate, so a few items never swing the schedule.
+
+Politeness wins over everything, a surge included: `Retry-After` (clamped to a
+day), 429/503 without it (exponential back-off), `max-age` (clamped to the ceiling;
+0 means nothing), and the host's share of its budget (`hosts:` in sources.yaml).
+Feed hints (`<ttl>`, `sy:updatePeriod`) are advice: honoured up to the configured
+interval only (a CMS default of "hourly" must not slow an official feed to once an
+hour), and not while surging. Each clamped or skewed value is logged once per source.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from bot.sources.config import HostBudget, Source
+from bot.sources.hints import ServerHints
+
+log = logging.getLogger(__name__)
+
+WEEK_HOURS = 168
+HALF_LIFE = timedelta(days=28)
+HORIZON = timedelta(days=56)  # item times older than this are forgotten
+MAX_TIMES = 4_000  # item times remembered per source (a 5-minute price series: two weeks)
+PRIOR_HOURS = 2.0  # smoothing: pseudo-hours of the coarser rate in each bucket
+MIN_ITEMS = 5  # fewer items than this: poll at the configured interval
+MIN_HOURS = 24.0  # ... and so for a source watched for less than a day
+RETRY_AFTER_MAX = 86_400.0  # a Retry-After of a year is a day
+THROTTLE_MAX = 3_600.0  # 429/503 without Retry-After: back off up to an hour (or the ceiling)
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The wait until a source's next poll, and why (for /status and probe)."""
+
+    seconds: float
+    reason: str
+
+    def label(self) -> str:
+        return f"{format_seconds(self.seconds)} ({self.reason})"
+
+
+class SurgeLookup(Protocol):
+    """Who says a source should be polled at its floor for now (surge mode)."""
+
+    def surging(self, source: Source, now: datetime) -> str | None:
+        """A reason while `source` should be polled at its floor, else None."""
+        ...
+
+
+@dataclass(frozen=True)
+class CadenceView:
+    """One source's cadence as /status and probe show it."""
+
+    source_id: str
+    interval: Interval
+    requests_per_hour: float
+    budget_per_hour: float  # what fixed polling at the configured interval would spend
+    host: str
+
+    def line(self) -> str:
+        return (
+            f"every {format_seconds(self.interval.seconds)} — {self.interval.reason}; "
+            f"{self.requests_per_hour:g} req/h (budget {self.budget_per_hour:.3g})"
+        )
+
+
+@dataclass
+class _SourceState:
+    """What the cadence knows about one source."""
+
+    times: Counter[datetime] = field(default_factory=Counter)  # item times seen (with multiplicity)
+    watched_since: datetime | None = None
+    polls: deque[datetime] = field(default_factory=deque)  # poll times of the last hour
+    retry_until: datetime | None = None
+    throttled: int = 0  # 429/503 in a row without Retry-After
+    last_status: int | None = None
+    max_age: float | None = None
+    feed_period: float | None = None
+    plan: tuple[float, ...] | None = None  # seconds per hour-of-week bucket
+    rates: tuple[float, ...] | None = None
+    plan_key: tuple[int, int] | None = None  # (items version, hour) the plan was made for
+    version: int = 0
+
+
+class Cadence:
+    """Decides each source's next poll; one per running bot (the scheduler asks it)."""
+
+    def __init__(
+        self,
+        surge: SurgeLookup | None = None,
+        *,
+        hosts: Mapping[str, HostBudget] | None = None,
+        default_host: HostBudget | None = None,
+    ) -> None:
+        self.surge = surge
+        self._hosts: dict[str, HostBudget] = {k.lower(): v for k, v in (hosts or {}).items()}
+        self._default_host = default_host or HostBudget()
+        self._on_host: Counter[str] = Counter()
+        self._states: dict[str, _SourceState] = {}
+        self._logged: set[tuple[str, str]] = set()
+
+    # ---- configuration -----------------------------------------------------
+
+    def configure(
+        self,
+        sources: Sequence[Source],
+        hosts: Mapping[str, HostBudget] | None = None,
+        default_host: HostBudget | None = None,
+    ) -> None:
+        """The sources in force and the host budgets (at start and on every reload)."""
+        if hosts is not None:
+            self._hosts = {k.lower(): v for k, v in hosts.items()}
+        if default_host is not None:
+            self._default_host = default_host
+        self._on_host = Counter(s.host for s in sources)
+
+    def host_budget(self, host: str) -> HostBudget:
+        return self._hosts.get(host.lower(), self._default_host)
+
+    # ---- what happened -----------------------------------------------------
+
+    def observe(
+        self,
+        source: Source,
+        *,
+        now: datetime,
+        item_times: Sequence[datetime],
+        hints: ServerHints | None,
+        failed: bool = False,
+    ) -> None:
+        """Record one poll: its time, the items it saw (repeats are ignored), what the server said."""
+        state = self._state(source.source_id)
+        state.polls.append(now)
+        self._prune_polls(state, now)
+        if hints is not None:
+            self._take_hints(source, state, hints, now)
+        elif not failed:
+            state.throttled = 0
+            state.retry_until = None
+        if item_times:
+            self.learn(source.source_id, item_times, now=now)
+        elif state.watched_since is None:
+            state.watched_since = now
+
+    def learn(self, source_id: str, item_times: Iterable[datetime], *, now: datetime) -> int:
+        """Count items not counted before (the same time seen again is the same item); returns
+        how many were new. Also how the state is rebuilt at start from stored item times."""
+        state = self._state(source_id)
+        oldest = now - HORIZON
+        batch = Counter(_utc(t) for t in item_times)
+        added = 0
+        for when, n in batch.items():
+            if when < oldest or when > now + timedelta(minutes=5):
+                continue
+            extra = n - state.times.get(when, 0)
+            if extra > 0:
+                state.times[when] += extra
+                added += extra
+        if batch:
+            first = max(min(batch), oldest)
+            if state.watched_since is None or first < state.watched_since:
+                state.watched_since = min(first, now)
+        if added:
+            state.version += 1
+            self._forget(state, now)
+        return added
+
+    # ---- decisions ---------------------------------------------------------
+
+    def next_interval(self, source: Source, now: datetime) -> Interval:
+        """How long after a poll at `now` to poll `source` again, and why."""
+        state = self._state(source.source_id)
+        floor, ceiling = float(source.floor), float(source.ceiling)
+        surge = self.surge.surging(source, now) if self.surge is not None else None
+        if surge is not None:
+            chosen = Interval(floor, f"floor (surge: {surge})")
+        else:
+            chosen = self._learned(source, state, now)
+            period = state.feed_period
+            if period is not None and period > chosen.seconds:
+                chosen = Interval(
+                    min(period, float(source.interval)), f"feed announces updates every {format_seconds(period)}"
+                )
+        if state.max_age is not None and state.max_age > chosen.seconds:
+            chosen = Interval(min(state.max_age, ceiling), f"server max-age {state.max_age:g} s")
+        return self._polite(source, state, chosen, now)
+
+    def earliest(self, source: Source, now: datetime) -> datetime:
+        """The soonest politeness allows another poll (hastening never goes before it)."""
+        state = self._state(source.source_id)
+        last = state.polls[-1] if state.polls else None
+        gap = self._polite(source, state, Interval(0.0, ""), now)
+        if last is None:
+            return now + timedelta(seconds=gap.seconds) if state.retry_until else now
+        candidates = [now, last + timedelta(seconds=max(gap.seconds, float(source.floor)))]
+        if state.max_age is not None:
+            candidates.append(last + timedelta(seconds=min(state.max_age, float(source.ceiling))))
+        if state.retry_until is not None:
+            candidates.append(state.retry_until)
+        return max(candidates)
+
+    def requests_per_hour(self, source_id: str, now: datetime) -> float:
+        """Polls of the source in the last hour (as observed)."""
+        state = self._states.get(source_id)
+        if state is None:
+            return 0.0
+        self._prune_polls(state, now)
+        return float(len(state.polls))
+
+    def describe(self, source: Source, now: datetime) -> CadenceView:
+        return CadenceView(
+            source_id=source.source_id,
+            interval=self.next_interval(source, now),
+            requests_per_hour=self.requests_per_hour(source.source_id, now),
+            budget_per_hour=3600.0 / source.interval,
+            host=source.host,
+        )
+
+    def rates(self, source: Source, now: datetime) -> tuple[float, ...] | None:
+        """Learned items per hour for each hour-of-week bucket (Monday 00h UTC first), or None."""
+        state = self._state(source.source_id)
+        self._plan(source, state, now)
+        return state.rates
+
+    def plan(self, source: Source, now: datetime) -> tuple[float, ...] | None:
+        """Seconds between polls for each hour-of-week bucket, or None while still learning."""
+        state = self._state(source.source_id)
+        self._plan(source, state, now)
+        return state.plan
+
+    # ---- internals ---------------------------------------------------------
+
+    def _state(self, source_id: str) -> _SourceState:
+        state = self._states.get(source_id)
+        if state is None:
+            state = self._states[source_id] = _SourceState()
+        return state
+
+    @staticmethod
+    def _prune_polls(state: _SourceState, now: datetime) -> None:
+        hour_ago = now - timedelta(hours=1)
+        while state.polls and state.polls[0] <= hour_ago:
+            state.polls.popleft()
+
+    @staticmethod
+    def _forget(state: _SourceState, now: datetime) -> None:
+        oldest = now - HORIZON
+        stale = [t for t in state.times if t < oldest]
+        for t in stale:
+            del state.times[t]
+        if len(state.times) > MAX_TIMES:
+            for t in sorted(state.times)[: len(state.times) - MAX_TIMES]:
+                del state.times[t]
+        if state.watched_since is not None and state.watched_since < oldest:
+            state.watched_since = oldest
+
+    def _once(self, source_id: str, what: str, message: str, *args: object) -> None:
+        if (source_id, what) not in self._logged:
+            self._logged.add((source_id, what))
+            log.warning(message, *args)
+
+    def _take_hints(self, source: Source, state: _SourceState, hints: ServerHints, now: datetime) -> None:
+        sid = source.source_id
+        state.last_status = hints.status
+        if hints.throttled:
+            if hints.retry_after is not None:
+                wait = hints.retry_after
+                if wait > RETRY_AFTER_MAX:
+                    self._once(sid, "retry-after", "source %s: Retry-After of %.0f s clamped to a day", sid, wait)
+                    wait = RETRY_AFTER_MAX
+                state.retry_until = now + timedelta(seconds=wait)
+                state.throttled = 0
+            else:
+                state.throttled += 1
+                state.retry_until = None
+        else:
+            state.throttled = 0
+            state.retry_until = None
+        age = hints.max_age
+        if age is not None and age > source.ceiling:
+            self._once(
+                sid, "max-age", "source %s: server max-age %.0f s clamped to the ceiling %d s", sid, age, source.ceiling
+            )
+            age = float(source.ceiling)
+        if hints.status is not None and not hints.throttled:
+            state.max_age = age if age else None  # max-age 0 / no-cache: no constraint
+        if hints.body_read:
+            period = hints.feed_period
+            if period is not None and period > source.interval:
+                self._once(
+                    sid,
+                    "feed-period",
+                    "source %s: feed announces updates every %.0f s; polled at least every %d s (its interval)",
+                    sid,
+                    period,
+                    source.interval,
+                )
+            state.feed_period = period
+
+    def _polite(self, source: Source, state: _SourceState, chosen: Interval, now: datetime) -> Interval:
+        """`chosen`, stretched by the host's budget share and by throttling."""
+        host = source.host
+        budget = self.host_budget(host)
+        share = 60.0 * max(1, self._on_host.get(host, 1)) / budget.requests_per_minute
+        if share > chosen.seconds:
+            chosen = Interval(share, f"host budget {host or '?'}: {budget.requests_per_minute:g}/min")
+        if state.retry_until is not None and state.retry_until > now:
+            wait = (state.retry_until - now).total_seconds()
+            if wait > chosen.seconds:
+                chosen = Interval(wait, f"Retry-After until {state.retry_until:%H:%M} UTC")
+        elif state.throttled:
+            cap = max(float(source.ceiling), THROTTLE_MAX)
+            wait = min(max(chosen.seconds, float(source.interval)) * 2 ** (state.throttled - 1), cap)
+            if wait > chosen.seconds:
+                chosen = Interval(wait, f"backing off: HTTP {state.last_status} x{state.throttled}")
+        return chosen
+
+    def _learned(self, source: Source, state: _SourceState, now: datetime) -> Interval:
+        self._plan(source, state, now)
+        if state.plan is None or state.rates is None:
+            seen = sum(state.times.values())
+            return Interval(float(source.interval), f"configured (learning: {seen} items so far)")
+        h = hour_of_week(now)
+        day, hour = divmod(h, 24)
+        return Interval(state.plan[h], f"learned: {state.rates[h]:.2g} items/h on {_DAYS[day]} {hour:02d}h")
+
+    def _plan(self, source: Source, state: _SourceState, now: datetime) -> None:
+        hour = int(now.timestamp() // 3600)
+        key = (state.version, hour)
+        if state.plan_key == key:
+            return
+        state.plan_key = key
+        rates = learned_rates(state.times, state.watched_since, now)
+        if rates is None:
+            state.plan = state.rates = None
+            return
+        state.rates = rates
+        state.plan = allocate(rates, budget_interval=source.interval, floor=source.floor, ceiling=source.ceiling)
+
+
+def hour_of_week(when: datetime) -> int:
+    """0 for Monday 00:00–00:59 UTC … 167 for Sunday 23h."""
+    when = _utc(when)
+    return when.weekday() * 24 + when.hour
+
+
+def learned_rates(
+    times: Mapping[datetime, int], since: datetime | None, now: datetime
+) -> tuple[float, ...] | None:
+    """Items per hour for each hour-of-week, decayed and smoothed; None with too little data."""
+    total = sum(times.values())
+    if since is None or total < MIN_ITEMS:
+        return None
+    start = max(_utc(since), now - HORIZON)
+    watched = (now - start).total_seconds() / 3600
+    if watched < MIN_HOURS:
+        return None
+    decay = math.log(2) / (HALF_LIFE.total_seconds() / 3600)
+    counts = [0.0] * WEEK_HOURS
+    for when, n in times.items():
+        age = max(0.0, (now - when).total_seconds() / 3600)
+        counts[hour_of_week(when)] += n * math.exp(-decay * age)
+    exposure = [0.0] * WEEK_HOURS
+    cursor = start
+    while cursor < now:  # each watched hour, weighted like an item of that age
+        step = min(timedelta(hours=1) - timedelta(minutes=cursor.minute, seconds=cursor.second), now - cursor)
+        age = (now - cursor).total_seconds() / 3600
+        exposure[hour_of_week(cursor)] += step.total_seconds() / 3600 * math.exp(-decay * age)
+        cursor += step
+    overall = sum(counts) / max(sum(exposure), 1e-9)
+    by_hour = []
+    for d in range(24):
+        c = sum(counts[d::24])
+        e = sum(exposure[d::24])
+        by_hour.append((c + PRIOR_HOURS * overall) / (e + PRIOR_HOURS))
+    return tuple(
+        (counts[h] + PRIOR_HOURS * by_hour[h % 24]) / (exposure[h] + PRIOR_HOURS) for h in range(WEEK_HOURS)
+    )
+
+
+def allocate(rates: Sequence[float], *, budget_interval: float, floor: float, ceiling: float) -> tuple[float, ...]:
+    """Seconds between polls per hour bucket: frequency ∝ √rate, as many polls a week as fixed
+    polling every `budget_interval` s, each within [floor, ceiling] (water-filling: buckets
+    pinned at a bound give their surplus or deficit to the others)."""
+    budget = len(rates) * 3600.0 / budget_interval  # polls over the period
+    roots = [math.sqrt(max(r, 0.0)) for r in rates]
+    if sum(roots) <= 0:
+        return tuple(float(budget_interval) for _ in rates)
+    fixed: dict[int, float] = {}
+    for _ in range(len(rates) + 1):
+        free = [h for h in range(len(rates)) if h not in fixed]
+        left = budget - sum(3600.0 / fixed[h] for h in fixed)
+        weight = sum(roots[h] for h in free)
+        if not free:
+            break
+        if left <= 0 or weight <= 0:
+            for h in free:
+                fixed[h] = float(ceiling)
+            break
+        scale = left / (3600.0 * weight)  # polls per second per √rate
+        # Pin the slow side first: it takes budget from the others, which may then need no floor.
+        slow = [h for h in free if scale * roots[h] * ceiling < 1.0]
+        fast = [h for h in free if scale * roots[h] * floor > 1.0]
+        for h in slow:
+            fixed[h] = float(ceiling)
+        if not slow:
+            for h in fast:
+                fixed[h] = float(floor)
+        if not slow and not fast:
+            for h in free:
+                fixed[h] = 1.0 / (scale * roots[h])
+            break
+    return tuple(fixed[h] for h in range(len(rates)))
+
+
+def format_seconds(seconds: float) -> str:
+    """`45 s`, `5 min`, `2.5 h`: an interval as a person reads it."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
