@@ -128,6 +128,7 @@ class Readout:
         # Surge mode (issue 17): alerts and calendar.yaml put sources on their floor for a while;
         # several workers share alert surges through the database.
         self.surges = SurgeBoard(ruleset, store=None if store.single_worker else SqlSurges(store.engine))
+        self.cadence.surge = self.surges
         holder = RuleSetHolder(ruleset)
         holder.loaded_at = self.clock.now()
         self.services = Services(
@@ -294,9 +295,7 @@ class Readout:
         """Bring the next poll of these sources forward to now (their first surge poll)."""
         ids = list(dict.fromkeys(source_ids))
         if ids and self._scheduler is not None:
-            hasten = getattr(self._scheduler, "hasten", None)
-            if hasten is not None:
-                hasten(ids, now=self.clock.now())
+            self._scheduler.hasten(ids, now=self.clock.now())
         return ids
 
     async def stop(self) -> None:

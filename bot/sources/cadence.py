@@ -191,7 +191,10 @@ class Cadence:
         floor, ceiling = float(source.floor), float(source.ceiling)
         surge = self.surge.surging(source, now) if self.surge is not None else None
         if surge is not None:
-            chosen = Interval(floor, f"floor (surge: {surge})")
+            # A surge's own `interval` (bot.sources.surge) may ask for less than the floor's pace.
+            pace = getattr(self.surge, "surge_interval", None)
+            wanted = float(pace(source, now) or 0.0) if callable(pace) else 0.0
+            chosen = Interval(max(floor, wanted), f"{'floor' if wanted <= floor else format_seconds(wanted)} (surge: {surge})")
         else:
             chosen = self._learned(source, state, now)
             period = state.feed_period

@@ -104,7 +104,7 @@ class SurgeBoard:
             self._remember(key)
             spec = rule.surge
             until = now + timedelta(seconds=spec.for_)
-            reason = f'surge after {rule.id} alert "{_short(alert.title)}", until {_hm(until)}'
+            reason = f'{rule.id} alert "{_short(alert.title)}", until {_hm(until)}'
             ids = resolve(spec.sources, self._sources)
             for sid in self.raise_surge(ids, until=until, interval=spec.interval, reason=reason, now=now):
                 hasten[sid] = None
@@ -169,8 +169,7 @@ class SurgeBoard:
                 until = entry.window_end
                 if best is None or until > best.until:
                     reason = (
-                        f'surge for calendar event "{_short(entry.name)}" at '
-                        f"{entry.start.strftime('%d %b %H:%M UTC')}, until {_hm(until)}"
+                        f'calendar "{_short(entry.name)}" {entry.start.strftime("%d %b %H:%M UTC")}, until {_hm(until)}'
                     )
                     best = Surge(sid, until, entry.surge.interval, reason)
         return best
