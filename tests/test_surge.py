@@ -33,20 +33,26 @@ feeds:
     interval: 300
     tags: [state-media]
   - id: sports
-    url: {quiet}
+    url: {sports}
     interval: 300
     tags: [sports]
 """
 
 
-def rules_dir(tmp_path: Path, *, wire: str = "http://127.0.0.1:9/wire.xml", quiet: str = "http://127.0.0.1:9/q.xml") -> Path:
+def rules_dir(
+    tmp_path: Path,
+    *,
+    wire: str = "http://127.0.0.1:9/wire.xml",
+    quiet: str = "http://127.0.0.1:9/q.xml",
+    sports: str = "http://127.0.0.1:9/s.xml",
+) -> Path:
     """The bundled rules (with their surges) over three local sources; no calendar."""
     rules = tmp_path / "rules"
     rules.mkdir()
     for f in (REPO / "rules").glob("*.yaml"):
         if f.name not in ("sources.yaml", "calendar.yaml"):
             shutil.copy(f, rules / f.name)
-    (rules / "sources.yaml").write_text(SOURCES.format(wire=wire, quiet=quiet))
+    (rules / "sources.yaml").write_text(SOURCES.format(wire=wire, quiet=quiet, sports=sports))
     return rules
 
 
@@ -286,3 +292,34 @@ async def test_a_real_alert_surges_and_hastens_the_named_sources_then_expires(
         assert (await bot.services.status()).surging == []
     finally:
         await bot.stop()
+
+
+async def test_the_real_scheduler_polls_surged_sources_again_at_their_floor(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Wall clock, real APScheduler: the first round raises a tariff alert; the official and
+    state-media sources are polled again at their 5 s floor, the other one waits its 300 s."""
+    import asyncio
+
+    feed_server.fixture("/wire.xml", "feeds/rss20.xml")
+    feed_server.route("/quiet.xml", body=b"<rss version='2.0'><channel><title>q</title></channel></rss>", etag='"q"')
+    feed_server.route("/sports.xml", body=b"<rss version='2.0'><channel><title>s</title></channel></rss>", etag='"s"')
+    rules = rules_dir(
+        tmp_path, wire=feed_server.url("/wire.xml"), quiet=feed_server.url("/quiet.xml"), sports=feed_server.url("/sports.xml")
+    )
+    text = (rules / "sources.yaml").read_text().replace("interval: 300", "interval: 300\n    min_interval: 5")
+    (rules / "sources.yaml").write_text(text)
+    bot = await Readout.open(settings_for(tmp_path, rules), adapters=[ConsoleAdapter(io.StringIO())])
+    await bot.start()
+    try:
+        for _ in range(300):  # up to 30 s on a loaded machine; normally ~5 s
+            if len(feed_server.requests_for("/wire.xml")) >= 2 and len(feed_server.requests_for("/quiet.xml")) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        wh = bot.pipeline.ruleset.sources.enabled()[0]
+        assert "surge: tariff-" in bot.cadence.next_interval(wh, bot.clock.now()).reason
+    finally:
+        await bot.stop()
+    assert len(feed_server.requests_for("/wire.xml")) >= 2
+    assert len(feed_server.requests_for("/quiet.xml")) >= 2  # xinhua: state-media, surged
+    assert len(feed_server.requests_for("/sports.xml")) == 1  # not named by the surge

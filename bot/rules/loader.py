@@ -1,7 +1,8 @@
 """Load a rules directory into an immutable RuleSet, or report every problem.
 
 A rules directory holds `sources.yaml` (feeds and price series),
-`watchlists.yaml` (sectors and tickers) and any number of rule files
+`watchlists.yaml` (sectors and tickers), optionally `calendar.yaml` (scheduled events that
+surge sources, `bot.rules.calendar`) and any number of rule files
 (`*.yaml` / `*.yml`, loaded in name order, each `rules: [...]`).
 
 Layers: given `defaults` (the bundled `rules/`), a user's directory may hold only some
