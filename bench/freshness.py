@@ -58,6 +58,7 @@ from bot.app import Readout
 from bot.clock import ManualClock
 from bot.rules.loader import load_rules_dir
 from bot.settings import Settings
+from bot.sources.config import Source
 from bot.sources.hosts import HostGate
 from tests.support.feed_server import FeedServer
 
@@ -81,42 +82,40 @@ def kind_of(i: int) -> str:
     return "official" if i < 6 else ("wire" if i < 12 else "other")
 
 
+def _story(at: datetime, rng: random.Random, *, trigger: str, size: tuple[int, int], spread: float) -> list[tuple[datetime, int, str]]:
+    """One story: an official source announces, the wires and other officials follow within `spread` minutes."""
+    lead = rng.randrange(6)
+    out = [(at, lead, trigger)]
+    for src in range(12):  # officials 0-5, wires 6-11
+        if src == lead:
+            continue
+        k = rng.randint(*size) if src >= 6 else rng.randint(0, 1)
+        out += [(at + timedelta(minutes=rng.uniform(1, spread)), src, "Follow-up:") for _ in range(k)]
+    return out
+
+
 def publish_plan(n_sources: int, days: int, seed: int) -> tuple[list[Item], datetime]:
-    """Every item every source publishes, and the trigger time on the talks day."""
+    """Every item every source publishes, and the trigger time on the talks day (the last day).
+
+    Weekdays: 2–4 stories in US office hours (13–21 UTC), each an official announcement
+    followed by wire copy and other officials' statements within 40 minutes; a little
+    background news on the wires and the other feeds by day; nothing at night. The last day
+    is a talks day: a calendar entry at 09:00 UTC, a talks headline then, and a burst of
+    readouts and wire copy over the next 90 minutes."""
     rng = random.Random(seed)
-    items: list[Item] = []
-    counter = 0
-
-    def add(at: datetime, src: int, what: str) -> None:
-        nonlocal counter
-        counter += 1
-        items.append(Item(at, counter, src, f"{what} tariff update [i{counter}]"))
-
+    plan: list[tuple[datetime, int, str]] = []
     for d in range(days):
         day = START + timedelta(days=d)
-        weekend = day.weekday() >= 5
-        for src in range(n_sources):
-            kind = kind_of(src)
-            if kind == "official":
-                if weekend:
-                    continue
-                for _ in range(rng.randint(1, 3)):  # bursts of statements in US office hours
-                    burst_at = day + timedelta(hours=rng.uniform(13, 22))
-                    for k in range(rng.randint(2, 4)):
-                        add(burst_at + timedelta(minutes=k * rng.uniform(2, 10)), src, "Official")
-            elif kind == "wire":
-                for _ in range(rng.randint(18, 30)):
-                    hour = rng.uniform(11, 23) if rng.random() < 0.85 else rng.uniform(0, 24)
-                    add(day + timedelta(hours=hour), src, "Wire")
-            else:
-                for _ in range(rng.randint(2, 6)):
-                    add(day + timedelta(hours=rng.uniform(0, 24)), src, "Other")
+        weekday = day.weekday() < 5
+        for _ in range(rng.randint(2, 4) if weekday else rng.randint(0, 1)):
+            at = day + timedelta(hours=rng.uniform(13, 21))
+            plan += _story(at, rng, trigger="US announces tariffs:", size=(1, 2), spread=40)
+        for src in range(6, n_sources):  # background: wires and the other feeds, by day
+            for _ in range(rng.randint(0, 2)):
+                plan.append((day + timedelta(hours=rng.uniform(12, 22)), src, "Background:"))
     talks = START + timedelta(days=days - 1, hours=9)
-    counter += 1
-    items.append(Item(talks, counter, 0, f"US and China hold trade talks in Stockholm [i{counter}]"))
-    for src in range(12):  # the follow-ups: readouts and wire copy in the next 90 minutes
-        for _ in range(3):
-            add(talks + timedelta(minutes=rng.uniform(2, 90)), src, "Talks readout")
+    plan += _story(talks, rng, trigger="US and China hold trade talks in Stockholm:", size=(2, 4), spread=90)
+    items = [Item(at, n, src, f"{what} tariff update [i{n}]") for n, (at, src, what) in enumerate(plan, 1)]
     items.sort()
     return items, talks
 
@@ -130,7 +129,7 @@ def rss(items: list[Item]) -> bytes:
     return f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{entries}</channel></rss>".encode()
 
 
-def write_rules(root: Path, server: FeedServer, n: int, intervals: list[int], talks: datetime) -> Path:
+def write_rules(root: Path, server: FeedServer, n: int, intervals: list[int], talks: datetime, floor: int | None) -> Path:
     rules = root / "rules"
     rules.mkdir()
     shutil.copy(REPO / "rules" / "watchlists.yaml", rules / "watchlists.yaml")
@@ -138,12 +137,17 @@ def write_rules(root: Path, server: FeedServer, n: int, intervals: list[int], ta
     for i in range(n):
         tag = {"official": "official", "wire": "media", "other": "misc"}[kind_of(i)]
         lines += [f"  - id: s{i:02d}", f"    url: {server.url(f'/s{i}.xml')}", f"    interval: {intervals[i]}", f"    tags: [{tag}]"]
+        if floor is not None:
+            lines.append(f"    min_interval: {floor}")
     (rules / "sources.yaml").write_text("\n".join(lines) + "\n")
     (rules / "bench.yaml").write_text(
         "rules:\n"
         "  - id: trade-talks\n    type: match\n    description: talks\n    any: [trade talks]\n"
         "    cooldown: 0\n    key: title\n"
         "    surge: {sources: [official, media], for: 60m, interval: 15s}\n"
+        "  - id: tariff-announcement\n    type: match\n    description: tariffs announced\n    any: [announces tariffs]\n"
+        "    cooldown: 0\n    key: title\n"
+        "    surge: {sources: [official, media], for: 45m, interval: 15s}\n"
         "  - id: tariff\n    type: match\n    description: any tariff item\n    any: [tariff update]\n"
         "    cooldown: 0\n    key: title\n"
     )
@@ -183,20 +187,49 @@ class Result:
         return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
-async def simulate(
-    items: list[Item], talks: datetime, *, n: int, days: int, intervals: list[int], fixed: float | None
-) -> Result:
-    end = START + timedelta(days=days)
-    measured_from = START + timedelta(days=1)
-    by_source: dict[int, list[Item]] = {i: [] for i in range(n)}
-    for it in items:
-        by_source[it.source].append(it)
-    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None  # the database in memory: no fsync per poll
-    with tempfile.TemporaryDirectory(dir=shm) as tmp, FeedServer() as server:
-        root = Path(tmp)
-        rules = write_rules(root, server, n, intervals, talks)
-        clock = ManualClock(START)
-        stamp = Stamp(clock)
+class Simulation:
+    """One run over the publish plan: the real bot on a virtual clock (see the module docstring)."""
+
+    def __init__(
+        self, items: list[Item], talks: datetime, *, n: int, days: int, intervals: list[int], fixed: float | None, floor: int | None
+    ) -> None:
+        self.items, self.talks, self.n, self.intervals, self.fixed, self.floor = items, talks, n, intervals, fixed, floor
+        self.end = START + timedelta(days=days)
+        self.by_source: dict[int, list[Item]] = {i: [] for i in range(n)}
+        for it in items:
+            self.by_source[it.source].append(it)
+        self.clock = ManualClock(START)
+        self.stamp = Stamp(self.clock)
+        self.queue: list[tuple[datetime, str]] = []
+        self.due: dict[str, datetime] = {}
+        self.hastened: list[str] = []
+        self.requests = 0
+        self.window: deque[float] = deque()
+        self.busiest = 0
+
+    async def run(self) -> Result:
+        shm = "/dev/shm" if Path("/dev/shm").is_dir() else None  # the database in memory: no fsync per poll
+        with tempfile.TemporaryDirectory(dir=shm) as tmp, FeedServer() as server:
+            bot = await self._open(Path(tmp), server)
+            sources = {s.source_id: s for s in bot.pipeline.ruleset.sources.enabled()}
+            for k, sid in enumerate(sources):
+                self._schedule(sid, START + timedelta(seconds=(k * 7.3) % (self.fixed or self.intervals[k])))
+            try:
+                while self.queue:
+                    at, sid = heapq.heappop(self.queue)
+                    if self.due.get(sid) != at:
+                        continue  # superseded by a hastened time
+                    if at >= self.end:
+                        break
+                    await self._poll(bot, server, sources, at, sid)
+            finally:
+                await bot.stop()
+        measured = [it for it in self.items if START + timedelta(days=1) <= it.at < self.end]
+        lat = [(self.stamp.seen[it.n] - it.at).total_seconds() for it in measured if it.n in self.stamp.seen]
+        return Result(lat, self.requests, len(measured) - len(lat), self.busiest, (self.end - START).total_seconds() / 3600)
+
+    async def _open(self, root: Path, server: FeedServer) -> Readout:
+        rules = write_rules(root, server, self.n, self.intervals, self.talks, self.floor)
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             rules_dir=rules,
@@ -206,81 +239,63 @@ async def simulate(
             backlog_hours=0.5,
             event_retention_days=0,
         )
-        bot = await Readout.open(settings, adapters=[ConsoleAdapter(stamp)], clock=clock, ruleset=load_rules_dir(rules))
+        clock = self.clock
+        bot = await Readout.open(settings, adapters=[ConsoleAdapter(self.stamp)], clock=clock, ruleset=load_rules_dir(rules))
         bot.pipeline.stories = None  # every item is its own alert line: one latency per item
-        start_mono = START.timestamp()
 
         async def virtual_sleep(seconds: float) -> None:
             clock.advance(seconds)
 
-        budgets = bot.pipeline.ruleset.sources
+        cfg = bot.pipeline.ruleset.sources
         bot.hosts = HostGate(
-            budgets.hosts, default=budgets.host_budget("*"),
-            clock=lambda: clock.now().timestamp() - start_mono, sleep=virtual_sleep,
+            cfg.hosts, default=cfg.host_budget("*"), clock=lambda: clock.now().timestamp() - START.timestamp(), sleep=virtual_sleep
         )
-        if fixed is not None:
+        if self.fixed is not None:
             bot.cadence.surge = None  # (a): no surges, no learning — every `fixed` seconds
-        hastened: list[str] = []
-        bot._hasten = lambda ids: hastened.extend(ids) or list(ids)  # type: ignore[method-assign]
+        bot._hasten = lambda ids: self.hastened.extend(ids) or list(ids)  # type: ignore[method-assign]
         await bot.start(scheduler=False)
-        sources = {s.source_id: s for s in bot.pipeline.ruleset.sources.enabled()}
-        queue: list[tuple[datetime, str]] = []
-        due: dict[str, datetime] = {}
-        for k, sid in enumerate(sources):
-            first = START + timedelta(seconds=(k * 7.3) % (fixed or intervals[k]))
-            due[sid] = first
-            heapq.heappush(queue, (first, sid))
-        requests = 0
-        window: deque[float] = deque()
-        busiest = 0
-        try:
-            while queue:
-                at, sid = heapq.heappop(queue)
-                if due.get(sid) != at:
-                    continue  # superseded by a hastened time
-                if at >= end:
-                    break
-                clock.set(max(at, clock.now()))
-                src = int(sid[1:])
-                now = clock.now()
-                published = [it for it in by_source[src] if it.at <= now]
-                body = rss(published)
-                etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
-                server.route(f"/s{src}.xml", body=body, etag=etag, content_type="application/rss+xml")
-                source = sources[sid]
-                raised = await bot.poll_source(source)
-                requests += 1
-                if PROGRESS and requests % 500 == 0:
-                    print(f"  {requests} polls, simulated {clock.now():%d %H:%M}, wall {time.perf_counter() - T0:.0f} s", file=sys.stderr)
-                t = clock.now().timestamp()
-                window.append(t)
-                while window and window[0] <= t - 60:
-                    window.popleft()
-                busiest = max(busiest, len(window))
-                if raised:
-                    await bot.drain_once()
-                now = clock.now()
-                step = fixed if fixed is not None else bot.cadence.next_interval(source, now).seconds
-                nxt = now + timedelta(seconds=step)
-                due[sid] = nxt
-                heapq.heappush(queue, (nxt, sid))
-                if fixed is None:
-                    hastened.extend(await bot.surge_tick())
-                    for hid in dict.fromkeys(hastened):
-                        when = bot.cadence.earliest(sources[hid], now)
-                        if when < due[hid]:
-                            due[hid] = when
-                            heapq.heappush(queue, (when, hid))
-                    hastened.clear()
-        finally:
-            await bot.stop()
-        lat = [
-            (stamp.seen[it.n] - it.at).total_seconds()
-            for it in items
-            if it.at >= measured_from and it.at < end and it.n in stamp.seen
-        ]
-        wanted = sum(1 for it in items if measured_from <= it.at < end)
-        return Result(lat, requests, wanted - len(lat), busiest, (end - START).total_seconds() / 3600)
+        return bot
+
+    def _schedule(self, sid: str, when: datetime) -> None:
+        self.due[sid] = when
+        heapq.heappush(self.queue, (when, sid))
+
+    async def _poll(self, bot: Readout, server: FeedServer, sources: dict[str, Source], at: datetime, sid: str) -> None:
+        """Serve the feed as it stands at `at`, poll it through the bot, plan its next poll."""
+        self.clock.set(max(at, self.clock.now()))
+        src = int(sid[1:])
+        body = rss([it for it in self.by_source[src] if it.at <= self.clock.now()])
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        server.route(f"/s{src}.xml", body=body, etag=etag, content_type="application/rss+xml")
+        source = sources[sid]
+        if await bot.poll_source(source):
+            await bot.drain_once()
+        self._count(self.clock.now().timestamp())
+        now = self.clock.now()
+        step = self.fixed if self.fixed is not None else bot.cadence.next_interval(source, now).seconds
+        self._schedule(sid, now + timedelta(seconds=step))
+        if self.fixed is None:  # what SourceScheduler.hasten does: as soon as politeness allows
+            self.hastened.extend(await bot.surge_tick())
+            for hid in dict.fromkeys(self.hastened):
+                when = bot.cadence.earliest(sources[hid], now)
+                if when < self.due[hid]:
+                    self._schedule(hid, when)
+            self.hastened.clear()
+
+    def _count(self, t: float) -> None:
+        self.requests += 1
+        if PROGRESS and self.requests % 2000 == 0:
+            print(f"  {self.requests} polls, simulated {self.clock.now():%d %H:%M}, wall {time.perf_counter() - T0:.0f} s", file=sys.stderr)
+        self.window.append(t)
+        while self.window and self.window[0] <= t - 60:
+            self.window.popleft()
+        self.busiest = max(self.busiest, len(self.window))
+
+
+async def simulate(
+    items: list[Item], talks: datetime, *, n: int, days: int, intervals: list[int], fixed: float | None, floor: int | None = None
+) -> Result:
+    return await Simulation(items, talks, n=n, days=days, intervals=intervals, fixed=fixed, floor=floor).run()
 
 
 def shipped_intervals(n: int) -> list[int]:
@@ -299,11 +314,12 @@ async def main() -> None:
     ap.add_argument("--sources", type=int, default=20)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--interval", type=int, default=300, help="configured interval (the cadence's budget) of each feed")
+    ap.add_argument("--floor", type=int, default=15, help="min_interval of each simulated feed (surges, busy hours)")
     args = ap.parse_args()
     n = args.sources
     items, talks = publish_plan(n, args.days, args.seed)
     t0 = time.perf_counter()
-    adaptive = await simulate(items, talks, n=n, days=args.days, intervals=[args.interval] * n, fixed=None)
+    adaptive = await simulate(items, talks, n=n, days=args.days, intervals=[args.interval] * n, fixed=None, floor=args.floor)
     hours = adaptive.hours
     fixed_interval = n * hours * 3600 / adaptive.requests
     fixed = await simulate(items, talks, n=n, days=args.days, intervals=[args.interval] * n, fixed=fixed_interval)

@@ -323,3 +323,29 @@ async def test_the_real_scheduler_polls_surged_sources_again_at_their_floor(
     assert len(feed_server.requests_for("/wire.xml")) >= 2
     assert len(feed_server.requests_for("/quiet.xml")) >= 2  # xinhua: state-media, surged
     assert len(feed_server.requests_for("/sports.xml")) == 1  # not named by the surge
+
+
+async def test_hot_reload_picks_up_calendar_edits_and_keeps_the_last_good_one(tmp_path: Path) -> None:
+    from bot.reload import reload_now
+
+    rules = rules_dir(tmp_path)
+    (rules / "calendar.yaml").write_text(GOOD_CALENDAR)
+    clock = ManualClock(datetime(2025, 6, 9, 9, 0, tzinfo=UTC))
+    bot = await Readout.open(settings_for(tmp_path, rules), adapters=[], clock=clock)
+    try:
+        wh = bot.pipeline.ruleset.sources.enabled()[0]
+        assert bot.surges.surging(wh, clock.now()) is None  # Geneva is a month earlier
+        london = GOOD_CALENDAR + (
+            "  - name: Talks, London\n    start: 2025-06-09 10:00 Europe/London\n"
+            "    surge: {sources: [official]}\n"
+        )
+        (rules / "calendar.yaml").write_text(london)
+        assert await reload_now(bot, rules) is True
+        reason = bot.surges.surging(wh, clock.now())
+        assert reason is not None and '"Talks, London"' in reason
+        assert bot.surges.calendar_due(clock.now()) == ["whitehouse"]
+        (rules / "calendar.yaml").write_text(london.replace("2025-06-09 10:00 Europe/London", "2025-06-09 10:00"))
+        assert await reload_now(bot, rules) is False  # no zone: rejected, the last good calendar stays
+        assert bot.surges.surging(wh, clock.now()) == reason
+    finally:
+        await bot.stop()
