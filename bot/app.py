@@ -25,7 +25,7 @@ from bot.pipeline import Pipeline
 from bot.rules.loader import RuleSet, load_rules_dir
 from bot.services import RuleSetHolder, Services
 from bot.settings import Settings
-from bot.sources.cadence import Cadence
+from bot.sources.cadence import HORIZON, Cadence
 from bot.sources.config import Source
 from bot.sources.hosts import HostGate
 from bot.sources.http import Validators, make_client
@@ -33,7 +33,8 @@ from bot.sources.poll import PollOutcome, poll_source
 from bot.sources.scheduler import SourceScheduler
 from bot.sources.slots import PollSlot, PollSlots
 from bot.sources.surge import SurgeBoard
-from bot.storage.archive import EventArchive
+from bot.storage import tables
+from bot.storage.archive import EventArchive, item_times
 from bot.storage.faults import open_store
 from bot.storage.leader import LeaderLock
 from bot.storage.outcomes import OutcomeStore
@@ -138,6 +139,7 @@ class Readout:
             rules=holder,
             adapters=[a.name for a in self.adapters],
             surges=self.surges,
+            cadence=self.cadence,
         )
         names = frozenset(a.name for a in self.adapters)
         console_min = settings.console_min_severity if "console" in names else None
@@ -223,6 +225,7 @@ class Readout:
                 asyncio.create_task(self.leader.run(self._stop, interval=5.0, on_change=self._on_leadership))
             )
         if scheduler:
+            await self.relearn()
             self._scheduler = SourceScheduler(
                 self.poll_source, jitter=self.settings.poll_jitter, cadence=self.cadence, now=self.clock.now
             )
@@ -236,6 +239,24 @@ class Readout:
             self._tasks.append(asyncio.create_task(self._log_summaries()))
             self._tasks.append(asyncio.create_task(self._watch_surges()))
         log.info("Readout started: %s; adapters: %s", self.describe(), ", ".join(a.name for a in self.adapters) or "none")
+
+    async def relearn(self) -> int:
+        """Teach the cadence each source's publishing rhythm from the stored item times (the
+        event archive, else the seen-events table), so a restart does not start from scratch.
+        Returns how many item times it read; a database error only costs the head start."""
+        since = self.clock.now() - HORIZON
+        try:
+            if self.archive is not None:
+                found = await self.archive.item_times(since)
+            else:
+                found = await item_times(self.store.engine, tables.events_seen, since)
+        except (OSError, SQLAlchemyError) as exc:
+            log.warning("could not read stored item times (%s); polling rhythms are learned afresh", type(exc).__name__)
+            return 0
+        now = self.clock.now()
+        for source_id, times in found.items():
+            self.cadence.learn(source_id, times, now=now)
+        return sum(len(v) for v in found.values())
 
     def describe(self) -> str:
         """`14 of 15 rules enabled, 20 sources (12 feeds, 8 price series)`: the same words at start and reload."""

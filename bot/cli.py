@@ -320,22 +320,32 @@ async def _once(settings: Settings, *, as_json: bool) -> int:
 async def _probe(settings: Settings) -> int:
     """Check each source once, on first setup: no database, no alerts, one line per source."""
     from bot.rules.loader import RuleSet
+    from bot.sources.config import Source
     from bot.sources.http import Validators, make_client
-    from bot.sources.poll import poll_source
+    from bot.sources.poll import PollOutcome, poll_source
 
     ruleset = _load_or_report(settings)
     if ruleset is None:
         return 1
     assert isinstance(ruleset, RuleSet)
-    sources = ruleset.sources.enabled()
+    from bot.sources.cadence import Cadence, format_seconds
+    from bot.sources.hosts import HostGate
+
+    cfg = ruleset.sources
+    sources = cfg.enabled()
     now = datetime.now(UTC)
-    async with make_client(settings) as client:
-        outcomes = await asyncio.gather(
-            *(
-                poll_source(client, s, validators=Validators(), max_bytes=settings.http_max_bytes, now=now)
-                for s in sources
+    cadence = Cadence()
+    cadence.configure(sources, cfg.hosts, cfg.host_budget("*"))
+    gate = HostGate(cfg.hosts, default=cfg.host_budget("*"))  # probe is polite too
+
+    async def one(source: Source) -> PollOutcome:
+        async with gate.request(source.host):
+            return await poll_source(
+                client, source, validators=Validators(), max_bytes=settings.http_max_bytes, now=now
             )
-        )
+
+    async with make_client(settings) as client:
+        outcomes = await asyncio.gather(*(one(s) for s in sources))
     failed = 0
     for source, outcome in zip(sources, outcomes, strict=True):
         sid = source.source_id
@@ -346,6 +356,19 @@ async def _probe(settings: Settings) -> int:
             newest = max(outcome.events, key=lambda e: e.time, default=None)
             latest = f"; newest: {newest.title[:80]}" if newest is not None and hasattr(newest, "title") else ""
             print(f"OK    {sid}: {plural(len(outcome.events), 'item')}{latest}")
+        # What the cadence makes of the items the source shows and what its server said.
+        cadence.observe(
+            source,
+            now=now,
+            item_times=[e.time for e in outcome.events],
+            hints=outcome.hints,
+            failed=outcome.error is not None,
+        )
+        interval = cadence.next_interval(source, now)
+        print(
+            f"      poll every {format_seconds(interval.seconds)} ({3600 / interval.seconds:.3g} req/h now, "
+            f"budget {3600 / source.interval:.3g}): {interval.reason}"
+        )
     print(f"{len(sources) - failed} of {plural(len(sources), 'source')} answered")
     _print_surges(ruleset, now)
     return 1 if failed else 0

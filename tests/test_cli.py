@@ -93,6 +93,28 @@ def test_probe_reports_each_source(feed_server: FeedServer, tmp_path: Path) -> N
     assert not (tmp_path / "readout.db").exists()  # probing writes nothing
 
 
+def test_probe_says_how_often_each_source_would_be_polled_and_why(feed_server: FeedServer, tmp_path: Path) -> None:
+    feed_server.fixture("/wire.xml", "feeds/rss20.xml", headers={"Cache-Control": "max-age=900"})
+    feed_server.route("/limited.xml", status=429, body=b"slow down", headers={"Retry-After": "31536000"})
+    rules = make_rules_dir(tmp_path, feed_server, {}, {})
+    (rules / "sources.yaml").write_text(
+        "feeds:\n"
+        f"  - id: wire\n    url: {feed_server.url('/wire.xml')}\n    interval: 300\n    max_interval: 600\n"
+        f"  - id: limited\n    url: {feed_server.url('/limited.xml')}\n    interval: 300\n"
+        "hosts:\n  127.0.0.1:\n    requests_per_minute: 10\n    connections: 1\n"
+    )
+    res = bot("probe", "--rules", str(rules), cwd=tmp_path)
+    out = res.stdout.splitlines()
+    wire = out.index(next(line for line in out if line.startswith("OK    wire:")))
+    assert out[wire + 1] == (
+        "      poll every 10 min (6 req/h now, budget 12): server max-age 900 s (clamped to the ceiling)"
+    ), res.stdout
+    limited = out.index(next(line for line in out if line.startswith("FAIL  limited:") and "429" in line))
+    assert out[limited + 1].startswith("      poll every 24 h (0.0417 req/h now, budget 12): Retry-After until ")
+    assert res.stderr.count("Retry-After of 31536000 s clamped to a day") == 1
+    assert out[-1] == "1 of 2 sources answered"
+
+
 def test_every_option_has_help_text() -> None:
     """`python -m bot COMMAND --help` explains each option (defaults where they matter)."""
     import argparse

@@ -99,6 +99,8 @@ async def status(services: Services, dest: ChatDestination, args: Sequence[str])
         mark = "✅" if src.healthy else ("⏳" if src.state is None or src.state.polls == 0 else "⚠️")
         where = f" · {mask_url(src.url)}" if admin and src.url else ""
         lines.append(line(f"{mark} {src.line(reveal_urls=admin)}{where}"))
+        if (cadence := src.cadence_line()) is not None:
+            lines.append(line(italic(f"    {cadence}")))
     rules_lines = [line(f"{report.rules_enabled} enabled of {report.rules_loaded}")]
     if report.rules_error:
         first = report.rules_error.splitlines()[0][:200]

@@ -48,7 +48,7 @@ from bot.rules.yamlfile import (
     parse_yaml,
     validation_problems,
 )
-from bot.sources.config import FeedSource, PriceSource, SourcesFile
+from bot.sources.config import FeedSource, HostBudget, PriceSource, SourcesFile
 
 __all__ = ["Problem", "RuleLoadError", "RuleSet", "check_rules_dir", "load_rules_dir"]
 
@@ -58,7 +58,7 @@ _SPECIAL = {SOURCES_FILE, WATCHLISTS_FILE, CALENDAR_FILE, "sources.yml", "watchl
 
 # What each file must look like, said the way a person editing it would say it.
 _SHAPES = {
-    SOURCES_FILE: "the file must be a mapping with `feeds:` and/or `prices:` lists",
+    SOURCES_FILE: "the file must be a mapping with `feeds:` and/or `prices:` lists (and optionally `hosts:`)",
     WATCHLISTS_FILE: "the file must be a mapping with a `watchlists:` mapping",
     CALENDAR_FILE: "the file must be a mapping with an `events:` list",
 }
@@ -355,7 +355,7 @@ class _Loader:
         if doc is None:
             return None
         result: SourcesFile | None = self._validate(
-            SourcesFile, doc, _keys_of(SourcesFile, FeedSource, PriceSource), shape=_SHAPES[SOURCES_FILE]
+            SourcesFile, doc, _keys_of(SourcesFile, FeedSource, PriceSource, HostBudget), shape=_SHAPES[SOURCES_FILE]
         )
         if result is not None:
             self._check_source_ids(result, doc)

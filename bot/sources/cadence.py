@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.sources.config import HostBudget, Source
+from bot.sources.config import HostBudget, Source, is_local_host
 from bot.sources.hints import ServerHints
 
 log = logging.getLogger(__name__)
@@ -86,18 +86,23 @@ class CadenceView:
 class _SourceState:
     """What the cadence knows about one source."""
 
-    times: Counter[datetime] = field(default_factory=Counter)  # item times seen (with multiplicity)
+    times: Counter[datetime] = field(default_factory=Counter)  # items' own times seen (to skip repeats)
+    placed: Counter[datetime] = field(default_factory=Counter)  # when each counted item appeared
     watched_since: datetime | None = None
     polls: deque[datetime] = field(default_factory=deque)  # poll times of the last hour
+    day_polls: deque[datetime] = field(default_factory=deque)  # ... of the last day (budget check)
+    first_poll: datetime | None = None
     retry_until: datetime | None = None
     throttled: int = 0  # 429/503 in a row without Retry-After
     last_status: int | None = None
-    max_age: float | None = None
+    max_age: float | None = None  # clamped to the ceiling
+    max_age_said: float | None = None  # as the server said it
     feed_period: float | None = None
     plan: tuple[float, ...] | None = None  # seconds per hour-of-week bucket
     rates: tuple[float, ...] | None = None
     plan_key: tuple[int, int] | None = None  # (items version, hour) the plan was made for
     version: int = 0
+    observed: int = 0  # polls observed in this process
 
 
 class Cadence:
@@ -132,8 +137,12 @@ class Cadence:
             self._default_host = default_host
         self._on_host = Counter(s.host for s in sources)
 
-    def host_budget(self, host: str) -> HostBudget:
-        return self._hosts.get(host.lower(), self._default_host)
+    def host_budget(self, host: str) -> HostBudget | None:
+        """The host's budget; None for this machine's own unless `hosts:` lists it."""
+        listed = self._hosts.get(host.lower())
+        if listed is None and is_local_host(host):
+            return None
+        return listed or self._default_host
 
     # ---- what happened -----------------------------------------------------
 
@@ -149,6 +158,9 @@ class Cadence:
         """Record one poll: its time, the items it saw (repeats are ignored), what the server said."""
         state = self._state(source.source_id)
         state.polls.append(now)
+        state.day_polls.append(now)
+        if state.first_poll is None:
+            state.first_poll = now
         self._prune_polls(state, now)
         if hints is not None:
             self._take_hints(source, state, hints, now)
@@ -156,13 +168,19 @@ class Cadence:
             state.throttled = 0
             state.retry_until = None
         if item_times:
-            self.learn(source.source_id, item_times, now=now)
-        elif state.watched_since is None:
+            live = bool(state.times) or state.observed > 0  # not the first look at its history
+            self.learn(source.source_id, item_times, now=now, live=live)
+        state.observed += 1
+        if state.watched_since is None:
             state.watched_since = now
 
-    def learn(self, source_id: str, item_times: Iterable[datetime], *, now: datetime) -> int:
+    def learn(self, source_id: str, item_times: Iterable[datetime], *, now: datetime, live: bool = False) -> int:
         """Count items not counted before (the same time seen again is the same item); returns
-        how many were new. Also how the state is rebuilt at start from stored item times."""
+        how many were new. Also how the state is rebuilt at start from stored item times.
+
+        An item dated without a time of day (00:00:00 UTC: a daily CSV row, a date-only
+        pubDate) says nothing about the hour it appeared: counted at `now` when it is new
+        in a `live` poll, else (history, relearning) only remembered as seen."""
         state = self._state(source_id)
         oldest = now - HORIZON
         batch = Counter(_utc(t) for t in item_times)
@@ -171,11 +189,19 @@ class Cadence:
             if when < oldest or when > now + timedelta(minutes=5):
                 continue
             extra = n - state.times.get(when, 0)
-            if extra > 0:
-                state.times[when] += extra
-                added += extra
-        if batch:
-            first = max(min(batch), oldest)
+            if extra <= 0:
+                continue
+            state.times[when] += extra
+            if _date_only(when):
+                if not live:
+                    continue
+                state.placed[_utc(now)] += extra
+            else:
+                state.placed[when] += extra
+            added += extra
+        dated = [t for t in batch if not _date_only(t)]
+        if dated:
+            first = max(min(dated), oldest)
             if state.watched_since is None or first < state.watched_since:
                 state.watched_since = min(first, now)
         if added:
@@ -203,7 +229,9 @@ class Cadence:
                     min(period, float(source.interval)), f"feed announces updates every {format_seconds(period)}"
                 )
         if state.max_age is not None and state.max_age > chosen.seconds:
-            chosen = Interval(min(state.max_age, ceiling), f"server max-age {state.max_age:g} s")
+            said = state.max_age_said or state.max_age
+            clamped = " (clamped to the ceiling)" if said > state.max_age else ""
+            chosen = Interval(min(state.max_age, ceiling), f"server max-age {said:g} s{clamped}")
         return self._polite(source, state, chosen, now)
 
     def earliest(self, source: Source, now: datetime) -> datetime:
@@ -266,12 +294,12 @@ class Cadence:
     @staticmethod
     def _forget(state: _SourceState, now: datetime) -> None:
         oldest = now - HORIZON
-        stale = [t for t in state.times if t < oldest]
-        for t in stale:
-            del state.times[t]
-        if len(state.times) > MAX_TIMES:
-            for t in sorted(state.times)[: len(state.times) - MAX_TIMES]:
-                del state.times[t]
+        for counter in (state.times, state.placed):
+            for t in [t for t in counter if t < oldest]:
+                del counter[t]
+            if len(counter) > MAX_TIMES:
+                for t in sorted(counter)[: len(counter) - MAX_TIMES]:
+                    del counter[t]
         if state.watched_since is not None and state.watched_since < oldest:
             state.watched_since = oldest
 
@@ -305,6 +333,7 @@ class Cadence:
             age = float(source.ceiling)
         if hints.status is not None and not hints.throttled:
             state.max_age = age if age else None  # max-age 0 / no-cache: no constraint
+            state.max_age_said = hints.max_age
         if hints.body_read:
             period = hints.feed_period
             if period is not None and period > source.interval:
@@ -322,9 +351,10 @@ class Cadence:
         """`chosen`, stretched by the host's budget share and by throttling."""
         host = source.host
         budget = self.host_budget(host)
-        share = 60.0 * max(1, self._on_host.get(host, 1)) / budget.requests_per_minute
-        if share > chosen.seconds:
-            chosen = Interval(share, f"host budget {host or '?'}: {budget.requests_per_minute:g}/min")
+        if budget is not None:
+            share = 60.0 * max(1, self._on_host.get(host, 1)) / budget.requests_per_minute
+            if share > chosen.seconds:
+                chosen = Interval(share, f"host budget {host or '?'}: {budget.requests_per_minute:g}/min")
         if state.retry_until is not None and state.retry_until > now:
             wait = (state.retry_until - now).total_seconds()
             if wait > chosen.seconds:
@@ -332,18 +362,33 @@ class Cadence:
         elif state.throttled:
             cap = max(float(source.ceiling), THROTTLE_MAX)
             wait = min(max(chosen.seconds, float(source.interval)) * 2 ** (state.throttled - 1), cap)
-            if wait > chosen.seconds:
+            if wait >= chosen.seconds:
                 chosen = Interval(wait, f"backing off: HTTP {state.last_status} x{state.throttled}")
         return chosen
 
     def _learned(self, source: Source, state: _SourceState, now: datetime) -> Interval:
         self._plan(source, state, now)
         if state.plan is None or state.rates is None:
-            seen = sum(state.times.values())
+            seen = sum(state.placed.values())
             return Interval(float(source.interval), f"configured (learning: {seen} items so far)")
         h = hour_of_week(now)
         day, hour = divmod(h, 24)
-        return Interval(state.plan[h], f"learned: {state.rates[h]:.2g} items/h on {_DAYS[day]} {hour:02d}h")
+        seconds = min(state.plan[h] * self._overspend(source, state, now), float(source.ceiling))
+        return Interval(seconds, f"learned: {state.rates[h]:.2g} items/h on {_DAYS[day]} {hour:02d}h")
+
+    @staticmethod
+    def _overspend(source: Source, state: _SourceState, now: datetime) -> float:
+        """Polls of the last day over the budget for that time (≥ 1): the plan is on budget for
+        the week, but rates learned as items arrive favour the hour at hand; this pulls back."""
+        day_ago = now - timedelta(days=1)
+        while state.day_polls and state.day_polls[0] <= day_ago:
+            state.day_polls.popleft()
+        if state.first_poll is None:
+            return 1.0
+        span = (now - max(state.first_poll, day_ago)).total_seconds()
+        if span < 6 * 3600:
+            return 1.0
+        return min(max(len(state.day_polls) * source.interval / span, 1.0), 2.0)
 
     def _plan(self, source: Source, state: _SourceState, now: datetime) -> None:
         hour = int(now.timestamp() // 3600)
@@ -351,7 +396,7 @@ class Cadence:
         if state.plan_key == key:
             return
         state.plan_key = key
-        rates = learned_rates(state.times, state.watched_since, now)
+        rates = learned_rates(state.placed, state.watched_since, now)
         if rates is None:
             state.plan = state.rates = None
             return
@@ -400,38 +445,34 @@ def learned_rates(
 
 
 def allocate(rates: Sequence[float], *, budget_interval: float, floor: float, ceiling: float) -> tuple[float, ...]:
-    """Seconds between polls per hour bucket: frequency ∝ √rate, as many polls a week as fixed
-    polling every `budget_interval` s, each within [floor, ceiling] (water-filling: buckets
-    pinned at a bound give their surplus or deficit to the others)."""
-    budget = len(rates) * 3600.0 / budget_interval  # polls over the period
+    """Seconds between polls per hour bucket: frequency ∝ √rate, as many polls over the
+    buckets as fixed polling every `budget_interval` s, each within [floor, ceiling].
+
+    With bounds the optimum is f_h = clamp(k·√λ_h, 1/ceiling, 1/floor) for the k that
+    spends the budget; the total grows with k, so k is found by bisection. A budget the
+    bounds cannot spend (or must exceed) leaves every bucket at the floor (ceiling)."""
+    budget = len(rates) * 3600.0 / budget_interval  # polls over the buckets
     roots = [math.sqrt(max(r, 0.0)) for r in rates]
-    if sum(roots) <= 0:
-        return tuple(float(budget_interval) for _ in rates)
-    fixed: dict[int, float] = {}
-    for _ in range(len(rates) + 1):
-        free = [h for h in range(len(rates)) if h not in fixed]
-        left = budget - sum(3600.0 / fixed[h] for h in fixed)
-        weight = sum(roots[h] for h in free)
-        if not free:
-            break
-        if left <= 0 or weight <= 0:
-            for h in free:
-                fixed[h] = float(ceiling)
-            break
-        scale = left / (3600.0 * weight)  # polls per second per √rate
-        # Pin the slow side first: it takes budget from the others, which may then need no floor.
-        slow = [h for h in free if scale * roots[h] * ceiling < 1.0]
-        fast = [h for h in free if scale * roots[h] * floor > 1.0]
-        for h in slow:
-            fixed[h] = float(ceiling)
-        if not slow:
-            for h in fast:
-                fixed[h] = float(floor)
-        if not slow and not fast:
-            for h in free:
-                fixed[h] = 1.0 / (scale * roots[h])
-            break
-    return tuple(fixed[h] for h in range(len(rates)))
+    positive = [r for r in roots if r > 0]
+    if not positive:
+        return tuple(float(min(max(budget_interval, floor), ceiling)) for _ in rates)
+    slowest, fastest = 1.0 / ceiling, 1.0 / floor
+
+    def polls(k: float) -> float:
+        return sum(3600.0 * min(max(k * r, slowest), fastest) for r in roots)
+
+    low, high = 0.0, fastest / min(positive)  # at `high` every bucket with items is at the floor
+    if polls(high) <= budget:
+        low = high
+    else:
+        for _ in range(200):
+            mid = (low + high) / 2
+            if polls(mid) < budget:
+                low = mid
+            else:
+                high = mid
+    k = (low + high) / 2 if low != high else low
+    return tuple(1.0 / min(max(k * r, slowest), fastest) for r in roots)
 
 
 def format_seconds(seconds: float) -> str:
@@ -441,6 +482,10 @@ def format_seconds(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.3g} min"
     return f"{seconds / 3600:.3g} h"
+
+
+def _date_only(when: datetime) -> bool:
+    return when.hour == when.minute == when.second == when.microsecond == 0
 
 
 def _utc(when: datetime) -> datetime:

@@ -141,6 +141,13 @@ class HostBudget(_Strict):
 
 
 DEFAULT_HOST = "*"  # `hosts:` key for the budget of every host not listed
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def is_local_host(host: str) -> bool:
+    """This machine: the default budget does not apply (your own server), a listed one does."""
+    host = host.lower()
+    return host in LOCAL_HOSTS or host.startswith("127.")
 
 
 class SourcesFile(_Strict):
@@ -153,7 +160,7 @@ class SourcesFile(_Strict):
     def _host_names(cls, value: dict[str, HostBudget]) -> dict[str, HostBudget]:
         for name in value:
             if name != DEFAULT_HOST and ("/" in name or ":" in name or not name.strip()):
-                raise ValueError(f"hosts: {name!r} is not a host name (write news.google.com, no scheme or path)")
+                raise ValueError(f"{name!r} is not a host name (write news.google.com, no scheme or path)")
         return {k.lower(): v for k, v in value.items()}
 
     def host_budget(self, host: str) -> HostBudget:

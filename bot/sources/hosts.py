@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
-from bot.sources.config import HostBudget
+from bot.sources.config import HostBudget, is_local_host
 
 WINDOW = 60.0
 
@@ -69,9 +69,16 @@ class HostGate:
             found = self._hosts[key] = _Host(self.budget(key))
         return found
 
+    def limited(self, host: str) -> bool:
+        """Every host has a budget but this machine's own, unless `hosts:` lists it."""
+        return host.lower() in self._budgets or not is_local_host(host)
+
     @asynccontextmanager
     async def request(self, host: str) -> AsyncIterator[None]:
         """Wait for a connection and for room in the host's last minute, then hold the connection."""
+        if not self.limited(host):
+            yield
+            return
         h = self._host(host)
         async with h.connections:
             async with h.order:
@@ -99,6 +106,11 @@ class HostGate:
         now = self._clock()
         return sum(1 for t in h.started if t > now - WINDOW)
 
+    def max_in_flight(self, host: str) -> int:
+        """The most requests this host ever had in flight at once (tests and probe)."""
+        h = self._hosts.get(host.lower())
+        return 0 if h is None else h.max_in_flight
+
 
 def _limit(budget: HostBudget) -> tuple[int, float]:
     """Requests per window: 2.5/min allows 2 a minute, 0.5/min one per two minutes (never above)."""
@@ -107,7 +119,3 @@ def _limit(budget: HostBudget) -> tuple[int, float]:
         return int(rpm), WINDOW
     return 1, WINDOW / rpm
 
-    def max_in_flight(self, host: str) -> int:
-        """The most requests this host ever had in flight at once (tests and probe)."""
-        h = self._hosts.get(host.lower())
-        return 0 if h is None else h.max_in_flight

@@ -5,6 +5,9 @@ Jobs live in memory (feed state lives in our own tables); `coalesce` and
 trigger fires at the source's ceiling, a safety net only: after every run (and
 whatever it raised) the next run is set to `Cadence.next_interval` from now.
 `hasten` brings polls forward (a surge starting), never before politeness allows.
+
+Two clocks: APScheduler runs on wall time; the cadence on the bot's clock (`now`, a
+ManualClock in tests and backtests). Only delays cross from one to the other.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from bot.sources.config import Source
 log = logging.getLogger(__name__)
 
 PollFn = Callable[[Source], Awaitable[Any]]
+# The next run is set from inside the run, before APScheduler counts it finished (a
+# callback on the next loop turn): a run due sooner would be skipped as "still running".
+MIN_GAP = timedelta(seconds=1)
 
 
 def job_id(source: Source) -> str:
@@ -71,7 +77,7 @@ class SourceScheduler:
                 when = job.next_run_time if job is not None else None
                 self._scheduler.modify_job(jid, trigger=trigger, args=[source], next_run_time=when)
             else:
-                self._scheduler.add_job(self._run, trigger, args=[source], id=jid, name=jid, next_run_time=self._now())
+                self._scheduler.add_job(self._run, trigger, args=[source], id=jid, name=jid, next_run_time=_utcnow())
         if not self._scheduler.running:
             self._scheduler.start()
 
@@ -95,16 +101,16 @@ class SourceScheduler:
         now = self._now()
         if jid in self._hastened:
             self._hastened.discard(jid)
-            when = self.cadence.earliest(source, now)
+            delay = (self.cadence.earliest(source, now) - now).total_seconds()
         else:
             seconds = self.cadence.next_interval(source, now).seconds
             spread = random.uniform(0, min(self._jitter, seconds / 4)) if self._jitter else 0.0
-            when = now + timedelta(seconds=seconds + spread)
-        self._scheduler.modify_job(jid, next_run_time=when)
+            delay = seconds + spread
+        self._scheduler.modify_job(jid, next_run_time=_utcnow() + max(timedelta(seconds=delay), MIN_GAP))
 
     def hasten(self, source_ids: Iterable[str], *, now: datetime) -> list[str]:
         """Poll these sources as soon as politeness allows (server hints, host budget); the ids
-        that were brought forward (unknown ones are ignored)."""
+        that were brought forward (unknown ones are ignored). `now` is the bot's clock."""
         wanted = set(source_ids)
         moved: list[str] = []
         for jid, source in self._sources.items():
@@ -117,8 +123,8 @@ class SourceScheduler:
             job = self._scheduler.get_job(jid)
             if job is None:
                 continue
-            when = self.cadence.earliest(source, now)
-            if job.next_run_time is None or job.next_run_time > when:
+            when = _utcnow() + (self.cadence.earliest(source, now) - now)
+            if job.next_run_time is None or job.next_run_time - when > MIN_GAP:  # sooner, not by a hair
                 self._scheduler.modify_job(jid, next_run_time=when)
                 moved.append(source.source_id)
         return moved
@@ -128,10 +134,10 @@ class SourceScheduler:
         times: list[datetime] = [j.next_run_time for j in self._scheduler.get_jobs() if j.next_run_time is not None]
         if not times:
             return None
-        return (min(times) - self._now()).total_seconds()
+        return (min(times) - _utcnow()).total_seconds()
 
     def next_run(self, source: Source) -> datetime | None:
-        """When `source` is polled next (None when it has no job)."""
+        """When `source` is polled next, wall time (None when it has no job)."""
         job = self._scheduler.get_job(job_id(source))
         return None if job is None else job.next_run_time
 

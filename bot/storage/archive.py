@@ -136,6 +136,11 @@ class EventArchive:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(t.event_archive))).scalar_one())
 
+    async def item_times(self, since: datetime) -> dict[str, list[datetime]]:
+        """Source id → the times of its archived items at or after `since` (the cadence
+        relearns each source's publishing rhythm from them at start)."""
+        return await item_times(self.engine, t.event_archive, since)
+
     async def alerts_since(self, since: datetime) -> list[PastAlert]:
         """Alerts the bot raised for events at or after `since` (from the alerts table)."""
         query = (
@@ -148,3 +153,13 @@ class EventArchive:
         return [
             PastAlert(r.rule_id, r.event_id, str((r.payload or {}).get("title", "")), r.created_at) for r in rows
         ]
+
+
+async def item_times(engine: AsyncEngine, table: Any, since: datetime) -> dict[str, list[datetime]]:
+    """Source id → item times at or after `since` from `table` (`event_archive` or `events_seen`)."""
+    query = select(table.c.source, table.c.event_time).where(table.c.event_time >= since)
+    found: dict[str, list[datetime]] = {}
+    async with engine.connect() as conn:
+        for source, when in await conn.execute(query):
+            found.setdefault(source, []).append(when)
+    return found
