@@ -131,7 +131,10 @@ def rss(items: list[Item]) -> bytes:
     return f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{entries}</channel></rss>".encode()
 
 
-def write_rules(root: Path, server: FeedServer, n: int, intervals: list[int], talks: datetime, floor: int | None) -> Path:
+def write_rules(
+    root: Path, server: FeedServer, n: int, intervals: list[int], talks: datetime, floor: int | None,
+    bounds: list[tuple[int, int]] | None = None,
+) -> Path:
     rules = root / "rules"
     rules.mkdir()
     shutil.copy(REPO / "rules" / "watchlists.yaml", rules / "watchlists.yaml")
@@ -141,6 +144,8 @@ def write_rules(root: Path, server: FeedServer, n: int, intervals: list[int], ta
         lines += [f"  - id: s{i:02d}", f"    url: {server.url(f'/s{i}.xml')}", f"    interval: {intervals[i]}", f"    tags: [{tag}]"]
         if floor is not None:  # the simulated feeds: quiet nights may cost next to nothing
             lines += [f"    min_interval: {floor}", "    max_interval: 3600"]
+        elif bounds is not None:  # (c): the shipped source's own floor and ceiling
+            lines += [f"    min_interval: {bounds[i][0]}", f"    max_interval: {bounds[i][1]}"]
     (rules / "sources.yaml").write_text("\n".join(lines) + "\n")
     (rules / "bench.yaml").write_text(
         "rules:\n"
@@ -196,6 +201,7 @@ class Simulation:
         self, items: list[Item], talks: datetime, *, n: int, days: int, intervals: list[int], fixed: float | None, floor: int | None
     ) -> None:
         self.items, self.talks, self.n, self.intervals, self.fixed, self.floor = items, talks, n, intervals, fixed, floor
+        self.bounds = shipped_bounds(n) if floor is None and fixed is None else None
         self.end = START + timedelta(days=days)
         self.by_source: dict[int, list[Item]] = {i: [] for i in range(n)}
         for it in items:
@@ -231,7 +237,7 @@ class Simulation:
         return Result(lat, self.requests, len(measured) - len(lat), self.busiest, (self.end - START).total_seconds() / 3600)
 
     async def _open(self, root: Path, server: FeedServer) -> Readout:
-        rules = write_rules(root, server, self.n, self.intervals, self.talks, self.floor)
+        rules = write_rules(root, server, self.n, self.intervals, self.talks, self.floor, self.bounds)
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             rules_dir=rules,
@@ -298,6 +304,12 @@ async def simulate(
     items: list[Item], talks: datetime, *, n: int, days: int, intervals: list[int], fixed: float | None, floor: int | None = None
 ) -> Result:
     return await Simulation(items, talks, n=n, days=days, intervals=intervals, fixed=fixed, floor=floor).run()
+
+
+def shipped_bounds(n: int) -> list[tuple[int, int]]:
+    """The shipped feeds' floors and ceilings (min_interval, max_interval), cycled like their intervals."""
+    feeds = [(f.floor, f.ceiling) for f in load_rules_dir(REPO / "rules").sources.feeds if f.enabled]
+    return [feeds[i % len(feeds)] for i in range(n)]
 
 
 def shipped_intervals(n: int) -> list[int]:
