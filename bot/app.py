@@ -33,6 +33,7 @@ from bot.sources.news import parse_feed
 from bot.sources.poll import PollOutcome, poll_source
 from bot.sources.scheduler import SourceScheduler
 from bot.sources.slots import PollSlot, PollSlots
+from bot.sources.surge import SurgeBoard
 from bot.sources.websub_endpoint import WebSubEndpoint
 from bot.sources.websub_subscriber import WebSubSubscriber
 from bot.storage import tables
@@ -41,6 +42,7 @@ from bot.storage.faults import open_store
 from bot.storage.leader import LeaderLock
 from bot.storage.outcomes import OutcomeStore
 from bot.storage.store import PollRecord, SourceState, Store, make_worker_id
+from bot.storage.surges import SqlSurges
 from bot.storage.websub import WebSubStore
 from bot.summary import PollSummary, plural
 
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 # A price CSV (FRED) answers with its whole history on every poll: only the
 # tail can matter to the rules, the rest is old news already recorded.
 PRICE_HISTORY_KEEP = 500
+SURGE_SYNC_SECONDS = 5.0  # how often surges raised on other workers (and calendar windows) are picked up
 STOP_GRACE = 3.0  # seconds the delivery pass in progress may take to finish on stop
 ADAPTER_STOP_SECONDS = 4.0  # seconds each adapter may take to stop (they stop side by side)
 
@@ -127,6 +130,10 @@ class Readout:
         self._first_round = asyncio.Event()
         self._failure_logged: set[str] = set()  # each source's first failure in this process is logged
         self.leader: LeaderLock | None = None
+        # Surge mode (issue 17): alerts and calendar.yaml put sources on their floor for a while;
+        # several workers share alert surges through the database.
+        self.surges = SurgeBoard(ruleset, store=None if store.single_worker else SqlSurges(store.engine))
+        self.cadence.surge = self.surges
         holder = RuleSetHolder(ruleset)
         holder.loaded_at = self.clock.now()
         self.services = Services(
@@ -135,6 +142,7 @@ class Readout:
             clock=self.clock,
             rules=holder,
             adapters=[a.name for a in self.adapters],
+            surges=self.surges,
             cadence=self.cadence,
         )
         names = frozenset(a.name for a in self.adapters)
@@ -249,6 +257,7 @@ class Readout:
                 asyncio.create_task(self.outcomes.run(self._stop, interval=self.settings.outcome_interval))
             )
             self._tasks.append(asyncio.create_task(self._log_summaries()))
+            self._tasks.append(asyncio.create_task(self._watch_surges()))
         log.info("Readout started: %s; adapters: %s", self.describe(), ", ".join(a.name for a in self.adapters) or "none")
 
     async def _start_push(self, websub: WebSubSubscriber, endpoint: WebSubEndpoint) -> None:
@@ -316,6 +325,32 @@ class Readout:
                 await asyncio.wait({stop}, timeout=every)
         finally:
             stop.cancel()
+
+    async def _watch_surges(self) -> None:
+        """Every few seconds: share surges with other workers and open calendar windows."""
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self.surge_tick()
+                except (OSError, SQLAlchemyError) as exc:
+                    log.warning("could not share surges (%s); retrying", type(exc).__name__)
+                await asyncio.wait({stop}, timeout=SURGE_SYNC_SECONDS)
+        finally:
+            stop.cancel()
+
+    async def surge_tick(self) -> list[str]:
+        """One round of `_watch_surges`; the source ids brought forward."""
+        now = self.clock.now()
+        ids = [*self.surges.calendar_due(now), *await self.surges.sync(now)]
+        return self._hasten(ids)
+
+    def _hasten(self, source_ids: list[str]) -> list[str]:
+        """Bring the next poll of these sources forward to now (their first surge poll)."""
+        ids = list(dict.fromkeys(source_ids))
+        if ids and self._scheduler is not None:
+            self._scheduler.hasten(ids, now=self.clock.now())
+        return ids
 
     async def stop(self) -> None:
         """Stop polling, let the outbox pass finish, stop adapters, close the database."""
@@ -484,6 +519,7 @@ class Readout:
             log.info("source %s recovered after %d failures", sid, state.consecutive_failures)
         if alerts:
             self.outbox.wake()  # deliver now, not at the next outbox tick
+            self._hasten(self.surges.on_alerts(alerts, now=self.clock.now()))
         await self._note_hub(source, outcome)
         return alerts
 
@@ -504,6 +540,7 @@ class Readout:
         POLLS.labels(source=source.id, outcome="push").inc()
         if alerts:
             self.outbox.wake()
+            self._hasten(self.surges.on_alerts(alerts, now=self.clock.now()))
         return alerts
 
     def _record(self, sid: str, *, error: str | None, items: int = 0, alerts: int = 0) -> None:
@@ -522,6 +559,7 @@ class Readout:
     def reload_rules(self, ruleset: RuleSet) -> None:
         """Put a validated rule set in force; cooldown and dedup live in the database and carry over."""
         self.pipeline.replace_ruleset(ruleset)
+        self.surges.replace_ruleset(ruleset)
         self.services.rules.replace(ruleset, at=self.clock.now())
         self._configure_polling(ruleset)
         if self._scheduler is not None:

@@ -373,7 +373,20 @@ async def _probe(settings: Settings) -> int:
             f"budget {3600 / source.interval:.3g}): {interval.reason}"
         )
     print(f"{len(sources) - failed} of {plural(len(sources), 'source')} answered")
+    _print_surges(ruleset, now)
     return 1 if failed else 0
+
+
+def _print_surges(ruleset: Any, now: datetime) -> None:
+    """Calendar surges running now and the next ones (alert surges live in the running bot's /status)."""
+    from bot.sources.surge import SurgeBoard
+
+    board = SurgeBoard(ruleset)
+    for sid, why in board.active(now):
+        print(f"SURGE {sid}: {why}")
+    upcoming = sorted((e for e in ruleset.calendar if e.window_start > now), key=lambda e: e.window_start)[:3]
+    for entry in upcoming:
+        print(f"NEXT  calendar surge {entry.window_start:%Y-%m-%d %H:%M UTC}: {entry.name}")
 
 
 def _add_stats(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bot.rules.loader import RuleSet
     from bot.sources.cadence import Cadence, CadenceView
     from bot.sources.config import Source
+    from bot.sources.surge import SurgeBoard
 
 
 class RuleSetHolder:
@@ -92,6 +93,7 @@ class StatusReport:
     disabled_destinations: list[Destination]
     adapters: list[str]
     rules_error: str | None = None
+    surging: list[tuple[str, str]] = field(default_factory=list)  # (source id, why), issue 17
 
     @property
     def queue_depth(self) -> int:
@@ -106,6 +108,7 @@ class Services:
     rules: RuleSetHolder
     adapters: list[str] = field(default_factory=list)
     command_limit: CommandLimiter = field(default_factory=CommandLimiter)  # shared by the chat adapters
+    surges: SurgeBoard | None = None  # which sources surge and why, for /status
     cadence: Cadence | None = None  # the poll cadence, when this process polls
     push_states: Callable[[], Mapping[str, str]] | None = None  # WebSub, when on (bot.app)
 
@@ -134,6 +137,7 @@ class Services:
             disabled_destinations=[d for d in await self.store.destinations() if d.disabled_at],
             adapters=list(self.adapters),
             rules_error=self.rules.last_error,
+            surging=self.surges.active(self.clock.now()) if self.surges is not None else [],
         )
 
 

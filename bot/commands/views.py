@@ -113,6 +113,10 @@ async def status(services: Services, dest: ChatDestination, args: Sequence[str])
         Section("Queue", (line(f"{report.queue.get('pending', 0)} pending, {report.queue.get('held', 0)} held"),), inline=True),
         Section("Adapters", (line(adapters),), inline=True),
     ]
+    if report.surging:  # sources polled at their floor for a while (issue 17), and why
+        sections.append(
+            Section(f"Surging ({len(report.surging)})", tuple(line(f"⚡ {sid}: {why}") for sid, why in report.surging))
+        )
     lost = [
         d
         for d in report.disabled_destinations

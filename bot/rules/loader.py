@@ -1,7 +1,8 @@
 """Load a rules directory into an immutable RuleSet, or report every problem.
 
 A rules directory holds `sources.yaml` (feeds and price series),
-`watchlists.yaml` (sectors and tickers) and any number of rule files
+`watchlists.yaml` (sectors and tickers), optionally `calendar.yaml` (scheduled events that
+surge sources, `bot.rules.calendar`) and any number of rule files
 (`*.yaml` / `*.yml`, loaded in name order, each `rules: [...]`).
 
 Layers: given `defaults` (the bundled `rules/`), a user's directory may hold only some
@@ -28,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bot.models import WatchItem
+from bot.rules.calendar import CALENDAR_FILE, CALENDAR_KEYS, CalendarEntry, CalendarFile
 from bot.rules.schema import (
     RULE_ADAPTER,
     ChangeRule,
@@ -52,12 +54,13 @@ __all__ = ["Problem", "RuleLoadError", "RuleSet", "check_rules_dir", "load_rules
 
 SOURCES_FILE = "sources.yaml"
 WATCHLISTS_FILE = "watchlists.yaml"
-_SPECIAL = {SOURCES_FILE, WATCHLISTS_FILE, "sources.yml", "watchlists.yml"}
+_SPECIAL = {SOURCES_FILE, WATCHLISTS_FILE, CALENDAR_FILE, "sources.yml", "watchlists.yml", "calendar.yml"}
 
 # What each file must look like, said the way a person editing it would say it.
 _SHAPES = {
     SOURCES_FILE: "the file must be a mapping with `feeds:` and/or `prices:` lists (and optionally `hosts:`)",
     WATCHLISTS_FILE: "the file must be a mapping with a `watchlists:` mapping",
+    CALENDAR_FILE: "the file must be a mapping with an `events:` list",
 }
 _RULE_FILE_SHAPE = "the file must be a mapping with a `rules:` list"
 # pydantic's wording → the user's.
@@ -93,13 +96,14 @@ class RuleLoadError(Exception):
 class RuleSet:
     """Sources, watch-lists and rules from one directory; immutable once loaded."""
 
-    __slots__ = ("_by_id", "_origins", "_rules", "_sources", "_warnings", "_watchlists")
+    __slots__ = ("_by_id", "_calendar", "_origins", "_rules", "_sources", "_warnings", "_watchlists")
     _sources: SourcesFile
     _watchlists: Mapping[str, WatchItem]
     _rules: tuple[Rule, ...]
     _by_id: Mapping[str, Rule]
     _origins: Mapping[str, tuple[str, int]]
     _warnings: tuple[Problem, ...]
+    _calendar: tuple[CalendarEntry, ...]
 
     def __init__(
         self,
@@ -109,6 +113,7 @@ class RuleSet:
         rules: Iterable[Rule],
         origins: dict[str, tuple[str, int]] | None = None,
         warnings: Iterable[Problem] = (),
+        calendar: Iterable[CalendarEntry] = (),
     ) -> None:
         rules = tuple(rules)
         set_ = object.__setattr__
@@ -118,6 +123,7 @@ class RuleSet:
         set_(self, "_by_id", MappingProxyType({r.id: r for r in rules}))
         set_(self, "_origins", MappingProxyType(dict(origins or {})))
         set_(self, "_warnings", tuple(warnings))
+        set_(self, "_calendar", tuple(calendar))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("RuleSet is immutable; load a new one")
@@ -125,6 +131,11 @@ class RuleSet:
     @property
     def sources(self) -> SourcesFile:
         return self._sources
+
+    @property
+    def calendar(self) -> tuple[CalendarEntry, ...]:
+        """Scheduled events from `calendar.yaml` (empty without one)."""
+        return self._calendar
 
     @property
     def warnings(self) -> list[Problem]:
@@ -259,6 +270,7 @@ class _Loader:
             self._check_sources(rules, sources)
             self._check_symbols(rules, sources)
         self._check_confirms(rules, invalid_ids)
+        calendar = self._load_calendar(sources)
         if self.problems:
             return None, self._sorted_problems()
         assert sources is not None and watchlists is not None
@@ -269,16 +281,17 @@ class _Loader:
                 rules=[p.rule for p in rules],
                 origins={p.rule.id: (p.doc.path, p.doc.line_of(("rules", p.index))) for p in rules},
                 warnings=self.warnings,
+                calendar=calendar,
             ),
             [],
         )
 
     def _sorted_problems(self) -> list[Problem]:
         """File order (sources, watch-lists, rule files by name), then line."""
-        order = {str(self.root / SOURCES_FILE): 0, str(self.root / WATCHLISTS_FILE): 1}
+        order = {str(self.root / SOURCES_FILE): 0, str(self.root / WATCHLISTS_FILE): 1, str(self.root / CALENDAR_FILE): 2}
         return sorted(
             self.problems,
-            key=lambda p: (order.get(p.path, 2), p.path if p.path not in order else "", p.line),
+            key=lambda p: (order.get(p.path, 3), p.path if p.path not in order else "", p.line),
         )
 
     # -- files -------------------------------------------------------------
@@ -381,6 +394,28 @@ class _Loader:
             for name, e in parsed.watchlists.items()
         }
 
+    def _load_calendar(self, sources: SourcesFile | None) -> list[CalendarEntry]:
+        """`calendar.yaml` (optional; the bundled one when the user has none), its surge
+        sources checked against sources.yaml like a rule's `surge:` (warnings; errors in check-rules)."""
+        doc = self._doc(CALENDAR_FILE, required=False)
+        if doc is None:
+            return []
+        parsed: CalendarFile | None = self._validate(CalendarFile, doc, set(CALENDAR_KEYS), shape=_SHAPES[CALENDAR_FILE])
+        if parsed is None:
+            return []
+        if sources is not None and not self._bundled(doc):
+            known = _source_names(sources)
+            for i, entry in enumerate(parsed.events):
+                for j, name in enumerate(entry.surge.sources):
+                    if name not in known:
+                        self.warnings.append(
+                            doc.problem(
+                                ("events", i, "surge", "sources", j),
+                                f"events[{i}].surge.sources[{j}]: unknown source id or tag {name!r} (not in sources.yaml)",
+                            )
+                        )
+        return list(parsed.events)
+
     def _rule_files(self) -> list[Path]:
         """The user's rule files (as hot reload read them, if given; unreadable ones too, to
         be reported); the bundled ones when the user has none."""
@@ -479,13 +514,24 @@ class _Loader:
                     )
 
     def _check_sources(self, rules: list[_Placed], sources: SourcesFile) -> None:
-        known: set[str] = set()
-        for feed in sources.feeds:
-            known.add(feed.id)
-            known.update(feed.tags)
-        for price in sources.prices:
-            known.update({price.source_id, price.symbol, *price.tags})
+        known = _source_names(sources)
         for p in rules:
+            # An unknown surge source is a warning while loading (the rule still alerts; that
+            # name surges nothing) and an error in `check-rules`, like a price rule's missing
+            # symbol: the bundled rules name the bundled tags, and a sources.yaml of one's own
+            # must not stop them loading.
+            surge = p.rule.surge
+            for j, name in enumerate(surge.sources if surge is not None and not self._bundled(p.doc) else ()):
+                if name not in known:
+                    self.warnings.append(
+                        p.problem(
+                            "surge",
+                            "sources",
+                            j,
+                            message=f"rules[{p.index}].surge.sources[{j}]: unknown source id or tag {name!r} "
+                            "(not in sources.yaml)",
+                        )
+                    )
             for j, name in enumerate(p.rule.sources or ()):
                 if name not in known:
                     self.problems.append(
@@ -525,6 +571,17 @@ class _Loader:
                             message=f"rules[{p.index}].rules: confirm rules form a cycle: {' -> '.join(cycle)}",
                         )
                     )
+
+
+def _source_names(sources: SourcesFile) -> set[str]:
+    """Every id, symbol and tag a rule may name in `sources:` or `surge.sources:`."""
+    known: set[str] = set()
+    for feed in sources.feeds:
+        known.add(feed.id)
+        known.update(feed.tags)
+    for price in sources.prices:
+        known.update({price.source_id, price.symbol, *price.tags})
+    return known
 
 
 def _find_cycle(start: str, by_id: dict[str, _Placed]) -> list[str] | None:

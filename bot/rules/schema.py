@@ -203,6 +203,26 @@ PriceKey = Literal["symbol", "rule"]
 TextField = Literal["title", "summary"]
 
 
+class SurgeSpec(_Strict):
+    """`surge: {sources: [tag or id…], for: 60m, interval: 15s}`: when the rule alerts, poll
+    these sources at their floor (or `interval`, whichever is slower) for `for` (issue 17)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    sources: Annotated[list[str], Field(min_length=1)]
+    for_: Duration = Field(alias="for", description="how long the surge lasts")
+    interval: Duration = Field(default=0.0, description="seconds between polls; below a source's floor means the floor")
+
+    @field_validator("for_")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("for must be longer than 0s")
+        if value > 7 * 86400:
+            raise ValueError("for must be at most a week (1w)")
+        return value
+
+
 class RuleBase(_Strict):
     """Fields every rule has, whatever its type."""
 
@@ -224,6 +244,7 @@ class RuleBase(_Strict):
         description="us-regular | us-extended | fx | any; default: us-extended for price rules "
         "(fresh quotes only), any for the others",
     )
+    surge: SurgeSpec | None = None
 
 
 class MatchRule(RuleBase, ConditionFields):
@@ -389,6 +410,8 @@ def known_keys() -> set[str]:
         "within",
         "ordered",
         "ignore_in",
+        "for",
+        "interval",
     }
     for model in RULE_TYPES.values():
         keys |= set(model.model_fields)

@@ -225,7 +225,10 @@ class Cadence:
             # Items arrive by push within a second: polling is only the safety net.
             chosen = Interval(ceiling, "push live; polled at the ceiling as a safety net")
         elif surge is not None:
-            chosen = Interval(floor, f"floor (surge: {surge})")
+            # A surge's own `interval` (bot.sources.surge) may ask for less than the floor's pace.
+            pace = getattr(self.surge, "surge_interval", None)
+            wanted = float(pace(source, now) or 0.0) if callable(pace) else 0.0
+            chosen = Interval(max(floor, wanted), f"{'floor' if wanted <= floor else format_seconds(wanted)} (surge: {surge})")
         else:
             chosen = self._learned(source, state, now)
             period = state.feed_period

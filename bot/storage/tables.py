@@ -277,3 +277,17 @@ websub_subscriptions = Table(
     Column("next_attempt_at", TZ),
     Column("last_error", Text),
 )
+
+# Surges (issue 17): sources polled at their floor until `until`, raised by an alert on any
+# worker. Append-only: each worker reads the rows newer than the last id it saw.
+surges = Table(
+    "surges",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("source_id", String(128), nullable=False),
+    Column("until", TZ, nullable=False),
+    Column("interval", Float, nullable=False, default=0.0),
+    Column("reason", Text, nullable=False),
+    Column("raised_at", TZ, nullable=False),
+)
+Index("ix_surges_until", surges.c.until)

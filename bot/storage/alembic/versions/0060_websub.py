@@ -1,7 +1,7 @@
 """WebSub push subscriptions: hub, topic, callback id, secret, lease, state per feed.
 
 Revision ID: 0060
-Revises: 0020
+Revises: 0055 (written on 0020; chained after the merged surges revision)
 Create Date: 2026-11-28
 
 Self-contained like 0001 (never imports `bot.storage.tables`).
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0060"
-down_revision: str | Sequence[str] | None = "0020"
+down_revision: str | Sequence[str] | None = "0055"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
