@@ -256,3 +256,14 @@ event_archive = Table(
     Column("tags", JSON, nullable=False),
 )
 Index("ix_event_archive_time", event_archive.c.event_time)
+
+# Telegram paid broadcast (`bot.storage.paid`): messages reserved per UTC day against the
+# Stars cap, one row per day. Reserved before sending, so the cap holds across workers.
+paid_broadcast_spend = Table(
+    "paid_broadcast_spend",
+    metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    Column("messages", BigInteger, nullable=False),  # reserved (0.1 Star each)
+    Column("last_grant", BigInteger, nullable=False),  # what the latest reservation got
+    Column("updated_at", TZ, nullable=False),
+)
