@@ -405,3 +405,32 @@ async def test_fake_enforces_30_normal_1000_paid_and_the_balance(fake_telegram: 
         assert fake_telegram.paid_accepted == 80
     finally:
         await app.shutdown()
+
+
+# ---- channels: the free way to reach many ----------------------------------------------------
+
+CHANNEL = -1009876543210
+
+
+async def test_a_channel_subscribes_and_gets_one_post_per_alert(
+    world_factory: Any, fake_telegram: FakeTelegram
+) -> None:
+    """README, "Channels": the bot, an admin of the channel, takes `/subscribe` posted there;
+    an alert is then one post in the channel, whoever and however many read it — never paid."""
+    fake_telegram.set_star_balance(100)
+    w = await world_factory(telegram_paid_broadcast="critical", telegram_paid_broadcast_daily_stars=5)
+    fake_telegram.chat(CHANNEL, chat_type="channel", title="Readout alerts")
+    assert w.adapter is not None and w.store is not None
+    await w.adapter.set_listening(True)
+    fake_telegram.push_message(CHANNEL, "/subscribe critical")
+    reply = await fake_telegram.wait_for_reply(CHANNEL)
+    assert "critical" in reply["plain"].lower()
+    subs = await w.store.subscriptions("telegram", str(CHANNEL))
+    assert [(s.selector, s.value) for s in subs] == [("severity", "critical")]
+
+    before = len(fake_telegram.sent_messages(CHANNEL))
+    await w.owe(_alert(1, Severity.critical), range(CHANNEL, CHANNEL + 1))
+    await w.drain()
+    posts = fake_telegram.sent_messages(CHANNEL)[before:]
+    assert len(posts) == 1 and "Tariff headline 1" in posts[0]["plain"]
+    assert posts[0]["paid"]  # a critical alert to a channel is one paid message: 0.1 Star for everyone

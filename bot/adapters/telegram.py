@@ -56,6 +56,7 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.request import HTTPXRequest
 
 from bot.adapters import telegram_chat as tgchat
 from bot.adapters import telegram_commands as commands
@@ -71,6 +72,7 @@ from bot.adapters.base import (
     Uneditable,
 )
 from bot.adapters.telegram_concurrency import PerChatUpdates
+from bot.adapters.telegram_http import AiohttpRequest
 from bot.adapters.telegram_paid import PaidBroadcast, is_out_of_stars
 from bot.adapters.telegram_render import plain, render_alert, render_digest, render_view, utf16_len
 from bot.delivery.errors import Fault, FaultKind, classify_telegram
@@ -204,8 +206,9 @@ class TelegramAdapter:
                     max_retries=0,
                 )
             )
-            .read_timeout(self._request_timeout)
-            .get_updates_read_timeout(self._poll_timeout + 5.0)
+            .request(AiohttpRequest(read_timeout=self._request_timeout))
+            # getUpdates keeps PTB's own httpx client: one long poll at a time.
+            .get_updates_request(HTTPXRequest(connection_pool_size=1, read_timeout=self._poll_timeout + 5.0))
             .job_queue(None)
             .concurrent_updates(self._updates)
             .build()

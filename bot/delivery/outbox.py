@@ -40,6 +40,7 @@ from bot.adapters.base import Adapter, Gone, Rejected, RetryLater, SendResult, S
 from bot.clock import Clock
 from bot.delivery.messages import MessageEditor
 from bot.metrics import DELIVERIES
+from bot.models import Alert
 from bot.storage.store import Delivery, Store
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,9 @@ class OutboxWorker:
             )
             if not due:
                 break
-            results = await asyncio.gather(*(self._deliver(d) for d in due))
+            # One read for the batch's alerts: a fan-out is one alert owed to thousands.
+            alerts = await self.store.get_alerts(list(dict.fromkeys(d.alert_id for d in due)))
+            results = await asyncio.gather(*(self._deliver(d, alerts.get(d.alert_id)) for d in due))
             await self._disable_confirmed()
             handled += len(due)
             if not any(results):  # nothing sent: all deferred, stop until later
@@ -141,9 +144,7 @@ class OutboxWorker:
                 for w in waits:
                     w.cancel()
 
-    async def _deliver(self, row: Delivery) -> bool:
-        alerts = await self.store.get_alerts([row.alert_id])
-        alert = alerts.get(row.alert_id)
+    async def _deliver(self, row: Delivery, alert: Alert | None) -> bool:
         if alert is None:
             await self.store.mark_dead([row.id], error="alert row missing")
             return False
