@@ -55,7 +55,7 @@ def _settings(fake: FakeTelegram, tmp_path: Path, **extra: Any) -> Settings:
 
 def _alert(n: int, severity: Severity) -> Alert:
     return Alert(
-        id=f"paid{n:028d}", rule_id="r-paid", rule_description="Paid broadcast test",
+        id=f"paid{n:028d}", rule_id="tariff-test", rule_description="Paid broadcast test",
         severity=severity, kind="news", event_id=f"e-paid-{n}", key=f"k{n}",
         title=f"Tariff headline {n}", source="test", event_time=T0, created_at=T0,
     )
@@ -434,3 +434,30 @@ async def test_a_channel_subscribes_and_gets_one_post_per_alert(
     posts = fake_telegram.sent_messages(CHANNEL)[before:]
     assert len(posts) == 1 and "Tariff headline 1" in posts[0]["plain"]
     assert posts[0]["paid"]  # a critical alert to a channel is one paid message: 0.1 Star for everyone
+
+
+async def test_only_a_channels_admins_can_use_the_buttons_under_its_alerts(
+    world_factory: Any, fake_telegram: FakeTelegram
+) -> None:
+    """Any reader of a channel can press an alert's buttons: muting it for everyone is for
+    the channel's admins (a post in the channel is always an admin's)."""
+    reader, admin = 7101, 7102
+    w = await world_factory()
+    fake_telegram.chat(CHANNEL, chat_type="channel", title="Readout alerts")
+    fake_telegram.set_admins(CHANNEL, [admin])
+    assert w.adapter is not None and w.store is not None
+    await w.adapter.set_listening(True)
+    fake_telegram.push_message(CHANNEL, "/subscribe critical")
+    await fake_telegram.wait_for_reply(CHANNEL)
+    await w.owe(_alert(1, Severity.critical), range(CHANNEL, CHANNEL + 1))
+    await w.drain()
+    post = fake_telegram.sent_messages(CHANNEL)[-1]
+
+    fake_telegram.push_callback(CHANNEL, "mute:tariff-test", from_id=reader, message_id=post["message_id"])
+    await fake_telegram.wait_for(lambda: len(fake_telegram.callback_answers()) == 1)
+    assert fake_telegram.callback_answers()[0].get("show_alert")  # a refusal, as a popup
+    assert not await w.store.active_mutes(now=T0, adapter="telegram", address=str(CHANNEL))
+
+    fake_telegram.push_callback(CHANNEL, "mute:tariff-test", from_id=admin, message_id=post["message_id"])
+    await fake_telegram.wait_for(lambda: len(fake_telegram.callback_answers()) == 2)
+    assert await w.store.active_mutes(now=T0, adapter="telegram", address=str(CHANNEL))

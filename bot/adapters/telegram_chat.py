@@ -70,13 +70,15 @@ def chat_of_address(address: str) -> tuple[int, int | None]:
 async def may_change(
     context: Context, chat: Chat, user: User | None, sender_chat: Chat | None
 ) -> bool:
-    """Private chats and channels: yes. Groups: only the chat's administrators."""
-    if chat.type in (Chat.PRIVATE, Chat.CHANNEL):
+    """Private chats: yes. Groups: only the chat's administrators. Channels: a post in the
+    channel (only its admins can post), or a button pressed by one of its admins — any
+    reader can press the buttons under a channel's alerts, and must not mute it for all."""
+    if chat.type == Chat.PRIVATE:
         return True
     if sender_chat is not None and sender_chat.id == chat.id:
-        return True  # an anonymous administrator posting as the group
+        return True  # a post in the channel, or an anonymous administrator posting as the group
     if user is None:
-        return False
+        return chat.type == Chat.CHANNEL  # a channel post without a sender: an admin's
     try:
         member = await context.bot.get_chat_member(chat.id, user.id)
     except TelegramError as exc:

@@ -341,6 +341,9 @@ class FakeTelegram(ServerThread):
             message["is_topic_message"] = True
         if sender_chat_id is not None:
             message["sender_chat"] = self.chat(sender_chat_id).as_dict()
+        elif chat.type == "channel" and from_id is None:  # as Telegram: the channel posts, no user
+            del message["from"]
+            message["sender_chat"] = chat.as_dict()
         message.update(extra or {})
         key = "channel_post" if chat.type == "channel" else "message"
         return self.push_update({key: message})
