@@ -23,6 +23,9 @@ that follows waits `patient_timeout` for the answer, and after that the
 adapter asks the worker to wait a whole patient window between tries, so a
 slow API that delivers late gets a message at most twice.
 
+Bot API calls go through aiohttp (`bot.adapters.telegram_http`, a PTB `BaseRequest`: httpx's
+pool held sending near 100 msg/s); the getUpdates long poll keeps PTB's httpx client.
+
 Opt-in paid broadcast (`bot.adapters.telegram_paid`): new messages of alerts at or above
 `TELEGRAM_PAID_BROADCAST` go with `allow_paid_broadcast` (AIORateLimiter paces those at
 1,000/s apart from the 30/s limiter), each reserved against the daily Stars cap first; when
