@@ -111,14 +111,14 @@ async def _one_run(
         await adapter.start(services)
         worker = OutboxWorker(store, {"telegram": adapter}, clock, concurrency=concurrency)
         try:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             while True:
                 await worker.drain_once()
                 depth = await store.queue_depth()
                 if not depth.get("pending") and not depth.get("held"):
                     break
                 await asyncio.sleep(0.2)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             await adapter.stop()  # hands back any reservation in hand
             spent = await PaidSpend(store).spent(day_of(clock.now()))
         finally:
@@ -136,6 +136,9 @@ async def _one_run(
         span = max(c.ended for c in ok) - min(c.started for c in sends)
         print(f"\n== {name}: {subscribers:,} subscribers, cap {cap_stars:,} Stars, balance {balance_stars:,.1f} Stars")
         print(f"drained in {wall:.1f} s; first request → last answer {span:.2f} s")
+        print(f"CPU while draining (this process: outbox, adapter, SQLite and the fake's thread): "
+              f"{cpu:.1f} s = {1000 * cpu / subscribers:.2f} ms a message; {_cpu_share():.0%} of one core "
+              f"was ours in a busy loop just after")
         print(f"accepted {len(ok):,} (paid {len(paid):,}, normal {len(normal):,}); {n429} × 429; "
               f"{refused} refused for Stars; lost {lost}; doubled {doubled}")
         print(f"Stars spent (recorded) {spent / 10:,.1f}; fake balance left {fake.star_balance:,.1f}")
@@ -153,6 +156,14 @@ async def _one_run(
         print(f"checks (nothing lost or doubled, 0 × 429, paid = {expect_paid:,}, spend = paid"
               f"{', ≤ 15 s' if name == 'paid' else ''}): {'met' if met else 'NOT met'}")
         return met
+
+
+def _cpu_share() -> float:
+    """CPU this process gets in a short busy loop (1.0: a whole core): how loaded the machine is."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    while time.perf_counter() - t0 < 0.5:
+        sum(range(1000))
+    return (time.process_time() - c0) / (time.perf_counter() - t0)
 
 
 async def _paid_send(bot: Any, gate: asyncio.Semaphore, chat: int) -> None:

@@ -9,6 +9,7 @@ subscriptions, mutes, quiet hours and filters (checked with getChatMember).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
@@ -110,8 +111,10 @@ async def reply(
 # ---- keyboards ---------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def alert_buttons(rule_id: str, alert_id: str) -> InlineKeyboardMarkup:
-    """The buttons under each alert."""
+    """The buttons under each alert. Cached: a fan-out sends one alert's buttons to thousands
+    of chats (PTB's objects are immutable, so one is shared)."""
     row = [
         InlineKeyboardButton("Mute this rule 24h", callback_data=_fit(f"mute:{rule_id}")),
         InlineKeyboardButton("More like this", callback_data=_fit(f"more:{rule_id}")),

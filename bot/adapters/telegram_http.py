@@ -9,7 +9,10 @@ PTB `BaseRequest`, so everything else — the rate limiter, errors, retries — 
 
 Errors map as PTB's HTTPXRequest maps them: a timeout (connect, pool or read) is
 `TimedOut`, any other client error `NetworkError`; neither message carries the URL (it
-holds the token). Proxies come from the environment (HTTPS_PROXY, NO_PROXY), as with httpx.
+holds the token). Proxies come from the environment (HTTPS_PROXY, NO_PROXY), as with httpx:
+looked up once per Bot API origin, not per request — aiohttp's `trust_env` does it on every
+request in a worker thread (and reads ~/.netrc in another), two thread hops a message that
+cost a fan-out a fifth of its time (bench/paid_fanout.py).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import BasicAuth, get_env_proxy_for_url
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from yarl import URL
 
 
 class AiohttpRequest(BaseRequest):
@@ -41,6 +46,7 @@ class AiohttpRequest(BaseRequest):
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, tuple[URL | None, BasicAuth | None]] = {}  # origin → env proxy
 
     @property
     def read_timeout(self) -> float | None:
@@ -49,7 +55,7 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size), trust_env=True
+                connector=aiohttp.TCPConnector(limit=self._pool_size)
             )
 
     async def shutdown(self) -> None:
@@ -75,6 +81,7 @@ class AiohttpRequest(BaseRequest):
         pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
         budget = None if connect is None or pool is None else connect + pool
         timeout = aiohttp.ClientTimeout(total=None, connect=budget, sock_read=read)
+        proxy, proxy_auth = self._proxy_for(url)
         try:
             async with session.request(
                 method,
@@ -82,6 +89,8 @@ class AiohttpRequest(BaseRequest):
                 data=_body(request_data),
                 headers={"User-Agent": self.USER_AGENT},
                 timeout=timeout,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as err:  # aiohttp's timeouts are TimeoutErrors too
@@ -89,6 +98,20 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ClientError as err:
             reason = f"{err}".replace(url, "<Bot API URL>")
             raise NetworkError(f"aiohttp.{type(err).__name__}: {reason}") from err
+
+    def _proxy_for(self, url: str) -> tuple[URL | None, BasicAuth | None]:
+        """The environment's proxy for this URL's origin (HTTPS_PROXY, NO_PROXY …), read once."""
+        parsed = URL(url)
+        origin = f"{parsed.scheme}://{parsed.host}:{parsed.port}"
+        found = self._proxies.get(origin)
+        if found is None:
+            try:
+                proxy, auth = get_env_proxy_for_url(parsed)
+                found = (proxy, auth)
+            except LookupError:
+                found = (None, None)
+            self._proxies[origin] = found
+        return found
 
 
 def _body(request_data: RequestData | None) -> Any:

@@ -79,17 +79,24 @@ class PaidBroadcast:
         from_severity: Severity | None,
         daily_stars: int,
         block: int = 10,
+        max_block: int = 200,
         recheck: float = 60.0,
         idle_release: float = 2.0,
     ) -> None:
-        """`block`: messages reserved per database round trip; `recheck`: seconds before the
-        cap or the balance is looked at again after it ran out; `idle_release`: seconds
-        without a paid message after which the reservation in hand is handed back."""
+        """`block`: messages reserved per database round trip at first; while reservations
+        run out within a second of each other it doubles, up to `max_block` (a fan-out at
+        1,000/s makes a few dozen round trips, not a thousand, each of which every paid
+        send would wait on); `recheck`: seconds before the cap or the balance is looked at
+        again after it ran out; `idle_release`: seconds without a paid message after which
+        the reservation in hand is handed back."""
         self.spend = PaidSpend(store)
         self.clock = clock
         self.from_severity = from_severity
         self.cap = daily_stars * MESSAGES_PER_STAR
         self.block = max(1, block)
+        self.max_block = max(self.block, max_block)
+        self._next_block = self.block
+        self._reserved_at = -1e18  # monotonic: the last reservation
         self.recheck = recheck
         self.idle_release = idle_release
         self.bot: Bot | None = None  # set by the adapter once connected (balance reads)
@@ -139,7 +146,10 @@ class PaidBroadcast:
         if self._held == 0:
             if self._cap_seen is not None and self._cap_seen[0] == day and now - self._cap_seen[1] < self.recheck:
                 return False
-            got = await self.spend.reserve(day, self.block, cap=self.cap, at=self.clock.now())
+            quick = now - self._reserved_at < 1.0
+            self._next_block = min(self.max_block, self._next_block * 2) if quick else self.block
+            self._reserved_at = now
+            got = await self.spend.reserve(day, self._next_block, cap=self.cap, at=self.clock.now())
             if got == 0:
                 if self._cap_seen is None or self._cap_seen[0] != day:
                     log.warning(

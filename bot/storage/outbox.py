@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
@@ -177,6 +177,29 @@ class OutboxQueue(StorePart):
                     **_UNCLAIMED,
                 )
             )
+
+    async def mark_sent_each(
+        self, conn: AsyncConnection, sent: Sequence[tuple[int, str | None, datetime]]
+    ) -> None:
+        """`mark_sent` for many rows — (row id, message id, sent at) each — inside the caller's
+        transaction: one executemany of one compiled UPDATE (a fan-out's results in one trip)."""
+        if not sent:
+            return
+        o = t.outbox
+        stmt = (
+            update(o)
+            .where(o.c.id == bindparam("row_id"))
+            .values(
+                status="sent",
+                sent_at=bindparam("row_sent_at"),
+                message_id=bindparam("row_message_id"),
+                attempts=o.c.attempts + 1,
+                **_UNCLAIMED,
+            )
+        )
+        await conn.execute(
+            stmt, [{"row_id": i, "row_message_id": m, "row_sent_at": at} for i, m, at in sent]
+        )
 
     async def mark_retry(self, ids: Sequence[int], *, error: str, next_attempt_at: datetime) -> None:
         async with self.db.transaction() as conn:
