@@ -47,6 +47,7 @@ class MessageEditor:
         self.messages = SqlMessages(store.engine)
         self.adapters = adapters
         self.clock = clock
+        self._can_edit: dict[str, tuple[Adapter, EditingAdapter | None]] = {}
 
     async def deliver(self, adapter_name: str, address: str, alert: Alert) -> SendResult:
         """Send `alert`, or merge it into its thread's message (see module docstring)."""
@@ -62,9 +63,9 @@ class MessageEditor:
         outbox writes it together with the row's `mark_sent` (one transaction for many).
         `known_new`: the caller read (`without_message`) that this destination has no message
         for the thread; nothing else creates one while the row is claimed, so no read here."""
-        adapter = self.adapters[adapter_name]
-        if not isinstance(adapter, EditingAdapter):
-            return await adapter.send_alert(address, alert), None
+        adapter = self._editing(adapter_name)
+        if adapter is None:
+            return await self.adapters[adapter_name].send_alert(address, alert), None
         thread = thread_of(alert)
         record = None if known_new else await self.messages.get(adapter_name, address, thread)
         if record is None:  # the common case: a new story here; the alert is at hand, no read
@@ -84,7 +85,7 @@ class MessageEditor:
         keys = {
             (name, address, thread_of(alert))
             for name, address, alert in wanted
-            if isinstance(self.adapters.get(name), EditingAdapter)
+            if name in self.adapters and self._editing(name) is not None
         }
         if not keys:
             return set()
@@ -117,6 +118,15 @@ class MessageEditor:
         return results
 
     # ---- internals ------------------------------------------------------------------
+
+    def _editing(self, adapter_name: str) -> EditingAdapter | None:
+        """The adapter if it edits messages; asked once per adapter (a runtime Protocol check
+        costs more than a fan-out's whole per-message bookkeeping)."""
+        adapter = self.adapters[adapter_name]
+        known = self._can_edit.get(adapter_name)
+        if known is None or known[0] is not adapter:  # first time, or the adapter was replaced
+            known = self._can_edit[adapter_name] = (adapter, adapter if isinstance(adapter, EditingAdapter) else None)
+        return known[1]
 
     async def _view(self, ids: tuple[str, ...], notes: tuple[str, ...]) -> MessageView | None:
         if len(ids) > MAX_SHOWN:  # a story reported everywhere: the lead and the latest reports

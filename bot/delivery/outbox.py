@@ -21,10 +21,26 @@ Alerts of one story go to one message per destination (`bot.delivery.messages`):
 the first is sent, later ones edit it; rows stay ordered per destination, so
 the edit always finds the message it edits.
 
-Delivery is at-least-once in one narrow window: a crash after the chat API
-accepted a message and before `mark_sent` committed resends that message on
-restart. Everything else is exactly-once: rows are unique per
-(alert, destination).
+A fan-out goes at the pace the adapter allows (1,000/s with Telegram's paid broadcast):
+the next batch is claimed while the previous one is still sending, the claim grows to
+half a second's worth of sends (at most `max_batch`), a batch's alerts and which chats
+already have a message for the story are read in one query each, and `Sent` results —
+the row's `mark_sent` and the new message's record — are written together by
+`bot.delivery.settle.SentLog`, one transaction for many. Other outcomes (retry, defer,
+dead) are rare and written at once.
+
+Delivery is at-least-once in one window: a crash after the chat API accepted a
+message and before its result was written resends that message on restart. The
+bound: **at most one message per destination** (a destination's next row is not
+handed out until its previous row's result is written, so at most one of its rows is
+in flight or waiting), and in all at most the sends in flight (`concurrency`) plus the
+results waiting in the `SentLog`: those of the last `result_window` seconds (50 ms),
+never more than 256 before a write starts, plus what arrives during that one write.
+At 30 msg/s that is one or two messages beyond those in flight; at 1,000 msg/s about
+fifty. Every pass ends with everything written, and so does a stop (the pass is
+cancelled: its results are still written). Telegram and Discord offer no idempotency
+key, so the in-flight part can never be closed. Everything else is exactly-once:
+rows are unique per (alert, destination).
 """
 
 from __future__ import annotations
