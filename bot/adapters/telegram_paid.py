@@ -7,8 +7,8 @@ paces it with its own 1,000/s limiter instead of the 30/s one — and costs 0.1
 Star from the bot's balance. Edits and digests always go the normal way.
 
 Every paid message is reserved before it is sent, in the database
-(`bot.storage.paid`), in small blocks, so the daily cap holds across workers
-and restarts. The paid path turns itself off, and the rest of the messages go
+(`bot.storage.paid`), in blocks (ten, doubling while they run out fast), so the
+daily cap holds across workers and restarts. The paid path turns itself off, and the rest of the messages go
 through the normal limiter, when:
 
 - the day's cap is reached (checked again every `recheck` seconds: another
