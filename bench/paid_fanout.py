@@ -6,7 +6,10 @@ The fake Bot API enforces Telegram's limits: 30 msg/s for normal messages, 1,000
 paid broadcast ones (separate token buckets, 429 retry_after 1 beyond either), and a Stars
 balance each paid message draws 0.1 from (400 BALANCE_TOO_LOW when it cannot pay). The real
 TelegramAdapter (PTB with its AIORateLimiter) and OutboxWorker drain one outbox row per
-subscriber (SQLite in a temp dir), with `TELEGRAM_PAID_BROADCAST=critical`.
+subscriber (SQLite in a temp dir), with `TELEGRAM_PAID_BROADCAST=critical`. The fake runs
+in a process of its own (`bench/_fake_process.py`: Telegram's work is not the bot's, and the
+two do not share a GIL); `--fake thread` runs it in a thread of this process, as before.
+Each run prints the CPU this process spent per message.
 
 First, the sender alone (PTB, no database): paid sends per second through PTB's default httpx
 transport and through the aiohttp one Readout uses (`bot/adapters/telegram_http.py`).
@@ -43,6 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
+from _fake_process import FakeTelegramProcess
 from telegram.ext import AIORateLimiter, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
@@ -60,6 +64,12 @@ from tests.support.fake_telegram import FakeTelegram
 
 FREE, PAID = 30.0, 1000.0
 FIRST_CHAT = 100_000
+FAKE_IN = {"where": "process"}  # --fake: the fake Bot API in its own process, or a thread of ours
+
+
+def _fake() -> Any:
+    """The fake Bot API: in a process of its own (as Telegram is), or a thread of this one."""
+    return FakeTelegramProcess() if FAKE_IN["where"] == "process" else FakeTelegram()
 
 
 async def one_run(
@@ -74,7 +84,7 @@ async def _one_run(
     name: str, subscribers: int, *, cap_stars: int, balance_stars: float, expect_paid: int, database_url: str,
     concurrency: int,
 ) -> bool:
-    with tempfile.TemporaryDirectory() as tmp, FakeTelegram() as fake:
+    with tempfile.TemporaryDirectory() as tmp, _fake() as fake:
         fake.set_rate_limit("sendMessage", per_second=FREE, paid_per_second=PAID)
         fake.set_star_balance(balance_stars)
         tmp_path = Path(tmp)
@@ -136,7 +146,7 @@ async def _one_run(
         span = max(c.ended for c in ok) - min(c.started for c in sends)
         print(f"\n== {name}: {subscribers:,} subscribers, cap {cap_stars:,} Stars, balance {balance_stars:,.1f} Stars")
         print(f"drained in {wall:.1f} s; first request → last answer {span:.2f} s")
-        print(f"CPU while draining (this process: outbox, adapter, SQLite and the fake's thread): "
+        print(f"CPU while draining (this process: outbox, adapter, SQLite{', the fake' if FAKE_IN['where'] == 'thread' else ''}): "
               f"{cpu:.1f} s = {1000 * cpu / subscribers:.2f} ms a message; {_cpu_share():.0%} of one core "
               f"was ours in a busy loop just after")
         print(f"accepted {len(ok):,} (paid {len(paid):,}, normal {len(normal):,}); {n429} × 429; "
@@ -176,7 +186,7 @@ async def sender_ceiling(messages: int, concurrency: int) -> None:
     default httpx transport and through Readout's aiohttp one, over the same fake."""
     for name, request in (("httpx (PTB default)", HTTPXRequest(connection_pool_size=256)),
                           ("aiohttp (Readout)", AiohttpRequest())):
-        with FakeTelegram() as fake:
+        with _fake() as fake:
             fake.set_rate_limit("sendMessage", per_second=FREE, paid_per_second=PAID)
             fake.set_star_balance(messages)
             app = (ApplicationBuilder().token(fake.token).base_url(fake.base_url).request(request)
@@ -193,7 +203,7 @@ async def sender_ceiling(messages: int, concurrency: int) -> None:
 
 
 async def run(subscribers: int, tail: int, only: str | None, db: str, concurrency: int) -> None:
-    print(f"machine: {_common.machine()}")
+    print(f"machine: {_common.machine()}; fake Bot API in {'its own process' if FAKE_IN['where'] == 'process' else 'a thread of this one'}")
     if only in (None, "ceiling"):
         await sender_ceiling(2000, concurrency)
     paid_part = subscribers - tail
@@ -232,7 +242,10 @@ def main() -> None:
     ap.add_argument("--only", choices=["ceiling", "paid", "cap", "balance"])
     ap.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--concurrency", type=int, default=32, help="outbox sends in flight (its default, 32)")
+    ap.add_argument("--fake", choices=["process", "thread"], default="process",
+                    help="the fake Bot API in its own process (default) or in a thread of the bench's")
     args = ap.parse_args()
+    FAKE_IN["where"] = args.fake
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     asyncio.run(run(args.subscribers, min(args.tail, args.subscribers), args.only, args.database, args.concurrency))
 
