@@ -231,6 +231,31 @@ async def test_reservations_never_pass_the_cap_across_two_stores(db_url: str) ->
         await again.close()
 
 
+async def test_reservations_double_while_they_run_out_fast_and_never_pass_the_cap(db_url: str) -> None:
+    """A fan-out reserves in growing blocks (few round trips, each a wait for every paid send);
+    the cap still holds to the message, and what is left over is handed back."""
+    store = await Store.open(db_url)
+    budget = PaidBroadcast(store, ManualClock(T0), from_severity=Severity.critical, daily_stars=100,
+                           block=10, max_block=200)
+    asked: list[int] = []
+    reserve = budget.spend.reserve
+
+    async def counting(day: str, wanted: int, *, cap: int, at: datetime) -> int:
+        asked.append(wanted)
+        return await reserve(day, wanted, cap=cap, at=at)
+
+    budget.spend.reserve = counting  # type: ignore[method-assign]
+    try:
+        paid = [await budget.take(Severity.critical) for _ in range(1_050)]
+        assert sum(paid) == 1_000  # 100 Stars: exactly the cap
+        assert asked[:6] == [10, 20, 40, 80, 160, 200]  # doubling, then the ceiling
+        assert len(asked) < 15  # not 100 round trips of ten
+        await budget.close()
+        assert await PaidSpend(store).spent(DAY) == 1_000
+    finally:
+        await store.close()
+
+
 async def test_two_budgets_take_exactly_the_cap(db_url: str) -> None:
     """Two workers' PaidBroadcast, each reserving blocks, send exactly cap messages paid."""
     a, b = await Store.open(db_url), await Store.open(db_url)
