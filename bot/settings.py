@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.models import Severity
@@ -117,6 +117,16 @@ class Settings(BaseSettings):
         le=30,
         description="messages/s overall: just under Telegram's 30, since requests bunch up in flight",
     )
+    telegram_paid_broadcast: Literal["off", "warning", "critical"] = Field(
+        default="off",
+        description="alerts of this severity or above go out with allow_paid_broadcast (up to 1,000 msg/s, "
+        "0.1 Telegram Star each from the bot's balance); off: never (opt-in)",
+    )
+    telegram_paid_broadcast_daily_stars: int = Field(
+        default=0,
+        ge=0,
+        description="Stars paid broadcast may spend per UTC day (10 messages per Star); required (> 0) when on",
+    )
     discord_bot_token: SecretStr | None = None
     discord_guild_id: int | None = None
     discord_api_base: str | None = None
@@ -208,6 +218,22 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"use one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @model_validator(mode="after")
+    def _paid_broadcast_has_a_cap(self) -> Settings:
+        """Paid broadcast spends real money: never on without a daily cap."""
+        if self.telegram_paid_broadcast != "off" and self.telegram_paid_broadcast_daily_stars <= 0:
+            raise ValueError(
+                "TELEGRAM_PAID_BROADCAST is on: set TELEGRAM_PAID_BROADCAST_DAILY_STARS to the Stars "
+                "it may spend per UTC day (a whole number > 0; 0.1 Star per message)"
+            )
+        return self
+
+    def paid_broadcast_from(self) -> Severity | None:
+        """The lowest severity sent as paid broadcast (None: off)."""
+        if self.telegram_paid_broadcast == "off":
+            return None
+        return Severity(self.telegram_paid_broadcast)
 
     @field_validator("telegram_bot_token", "discord_bot_token")
     @classmethod

@@ -1,4 +1,5 @@
-"""The outbox worker: order per destination, retry with backoff, 429 delays, gone destinations, digests."""
+"""The outbox worker: order per destination, retry with backoff, 429 delays, gone destinations, digests,
+and a fan-out's results written in batches."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
-from bot.adapters.base import Gone, RetryLater, SendResult, Sent
+from bot.adapters.base import EditResult, Gone, MessageView, RetryLater, SendResult, Sent
 from bot.adapters.console import ConsoleAdapter
 from bot.clock import ManualClock
 from bot.delivery.outbox import OutboxWorker, backoff_seconds
+from bot.delivery.settle import SentLog, SentResult
 from bot.models import Alert, Severity
 from bot.storage.store import Store
+from bot.storage.stories import MessageRecord, SqlMessages
 from tests.support.store_reads import deliveries, enqueue
 
 T0 = datetime(2025, 4, 2, 20, 0, tzinfo=UTC)
@@ -218,3 +222,91 @@ def test_backoff_grows_and_is_capped(attempts: int) -> None:
         delay = backoff_seconds(attempts)
         ceiling = min(300.0, 2.0 * 2**attempts)
         assert ceiling / 2 <= delay <= ceiling
+
+
+class EditingScriptedAdapter(ScriptedAdapter):
+    """`ScriptedAdapter` that shows views and edits them (one message per story per chat)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.edits: list[tuple[str, str]] = []
+
+    async def send_view(self, address: str, view: MessageView) -> SendResult:
+        return await self.send_alert(address, view.lead)
+
+    async def edit_view(self, address: str, message_id: str, view: MessageView) -> EditResult:
+        self.edits.append((address, message_id))
+        return Sent(message_id=message_id)
+
+
+async def test_fan_out_writes_results_in_batches_and_keeps_each_chats_message(tmp_path: Path) -> None:
+    """One alert to 300 chats: every row sent once and recorded with its message id, every
+    chat's story message recorded — in a handful of statements per claimed batch, not three
+    per message (the reads and writes are batched; see `bot.delivery.settle`)."""
+    chats = [str(1000 + i) for i in range(300)]
+    alert = _alert(1, Severity.critical)
+    store = await _store_with(tmp_path, [alert], [(alert.id, c, "pending") for c in chats])
+    chat = EditingScriptedAdapter()
+    worker = OutboxWorker(store, {"chat": chat}, ManualClock(T0), concurrency=16)
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await worker.drain_once() == len(chats)
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+    assert sorted(a for a, _ in chat.calls) == sorted(chats)  # each chat once
+    rows = await deliveries(store)
+    assert {r.status for r in rows} == {"sent"} and all(r.attempts == 1 for r in rows)
+    assert {r.address: r.message_id for r in rows} == {a: m for a, m in _sent_ids(chat)}
+    editor = worker.messages.messages
+    for c in (chats[0], chats[-1]):
+        record = await editor.get("chat", c, alert.id)
+        assert record is not None and record.alert_ids == (alert.id,) and record.severity == "critical"
+    assert worker.sent_log.waiting == 0 and worker.sent_log.written == len(chats)
+    assert len(statements) < len(chats) // 3, f"{len(statements)} statements for {len(chats)} messages"
+
+    # The story's next alert edits each chat's message: the records were found.
+    follow = _alert(2, Severity.critical).model_copy(update={"story": alert.id})
+    async with store.transaction() as conn:
+        await store.insert_alert(conn, follow)
+        for c in chats[:3]:
+            await enqueue(store, conn, alert_id=follow.id, adapter="chat", address=c, status="pending", at=T0)  # type: ignore[arg-type]
+    await worker.drain_once()
+    assert sorted(a for a, _ in chat.edits) == sorted(chats[:3])
+    await store.close()
+
+
+def _sent_ids(chat: ScriptedAdapter) -> list[tuple[str, str]]:
+    return [(address, str(n)) for n, (address, _) in enumerate(chat.calls, start=1)]
+
+
+async def test_sent_results_that_fail_to_write_stay_waiting_and_rows_stay_owed(tmp_path: Path) -> None:
+    """A failed flush writes nothing (one transaction) and keeps the results for the next one."""
+    alert = _alert(1)
+    store = await _store_with(tmp_path, [alert], [(alert.id, "A", "pending")])
+    [row] = await deliveries(store)
+    log = SentLog(store, window=60)
+    log.add(SentResult(row.id, "7", T0, None))
+    log.add(SentResult(10_000_000, "8", T0, MessageRecord("chat", "A", "t", "8", ("x",), (), "info", T0)))
+    real = store.mark_sent_each
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("database gone")
+
+    store.mark_sent_each = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await log.flush()
+    assert log.waiting == 2
+    [still] = await deliveries(store)
+    assert still.status == "pending"
+    assert await SqlMessages(store.engine).get("chat", "A", "t") is None  # rolled back with it
+    store.mark_sent_each = real  # type: ignore[method-assign]
+    await log.flush()
+    assert log.waiting == 0 and log.written == 2 and log.flushes == 1
+    [done] = await deliveries(store)
+    assert done.status == "sent" and done.message_id == "7"
+    await store.close()

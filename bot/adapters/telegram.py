@@ -23,6 +23,15 @@ that follows waits `patient_timeout` for the answer, and after that the
 adapter asks the worker to wait a whole patient window between tries, so a
 slow API that delivers late gets a message at most twice.
 
+Bot API calls go through aiohttp (`bot.adapters.telegram_http`, a PTB `BaseRequest`: httpx's
+pool held sending near 100 msg/s); the getUpdates long poll keeps PTB's httpx client.
+
+Opt-in paid broadcast (`bot.adapters.telegram_paid`): new messages of alerts at or above
+`TELEGRAM_PAID_BROADCAST` go with `allow_paid_broadcast` (AIORateLimiter paces those at
+1,000/s apart from the 30/s limiter), each reserved against the daily Stars cap first; when
+the cap or the balance runs out they go the normal way, and a paid message refused for lack
+of Stars is sent again at once the normal way.
+
 The token never reaches the logs: `bot.logs.setup_logging` redacts every
 secret from every record once, for the whole program (this adapter attaches
 nothing to library loggers).
@@ -50,6 +59,7 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.request import HTTPXRequest
 
 from bot.adapters import telegram_chat as tgchat
 from bot.adapters import telegram_commands as commands
@@ -65,10 +75,12 @@ from bot.adapters.base import (
     Uneditable,
 )
 from bot.adapters.telegram_concurrency import PerChatUpdates
+from bot.adapters.telegram_http import AiohttpRequest
+from bot.adapters.telegram_paid import PaidBroadcast, is_out_of_stars
 from bot.adapters.telegram_render import plain, render_alert, render_digest, render_view, utf16_len
 from bot.delivery.errors import Fault, FaultKind, classify_telegram
 from bot.delivery.render import plain_text
-from bot.models import Alert
+from bot.models import Alert, Severity
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -131,6 +143,8 @@ class TelegramAdapter:
         self._chat_limits: dict[int, AsyncLimiter] = {}
         self._retry: asyncio.Task[None] | None = None
         self._updates = PerChatUpdates(backlog=command_backlog)
+        self._settings = settings
+        self.paid: PaidBroadcast | None = None  # built at start, when paid broadcast is on
         self.listen_on_start = True
         self.retry_delays = CONNECT_RETRY
 
@@ -147,6 +161,17 @@ class TelegramAdapter:
         unreachable API is logged once and retried in the background, and sends answer
         RetryLater until it answers — as the Discord adapter does."""
         self._services = services
+        if self._settings.paid_broadcast_from() is not None and self.paid is None:
+            self.paid = PaidBroadcast(
+                services.store,
+                services.clock,
+                from_severity=self._settings.paid_broadcast_from(),
+                daily_stars=self._settings.telegram_paid_broadcast_daily_stars,
+            )
+            log.info(
+                "telegram: paid broadcast on for %s alerts and above, at most %d Stars a UTC day",
+                self._settings.telegram_paid_broadcast, self._settings.telegram_paid_broadcast_daily_stars,
+            )
         try:
             await self._connect()
         except _UnreachableError as exc:
@@ -184,8 +209,9 @@ class TelegramAdapter:
                     max_retries=0,
                 )
             )
-            .read_timeout(self._request_timeout)
-            .get_updates_read_timeout(self._poll_timeout + 5.0)
+            .request(AiohttpRequest(read_timeout=self._request_timeout))
+            # getUpdates keeps PTB's own httpx client: one long poll at a time.
+            .get_updates_request(HTTPXRequest(connection_pool_size=1, read_timeout=self._poll_timeout + 5.0))
             .job_queue(None)
             .concurrent_updates(self._updates)
             .build()
@@ -207,6 +233,8 @@ class TelegramAdapter:
             )
             raise _UnreachableError(f"Telegram API not reachable at {self._base_url}: {reason}") from None
         self._app = app
+        if self.paid is not None:
+            self.paid.bot = app.bot
         try:
             await app.bot.set_my_commands(commands.bot_commands())
         except TelegramError as exc:
@@ -242,6 +270,8 @@ class TelegramAdapter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retry
             self._retry = None
+        if self.paid is not None:
+            await self.paid.close()
         app, self._app = self._app, None
         if app is not None:
             self._updates.close()  # nothing a chat waits for (pacing, a slow API) delays the stop
@@ -267,6 +297,7 @@ class TelegramAdapter:
             markup=markup,
             fallback=plain_text(alert),
             key=(address, alert.id),
+            severity=alert.severity,
         )
 
     async def send_view(self, address: str, view: MessageView) -> SendResult:
@@ -277,6 +308,7 @@ class TelegramAdapter:
             markup=markup,
             fallback=plain_text(view.lead),
             key=(address, "view:" + view.lead.id),
+            severity=view.lead.severity,
         )
 
     async def edit_view(self, address: str, message_id: str, view: MessageView) -> EditResult:
@@ -329,7 +361,9 @@ class TelegramAdapter:
         markup: InlineKeyboardMarkup | None,
         fallback: str,
         key: tuple[str, str],
+        severity: Severity | None = None,
     ) -> SendResult:
+        """`severity`: the alert's, for paid broadcast (None: never paid, e.g. a digest)."""
         try:
             chat_id, thread_id = tgchat.chat_of_address(address)
         except ValueError:
@@ -349,11 +383,12 @@ class TelegramAdapter:
                     markup if last else None,
                     fallback if i == 0 else None,
                     timeout=timeout,
+                    severity=severity,
                 )
                 first_id = first_id or str(msg.message_id)
         except ChatMigrated as exc:
             self._uncertain.pop(key, None)
-            return await self._migrated(address, exc.new_chat_id, chunks, markup, fallback, key)
+            return await self._migrated(address, exc.new_chat_id, chunks, markup, fallback, key, severity)
         except TimedOut as exc:
             return self._timed_out(key, exc)
         except TelegramError as exc:
@@ -385,9 +420,39 @@ class TelegramAdapter:
         fallback: str | None,
         *,
         timeout: float | None = None,
+        severity: Severity | None = None,
     ) -> Message:
         await self._pace(chat_id)
+        paid = severity is not None and self.paid is not None and await self.paid.take(severity)
+        if not paid:
+            return await self._post(chat_id, thread_id, text, markup, fallback, timeout=timeout, paid=False)
+        assert self.paid is not None
+        try:
+            return await self._post(chat_id, thread_id, text, markup, fallback, timeout=timeout, paid=True)
+        except TimedOut:
+            raise  # an unknown outcome: Telegram may have delivered (and charged); it stays spent
+        except TelegramError as exc:
+            if is_out_of_stars(_status_of(exc), exc.message):
+                # Not delivered, not charged: the same message goes at once the normal way.
+                await self.paid.out_of_stars(exc.message)
+                return await self._post(chat_id, thread_id, text, markup, fallback, timeout=timeout, paid=False)
+            await self.paid.refund()
+            raise
+
+    async def _post(
+        self,
+        chat_id: int,
+        thread_id: int | None,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        fallback: str | None,
+        *,
+        timeout: float | None,
+        paid: bool,
+    ) -> Message:
+        """sendMessage (paid broadcast or not), reshaped once if Telegram refuses the message."""
         bot = self.application.bot
+        apb = True if paid else None
         try:
             sent: Message = await bot.send_message(
                 chat_id,
@@ -397,9 +462,10 @@ class TelegramAdapter:
                 reply_markup=markup,
                 link_preview_options=tgchat.NO_PREVIEW,
                 read_timeout=timeout,
+                allow_paid_broadcast=apb,
             )
         except BadRequest as exc:
-            if telegram_fault(exc).kind is not FaultKind.MESSAGE:
+            if telegram_fault(exc).kind is not FaultKind.MESSAGE or (paid and is_out_of_stars(400, exc.message)):
                 raise
             # This message as it is will never go (bad HTML, too long, a bad button): reshape
             # it once — plain text, shortened — and let a second refusal give it up.
@@ -411,6 +477,7 @@ class TelegramAdapter:
                 message_thread_id=thread_id,
                 reply_markup=None if about_markup else markup,
                 read_timeout=timeout,
+                allow_paid_broadcast=apb,
             )
         return sent
 
@@ -435,6 +502,7 @@ class TelegramAdapter:
         markup: InlineKeyboardMarkup | None,
         fallback: str,
         key: tuple[str, str],
+        severity: Severity | None = None,
     ) -> SendResult:
         """The group became a supergroup: move its settings, then send to the new id."""
         old_chat, thread = tgchat.chat_of_address(address)
@@ -445,7 +513,7 @@ class TelegramAdapter:
         new_address = f"{new_chat_id}/{thread}" if thread else str(new_chat_id)
         if new_address == address:
             return Gone(reason="telegram: chat migrated to itself")
-        return await self._send(new_address, chunks, markup=markup, fallback=fallback, key=key)
+        return await self._send(new_address, chunks, markup=markup, fallback=fallback, key=key, severity=severity)
 
 
 def file_base_url(base_url: str) -> str:
@@ -466,6 +534,15 @@ def telegram_fault(exc: TelegramError) -> Fault:
     if isinstance(exc, BadRequest):
         return classify_telegram(400, exc.message)
     return Fault(FaultKind.TRANSIENT, f"telegram {type(exc).__name__}: {exc.message}")
+
+
+def _status_of(exc: TelegramError) -> int | None:
+    """The HTTP status PTB's exception stands for, where its class says it (402 does not)."""
+    if isinstance(exc, BadRequest):
+        return 400
+    if isinstance(exc, Forbidden):
+        return 403
+    return None
 
 
 def outcome_of(fault: Fault) -> SendResult:

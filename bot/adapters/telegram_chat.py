@@ -9,6 +9,7 @@ subscriptions, mutes, quiet hours and filters (checked with getChatMember).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
@@ -70,13 +71,15 @@ def chat_of_address(address: str) -> tuple[int, int | None]:
 async def may_change(
     context: Context, chat: Chat, user: User | None, sender_chat: Chat | None
 ) -> bool:
-    """Private chats and channels: yes. Groups: only the chat's administrators."""
-    if chat.type in (Chat.PRIVATE, Chat.CHANNEL):
+    """Private chats: yes. Groups: only the chat's administrators. Channels: a post in the
+    channel (only its admins can post), or a button pressed by one of its admins — any
+    reader can press the buttons under a channel's alerts, and must not mute it for all."""
+    if chat.type == Chat.PRIVATE:
         return True
     if sender_chat is not None and sender_chat.id == chat.id:
-        return True  # an anonymous administrator posting as the group
+        return True  # a post in the channel, or an anonymous administrator posting as the group
     if user is None:
-        return False
+        return chat.type == Chat.CHANNEL  # a channel post without a sender: an admin's
     try:
         member = await context.bot.get_chat_member(chat.id, user.id)
     except TelegramError as exc:
@@ -108,8 +111,10 @@ async def reply(
 # ---- keyboards ---------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def alert_buttons(rule_id: str, alert_id: str) -> InlineKeyboardMarkup:
-    """The buttons under each alert."""
+    """The buttons under each alert. Cached: a fan-out sends one alert's buttons to thousands
+    of chats (PTB's objects are immutable, so one is shared)."""
     row = [
         InlineKeyboardButton("Mute this rule 24h", callback_data=_fit(f"mute:{rule_id}")),
         InlineKeyboardButton("More like this", callback_data=_fit(f"more:{rule_id}")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bot.adapters.telegram_paid import paid_status
 from bot.commands.parse import PreferenceError
 from bot.commands.registry import COMMANDS, ChatDestination, command, one_arg
 from bot.commands.reply import Refusal, Reply, Section, bold, chat, cmd, code, italic, line, say
@@ -108,10 +109,13 @@ async def status(services: Services, dest: ChatDestination, args: Sequence[str])
     adapters = ", ".join(report.adapters) or "none"
     if admin and "telegram" in report.adapters:
         adapters += f" (Telegram API {mask_url(services.settings.telegram_base_url)})"
+    adapter_lines = [line(adapters)]
+    if admin and "telegram" in report.adapters and services.settings.paid_broadcast_from() is not None:
+        adapter_lines.append(line(await paid_broadcast_line(services)))
     sections = [
         Section("Rules", tuple(rules_lines), inline=True),
         Section("Queue", (line(f"{report.queue.get('pending', 0)} pending, {report.queue.get('held', 0)} held"),), inline=True),
-        Section("Adapters", (line(adapters),), inline=True),
+        Section("Adapters", tuple(adapter_lines), inline=True),
     ]
     if report.surging:  # sources polled at their floor for a while (issue 17), and why
         sections.append(
@@ -134,6 +138,21 @@ async def status(services: Services, dest: ChatDestination, args: Sequence[str])
         lines=tuple(lines),
         sections=tuple(sections),
         severity=None if healthy else Severity.warning,
+    )
+
+
+async def paid_broadcast_line(services: Services) -> str:
+    """Admins' /status: today's Telegram paid broadcast spend against the cap."""
+    settings = services.settings
+    state = await paid_status(
+        services.store,
+        services.clock,
+        from_severity=settings.paid_broadcast_from(),
+        daily_stars=settings.telegram_paid_broadcast_daily_stars,
+    )
+    return (
+        f"Paid broadcast ({settings.telegram_paid_broadcast} and above): "
+        f"{state.spent_stars:,.1f} of {state.cap_stars:,} Stars spent today (UTC)"
     )
 
 

@@ -23,7 +23,7 @@ appends a line to every message that shows the alert and edits each in place
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.adapters.base import Adapter, EditingAdapter, MessageView, SendResult, Sent, Uneditable
@@ -47,14 +47,27 @@ class MessageEditor:
         self.messages = SqlMessages(store.engine)
         self.adapters = adapters
         self.clock = clock
+        self._can_edit: dict[str, tuple[Adapter, EditingAdapter | None]] = {}
 
     async def deliver(self, adapter_name: str, address: str, alert: Alert) -> SendResult:
         """Send `alert`, or merge it into its thread's message (see module docstring)."""
-        adapter = self.adapters[adapter_name]
-        if not isinstance(adapter, EditingAdapter):
-            return await adapter.send_alert(address, alert)
+        result, new_message = await self.send(adapter_name, address, alert)
+        if new_message is not None:
+            await self.messages.put(new_message)
+        return result
+
+    async def send(
+        self, adapter_name: str, address: str, alert: Alert, *, known_new: bool = False
+    ) -> tuple[SendResult, MessageRecord | None]:
+        """`deliver`, except that a *new* message's record is handed back, not written: the
+        outbox writes it together with the row's `mark_sent` (one transaction for many).
+        `known_new`: the caller read (`without_message`) that this destination has no message
+        for the thread; nothing else creates one while the row is claimed, so no read here."""
+        adapter = self._editing(adapter_name)
+        if adapter is None:
+            return await self.adapters[adapter_name].send_alert(address, alert), None
         thread = thread_of(alert)
-        record = await self.messages.get(adapter_name, address, thread)
+        record = None if known_new else await self.messages.get(adapter_name, address, thread)
         if record is None:  # the common case: a new story here; the alert is at hand, no read
             return await self._send_new(adapter, address, thread, (alert.id,), (), alert.severity,
                                         view=MessageView(lead=alert))
@@ -64,7 +77,19 @@ class MessageEditor:
             ordered = (alert.id, *(i for i in record.alert_ids if i != alert.id))
             log.info("story %s rose to critical: new message in %s:%s", thread, adapter_name, address)
             return await self._send_new(adapter, address, thread, ordered, record.notes, alert.severity)
-        return await self._edit(adapter, record, ids)
+        return await self._edit(adapter, record, ids), None
+
+    async def without_message(self, wanted: Sequence[tuple[str, str, Alert]]) -> set[tuple[str, str, str]]:
+        """(adapter, address, thread) of these deliveries whose destination has no message for
+        the alert's thread yet — read for a whole claimed batch at once (`send(known_new=…)`)."""
+        keys = {
+            (name, address, thread_of(alert))
+            for name, address, alert in wanted
+            if name in self.adapters and self._editing(name) is not None
+        }
+        if not keys:
+            return set()
+        return keys - await self.messages.existing(list(keys))
 
     async def refresh(self, adapter_name: str, address: str, thread: str) -> SendResult | None:
         """Re-render a thread's message from what it records (None: no such message)."""
@@ -94,6 +119,15 @@ class MessageEditor:
 
     # ---- internals ------------------------------------------------------------------
 
+    def _editing(self, adapter_name: str) -> EditingAdapter | None:
+        """The adapter if it edits messages; asked once per adapter (a runtime Protocol check
+        costs more than a fan-out's whole per-message bookkeeping)."""
+        adapter = self.adapters[adapter_name]
+        known = self._can_edit.get(adapter_name)
+        if known is None or known[0] is not adapter:  # first time, or the adapter was replaced
+            known = self._can_edit[adapter_name] = (adapter, adapter if isinstance(adapter, EditingAdapter) else None)
+        return known[1]
+
     async def _view(self, ids: tuple[str, ...], notes: tuple[str, ...]) -> MessageView | None:
         if len(ids) > MAX_SHOWN:  # a story reported everywhere: the lead and the latest reports
             ids = (ids[0], *ids[1 - MAX_SHOWN :])
@@ -113,17 +147,16 @@ class MessageEditor:
         severity: Severity,
         *,
         view: MessageView | None = None,
-    ) -> SendResult:
+    ) -> tuple[SendResult, MessageRecord | None]:
+        """Send the thread's view as a new message; its record is returned for the caller to write."""
         view = view or await self._view(ids, notes)
         if view is None:
-            return Sent()
+            return Sent(), None
         result = await adapter.send_view(address, view)
         if isinstance(result, Sent) and result.message_id is not None:
-            await self.messages.put(
-                MessageRecord(adapter.name, address, thread, result.message_id, ids, notes,
-                              severity.value, self._now())
-            )
-        return result
+            return result, MessageRecord(adapter.name, address, thread, result.message_id, ids, notes,
+                                         severity.value, self._now())
+        return result, None
 
     async def _edit(self, adapter: EditingAdapter, record: MessageRecord, ids: tuple[str, ...]) -> SendResult:
         view = await self._view(ids, record.notes)
@@ -133,8 +166,11 @@ class MessageEditor:
         if isinstance(result, Uneditable):
             log.info("message %s in %s:%s can't be edited (%s): sending a new one",
                      record.message_id, record.adapter, record.address, result.reason)
-            return await self._send_new(adapter, record.address, record.thread, ids, record.notes,
-                                        Severity(record.severity))
+            sent, new_message = await self._send_new(adapter, record.address, record.thread, ids,
+                                                     record.notes, Severity(record.severity))
+            if new_message is not None:
+                await self.messages.put(new_message)
+            return sent
         if isinstance(result, Sent):
             await self.messages.put(
                 MessageRecord(record.adapter, record.address, record.thread, record.message_id, ids,

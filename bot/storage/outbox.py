@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage import tables as t
@@ -24,6 +24,8 @@ from bot.storage.db import StorePart, insert_new_many
 from bot.storage.priority import next_owed, severity_rank
 
 OutboxStatus = Literal["pending", "held", "sent", "dead", "skipped"]
+
+ANALYZE_AFTER = 1000  # rows owed at once (a fan-out) after which PostgreSQL's statistics are refreshed
 
 # Writing any of these on an outbox row hands its claim back.
 _UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
@@ -80,7 +82,13 @@ class OutboxQueue(StorePart):
             }
             for e in entries
         ]
-        return len(await insert_new_many(conn, t.outbox, rows, t.outbox.c.id))
+        new = len(await insert_new_many(conn, t.outbox, rows, t.outbox.c.id))
+        if new >= ANALYZE_AFTER and conn.dialect.name == "postgresql":
+            # Fresh statistics for the claim: planned on stale ones (a table PostgreSQL still
+            # thinks nearly empty) it re-ranked every pending row once per row — 26 s a claim
+            # for one alert owed to 10,000 (bench/paid_fanout.py --database postgresql).
+            await conn.execute(text("ANALYZE outbox"))
+        return new
 
     async def claim_deliveries(
         self,
@@ -177,6 +185,29 @@ class OutboxQueue(StorePart):
                     **_UNCLAIMED,
                 )
             )
+
+    async def mark_sent_each(
+        self, conn: AsyncConnection, sent: Sequence[tuple[int, str | None, datetime]]
+    ) -> None:
+        """`mark_sent` for many rows — (row id, message id, sent at) each — inside the caller's
+        transaction: one executemany of one compiled UPDATE (a fan-out's results in one trip)."""
+        if not sent:
+            return
+        o = t.outbox
+        stmt = (
+            update(o)
+            .where(o.c.id == bindparam("row_id"))
+            .values(
+                status="sent",
+                sent_at=bindparam("row_sent_at"),
+                message_id=bindparam("row_message_id"),
+                attempts=o.c.attempts + 1,
+                **_UNCLAIMED,
+            )
+        )
+        await conn.execute(
+            stmt, [{"row_id": i, "row_message_id": m, "row_sent_at": at} for i, m, at in sent]
+        )
 
     async def mark_retry(self, ids: Sequence[int], *, error: str, next_attempt_at: datetime) -> None:
         async with self.db.transaction() as conn:

@@ -162,23 +162,36 @@ class SqlMessages:
             )
             return [r for r in map(_record, rows) if alert_id in r.alert_ids]
 
+    async def existing(self, keys: Sequence[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        """Which of these (adapter, address, thread) have a message: one query per adapter,
+        thread and 500 addresses (a fan-out's batch is one thread), not one per destination;
+        each a lookup on the primary key."""
+        m = t.alert_messages
+        by_thread: dict[tuple[str, str], set[str]] = {}
+        for adapter, address, thread in keys:
+            by_thread.setdefault((adapter, thread), set()).add(address)
+        found: set[tuple[str, str, str]] = set()
+        async with self.engine.connect() as conn:
+            for (adapter, thread), wanted in by_thread.items():
+                addresses = sorted(wanted)
+                for i in range(0, len(addresses), _IN_CHUNK):
+                    rows = await conn.execute(
+                        select(m.c.address).where(
+                            and_(
+                                m.c.adapter == adapter,
+                                m.c.address.in_(addresses[i : i + _IN_CHUNK]),
+                                m.c.thread == thread,
+                            )
+                        )
+                    )
+                    found.update((adapter, address, thread) for (address,) in rows)
+        return found
+
     async def put(self, record: MessageRecord) -> None:
         """Insert or replace the thread's message (a fallback moves the thread to a new message)."""
-        m = t.alert_messages
-        values = {
-            "adapter": record.adapter, "address": record.address, "thread": record.thread,
-            "message_id": record.message_id, "alert_ids": list(record.alert_ids),
-            "notes": list(record.notes), "severity": record.severity, "sent_at": record.sent_at,
-            "edited_at": record.edited_at,
-        }
         async with self.engine.connect() as own:  # one statement: autocommit, no BEGIN/COMMIT trips
             conn = await own.execution_options(isolation_level="AUTOCOMMIT")
-            stmt = dialect_insert(conn, m)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[m.c.adapter, m.c.address, m.c.thread],
-                set_={k: stmt.excluded[k] for k in values if k not in ("adapter", "address", "thread")},
-            )
-            await conn.execute(stmt, values)
+            await put_messages(conn, [record])
 
     async def add_note(self, adapter: str, address: str, thread: str, note: str) -> MessageRecord | None:
         """Append a line to what the message shows (then edit it with `MessageEditor.refresh`)."""
@@ -191,3 +204,30 @@ class SqlMessages:
             notes = [*row.notes, note]
             await conn.execute(update(m).where(where).values(notes=notes))
         return await self.get(adapter, address, thread)
+
+
+_MESSAGE_VALUES = ("message_id", "alert_ids", "notes", "severity", "sent_at", "edited_at")
+
+
+async def put_messages(conn: AsyncConnection, records: Sequence[MessageRecord]) -> None:
+    """Insert or replace thread messages on the caller's connection: one executemany of one
+    compiled upsert, whatever the number (the outbox writes a flush's new messages at once)."""
+    if not records:
+        return
+    m = t.alert_messages
+    stmt = dialect_insert(conn, m)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[m.c.adapter, m.c.address, m.c.thread],
+        set_={k: stmt.excluded[k] for k in _MESSAGE_VALUES},
+    )
+    await conn.execute(
+        stmt,
+        [
+            {
+                "adapter": r.adapter, "address": r.address, "thread": r.thread,
+                "message_id": r.message_id, "alert_ids": list(r.alert_ids), "notes": list(r.notes),
+                "severity": r.severity, "sent_at": r.sent_at, "edited_at": r.edited_at,
+            }
+            for r in records
+        ],
+    )

@@ -291,3 +291,14 @@ surges = Table(
     Column("raised_at", TZ, nullable=False),
 )
 Index("ix_surges_until", surges.c.until)
+
+# Telegram paid broadcast (`bot.storage.paid`): messages reserved per UTC day against the
+# Stars cap, one row per day. Reserved before sending, so the cap holds across workers.
+paid_broadcast_spend = Table(
+    "paid_broadcast_spend",
+    metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    Column("messages", BigInteger, nullable=False),  # reserved (0.1 Star each)
+    Column("last_grant", BigInteger, nullable=False),  # what the latest reservation got
+    Column("updated_at", TZ, nullable=False),
+)

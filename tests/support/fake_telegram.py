@@ -4,7 +4,8 @@ It speaks enough of the Bot API for python-telegram-bot 22 to start, long-poll
 and send: getMe, deleteWebhook, getWebhookInfo, getUpdates (long poll honouring
 `offset` and `timeout`, capped at `max_poll` seconds), sendMessage,
 set/get/deleteMyCommands, answerCallbackQuery, editMessageReplyMarkup,
-editMessageText, getChatMember, getChatAdministrators, getChat, close, logOut.
+editMessageText, getChatMember, getChatAdministrators, getChat, getMyStarBalance, close,
+logOut.
 Requests may be form-encoded (PTB: nested values as JSON strings), multipart
 or JSON. Every call is recorded with its parameters.
 
@@ -12,6 +13,13 @@ sendMessage checks `parse_mode=HTML` text the way Telegram does (known tags
 only, balanced, only &lt; &gt; &amp; &quot; and numeric entities, at most
 4096 characters of visible text) and answers 400 "can't parse entities"
 otherwise; the recorded message carries its visible `plain` text and `links`.
+
+Paid broadcast (Bot API 7.11): a sendMessage with `allow_paid_broadcast` is not counted
+against the normal limit (`set_rate_limit`) but against its own, 1,000/s by default, and
+costs 0.1 Star from the bot's balance (`set_star_balance`, 0 at first, as for a new bot;
+read by getMyStarBalance). With too little left Telegram's answer is not documented; the
+fake answers 400 "Bad Request: BALANCE_TOO_LOW" (MTProto's error for it), or whatever
+`set_out_of_stars_answer` says, and delivers nothing.
 
 Running in its own thread with its own loop, it serves async tests (the bot
 in the test's loop) and a bot started as a subprocess alike.
@@ -218,6 +226,9 @@ class FakeTelegram(ServerThread):
         self._delays: dict[str, float] = {}
         self._outages: dict[str, _Failure] = {}
         self._limits: dict[str, list[float]] = {}  # method → [rate per s, tokens, last refill]
+        self._star_tenths = 0  # the bot's Stars balance, in tenths (one paid message each)
+        self._broke_answer = (400, "Bad Request: BALANCE_TOO_LOW")
+        self.paid_accepted = 0  # paid messages delivered (and charged)
         self._commands: list[dict[str, Any]] = []
         self._query_ids = itertools.count(1)
         self._wake: asyncio.Event | None = None
@@ -330,6 +341,9 @@ class FakeTelegram(ServerThread):
             message["is_topic_message"] = True
         if sender_chat_id is not None:
             message["sender_chat"] = self.chat(sender_chat_id).as_dict()
+        elif chat.type == "channel" and from_id is None:  # as Telegram: the channel posts, no user
+            del message["from"]
+            message["sender_chat"] = chat.as_dict()
         message.update(extra or {})
         key = "channel_post" if chat.type == "channel" else "message"
         return self.push_update({key: message})
@@ -364,7 +378,7 @@ class FakeTelegram(ServerThread):
             }
             if thread_id is not None:
                 message.update(message_thread_id=thread_id, is_topic_message=True)
-        message = {k: v for k, v in message.items() if k not in ("plain", "links")}
+        message = {k: v for k, v in message.items() if k not in ("plain", "links", "paid")}
         user = from_id if from_id is not None else (chat_id if chat.type == "private" else 1001)
         self.push_update(
             {
@@ -439,15 +453,36 @@ class FakeTelegram(ServerThread):
             else:
                 self._outages[method] = _Failure(status, description, None, None)
 
-    def set_rate_limit(self, method: str = "sendMessage", per_second: float | None = 30.0) -> None:
+    def set_rate_limit(
+        self, method: str = "sendMessage", per_second: float | None = 30.0, *, paid_per_second: float = 1000.0
+    ) -> None:
         """Enforce Telegram's overall limit on `method` (None lifts it): a token bucket of
         `per_second` tokens refilled at `per_second`/s; a call finding it empty gets a 429
-        with retry_after 1, as Telegram answers a bot that sends too fast."""
+        with retry_after 1, as Telegram answers a bot that sends too fast. Calls with
+        `allow_paid_broadcast` draw on a bucket of their own, `paid_per_second`."""
         with self._lock:
             if per_second is None:
                 self._limits.pop(method, None)
+                self._limits.pop(method + "+paid", None)
             else:
-                self._limits[method] = [per_second, per_second, time.monotonic()]
+                now = time.monotonic()
+                self._limits[method] = [per_second, per_second, now]
+                self._limits[method + "+paid"] = [paid_per_second, paid_per_second, now]
+
+    def set_star_balance(self, stars: float) -> None:
+        """The bot's Stars balance (paid messages draw 0.1 each)."""
+        with self._lock:
+            self._star_tenths = round(stars * 10)
+
+    @property
+    def star_balance(self) -> float:
+        with self._lock:
+            return self._star_tenths / 10
+
+    def set_out_of_stars_answer(self, status: int, description: str) -> None:
+        """How a paid message is refused when the balance cannot pay for it."""
+        with self._lock:
+            self._broke_answer = (status, description)
 
     def _over_limit_locked(self, method: str) -> bool:
         limit = self._limits.get(method)
@@ -593,7 +628,8 @@ class FakeTelegram(ServerThread):
         with self._lock:
             queue = self._failures.get(method)
             failure = queue.popleft() if queue else self._outages.get(method)
-            if failure is None and self._over_limit_locked(method):
+            bucket = method + "+paid" if _truthy(params.get("allow_paid_broadcast")) else method
+            if failure is None and self._over_limit_locked(bucket):
                 failure = _Failure(429, "Too Many Requests: retry after 1", 1, None)
             if token != self.token:
                 failure = _Failure(401, "Unauthorized", None, None)
@@ -638,6 +674,10 @@ class FakeTelegram(ServerThread):
             return self.commands
         if method == "sendMessage":
             return self._send_message(p)
+        if method == "getMyStarBalance":
+            with self._lock:
+                tenths = self._star_tenths
+            return {"amount": tenths // 10, "nanostar_amount": (tenths % 10) * 100_000_000}
         if method == "answerCallbackQuery":
             return True
         if method in ("editMessageReplyMarkup", "editMessageText"):
@@ -698,6 +738,11 @@ class FakeTelegram(ServerThread):
         if len(plain.encode("utf-16-le")) // 2 > TEXT_LIMIT:
             raise _ApiError(400, "Bad Request: message is too long")
         with self._lock:
+            if _truthy(p.get("allow_paid_broadcast")):
+                if self._star_tenths < 1:
+                    raise _ApiError(*self._broke_answer)
+                self._star_tenths -= 1
+                self.paid_accepted += 1
             chat = self._chat_locked(chat_id, None)
             message: dict[str, Any] = {
                 "message_id": next(self._counter(chat_id)),
@@ -716,6 +761,7 @@ class FakeTelegram(ServerThread):
                 **message,
                 "plain": plain,
                 "links": links,
+                "paid": _truthy(p.get("allow_paid_broadcast")),
             }
         return message
 
@@ -749,7 +795,7 @@ class FakeTelegram(ServerThread):
                 message["text"], message["plain"], message["links"] = text, plain, links
                 message["edit_date"] = int(time.time())
                 message["edits"] = message.get("edits", 0) + 1
-            return {k: v for k, v in message.items() if k not in ("plain", "links", "edits")}
+            return {k: v for k, v in message.items() if k not in ("plain", "links", "edits", "paid")}
 
     def delete_message(self, chat_id: int, message_id: int) -> None:
         """The user deleted the message: it is no longer listed and edits find nothing."""
@@ -821,6 +867,11 @@ def _markup(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def _truthy(value: Any) -> bool:
+    """A boolean parameter as sent (JSON true, or "true" in a form)."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 def _int(value: Any) -> int:
