@@ -199,16 +199,22 @@ class OutboxWorker:
             if not running:
                 break
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            batch_done = False
             for task in done:
                 batch = running.pop(task)
                 sent = task.result()
                 batch.left -= 1
                 batch.sent = batch.sent or sent
-                if batch.left == 0 and not batch.sent:  # nothing sent: all deferred, stop until later
-                    stalled = True
+                if batch.left == 0:
+                    batch_done = True
+                    if not batch.sent:  # nothing sent: all deferred, stop until later
+                        stalled = True
                 handled += 1
                 rate.count()
-            await self._disable_confirmed()
+            if batch_done:
+                # Only once a whole batch has answered: a burst of "gone" answers across its
+                # chats must be counted (and pause the adapter) before any of them is disabled.
+                await self._disable_confirmed()
         return handled
 
     def _claim_size(self, per_second: float) -> int:
