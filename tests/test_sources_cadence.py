@@ -74,7 +74,8 @@ def test_a_day_spent_above_the_budget_slows_the_learned_plan() -> None:
     for k in range(12 * 60):  # twelve hours polled every minute: five times the budget
         cadence.observe(source, now=now - timedelta(minutes=12 * 60 - k), item_times=[], hints=None)
     slowed = cadence.next_interval(source, now)
-    assert slowed.seconds == pytest.approx(min(planned * 2, 1800))  # pulled back, at most 2x
+    # Pulled back, at most 2x — and, this being a busy hour, never past the configured interval.
+    assert slowed.seconds == pytest.approx(min(planned * 2, 300))
     assert slowed.reason.startswith("learned: ")
 
 
@@ -163,7 +164,7 @@ def test_hours_holding_the_tail_are_capped_at_equal_cost() -> None:
     assert plan[2] == pytest.approx(cap)
     assert all(plan[h] == pytest.approx(100_000) for h in range(4, 8))  # nothing observed: stays cheap
     assert polls_per_week(plan) == pytest.approx(len(rates) * 3600 / 300)
-    assert (1 / plan[0]) / (1 / plan[1]) == pytest.approx(3.0)  # √9 / √1 among the uncapped
+    assert plan[3] / plan[0] == pytest.approx(1.5)  # √9 / √4 among the uncapped
 
 
 def test_floor_and_ceiling_bound_the_plan_and_the_rest_keeps_the_budget() -> None:

@@ -44,6 +44,7 @@ MIN_HOURS = 24.0  # ... and so for a source watched for less than a day
 RETRY_AFTER_MAX = 86_400.0  # a Retry-After of a year is a day
 THROTTLE_MAX = 3_600.0  # 429/503 without Retry-After: back off up to an hour (or the ceiling)
 TAIL_COVER = 0.99  # buckets holding this share of expected items get a capped interval
+TAIL_MIN = 0.1  # ... and above this fraction of the mean rate (silent hours stay cheap)
 TAIL_SLACK = 1.25  # ... of this many times the even spread of the budget over them
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -386,7 +387,8 @@ class Cadence:
         day, hour = divmod(h, 24)
         seconds = state.plan[h] * self._overspend(source, state, now)
         if state.tail is not None and h in state.tail[1]:
-            seconds = min(seconds, max(state.plan[h], state.tail[0]))  # the pull-back spares the tail
+            # The pull-back spares the tail: no slower than the cap or fixed polling's pace.
+            seconds = min(seconds, max(state.plan[h], state.tail[0], float(source.interval)))
         seconds = min(seconds, float(source.ceiling))
         return Interval(seconds, f"learned: {state.rates[h]:.2g} items/h on {_DAYS[day]} {hour:02d}h")
 
@@ -503,13 +505,16 @@ def tail_cap(rates: Sequence[float], *, budget: float, floor: float, ceiling: fl
     polled slower than `TAIL_SLACK` times the interval that spreading the whole budget
     evenly over them would give (the best worst case the budget allows). The caps then cost
     at most 1/`TAIL_SLACK` of the budget; the rest still follows √rate, and the buckets
-    outside the cover (nights with nothing observed) keep the ceiling."""
+    outside the cover keep the ceiling — and so does any bucket under `TAIL_MIN` times the mean
+    rate: smoothing gives every silent night a trickle, and a hundred trickles must not buy
+    the nights a capped interval."""
     total = sum(max(r, 0.0) for r in rates)
+    least = TAIL_MIN * total / max(len(rates), 1)
     order = sorted(range(len(rates)), key=lambda h: -rates[h])
     covered: set[int] = set()
     held = 0.0
     for h in order:
-        if held >= TAIL_COVER * total or rates[h] <= 0:
+        if held >= TAIL_COVER * total or rates[h] <= least:
             break
         covered.add(h)
         held += rates[h]
