@@ -43,6 +43,9 @@ MIN_ITEMS = 5  # fewer items than this: poll at the configured interval
 MIN_HOURS = 24.0  # ... and so for a source watched for less than a day
 RETRY_AFTER_MAX = 86_400.0  # a Retry-After of a year is a day
 THROTTLE_MAX = 3_600.0  # 429/503 without Retry-After: back off up to an hour (or the ceiling)
+TAIL_COVER = 0.99  # buckets holding this share of expected items get a capped interval
+TAIL_MIN = 0.1  # ... and above this fraction of the mean rate (silent hours stay cheap)
+TAIL_SLACK = 1.25  # ... of this many times the even spread of the budget over them
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -103,6 +106,7 @@ class _SourceState:
     max_age_said: float | None = None  # as the server said it
     feed_period: float | None = None
     plan: tuple[float, ...] | None = None  # seconds per hour-of-week bucket
+    tail: tuple[float, frozenset[int]] | None = None  # the tail cap and the buckets it holds for
     rates: tuple[float, ...] | None = None
     plan_key: tuple[int, int] | None = None  # (items version, hour) the plan was made for
     version: int = 0
@@ -381,7 +385,11 @@ class Cadence:
             return Interval(float(source.interval), f"configured (learning: {seen} items so far)")
         h = hour_of_week(now)
         day, hour = divmod(h, 24)
-        seconds = min(state.plan[h] * self._overspend(source, state, now), float(source.ceiling))
+        seconds = state.plan[h] * self._overspend(source, state, now)
+        if state.tail is not None and h in state.tail[1]:
+            # The pull-back spares the tail: no slower than the cap or fixed polling's pace.
+            seconds = min(seconds, max(state.plan[h], state.tail[0], float(source.interval)))
+        seconds = min(seconds, float(source.ceiling))
         return Interval(seconds, f"learned: {state.rates[h]:.2g} items/h on {_DAYS[day]} {hour:02d}h")
 
     @staticmethod
@@ -406,10 +414,12 @@ class Cadence:
         state.plan_key = key
         rates = learned_rates(state.placed, state.watched_since, now)
         if rates is None:
-            state.plan = state.rates = None
+            state.plan = state.rates = state.tail = None
             return
         state.rates = rates
         state.plan = allocate(rates, budget_interval=source.interval, floor=source.floor, ceiling=source.ceiling)
+        budget = WEEK_HOURS * 3600.0 / source.interval
+        state.tail = tail_cap(rates, budget=budget, floor=source.floor, ceiling=source.ceiling)
 
 
 def hour_of_week(when: datetime) -> int:
@@ -454,20 +464,23 @@ def learned_rates(
 
 def allocate(rates: Sequence[float], *, budget_interval: float, floor: float, ceiling: float) -> tuple[float, ...]:
     """Seconds between polls per hour bucket: frequency ∝ √rate, as many polls over the
-    buckets as fixed polling every `budget_interval` s, each within [floor, ceiling].
+    buckets as fixed polling every `budget_interval` s, each within [floor, ceiling] — and
+    no bucket that matters for the tail (`tail_cap`) slower than its cap.
 
-    With bounds the optimum is f_h = clamp(k·√λ_h, 1/ceiling, 1/floor) for the k that
+    With bounds the optimum is f_h = clamp(k·√λ_h, 1/upper_h, 1/floor) for the k that
     spends the budget; the total grows with k, so k is found by bisection. A budget the
-    bounds cannot spend (or must exceed) leaves every bucket at the floor (ceiling)."""
+    bounds cannot spend (or must exceed) leaves every bucket at the floor (its upper bound)."""
     budget = len(rates) * 3600.0 / budget_interval  # polls over the buckets
     roots = [math.sqrt(max(r, 0.0)) for r in rates]
     positive = [r for r in roots if r > 0]
     if not positive:
         return tuple(float(min(max(budget_interval, floor), ceiling)) for _ in rates)
-    slowest, fastest = 1.0 / ceiling, 1.0 / floor
+    cap, covered = tail_cap(rates, budget=budget, floor=floor, ceiling=ceiling)
+    slowest = [1.0 / (cap if h in covered else ceiling) for h in range(len(rates))]
+    fastest = 1.0 / floor
 
     def polls(k: float) -> float:
-        return sum(3600.0 * min(max(k * r, slowest), fastest) for r in roots)
+        return sum(3600.0 * min(max(k * r, low_f), fastest) for r, low_f in zip(roots, slowest, strict=True))
 
     low, high = 0.0, fastest / min(positive)  # at `high` every bucket with items is at the floor
     if polls(high) <= budget:
@@ -480,7 +493,33 @@ def allocate(rates: Sequence[float], *, budget_interval: float, floor: float, ce
             else:
                 high = mid
     k = (low + high) / 2 if low != high else low
-    return tuple(1.0 / min(max(k * r, slowest), fastest) for r in roots)
+    return tuple(1.0 / min(max(k * r, low_f), fastest) for r, low_f in zip(roots, slowest, strict=True))
+
+
+def tail_cap(rates: Sequence[float], *, budget: float, floor: float, ceiling: float) -> tuple[float, frozenset[int]]:
+    """The slowest interval allowed in the buckets that hold the tail, and those buckets.
+
+    √rate minimises the mean wait but leaves an hour with a few percent of the items near
+    the ceiling, and the 99th-percentile item is one of them. So: the busiest buckets that
+    together hold `TAIL_COVER` of the expected items are "covered", and none of them is
+    polled slower than `TAIL_SLACK` times the interval that spreading the whole budget
+    evenly over them would give (the best worst case the budget allows). The caps then cost
+    at most 1/`TAIL_SLACK` of the budget; the rest still follows √rate, and the buckets
+    outside the cover keep the ceiling — and so does any bucket under `TAIL_MIN` times the mean
+    rate: smoothing gives every silent night a trickle, and a hundred trickles must not buy
+    the nights a capped interval."""
+    total = sum(max(r, 0.0) for r in rates)
+    least = TAIL_MIN * total / max(len(rates), 1)
+    order = sorted(range(len(rates)), key=lambda h: -rates[h])
+    covered: set[int] = set()
+    held = 0.0
+    for h in order:
+        if held >= TAIL_COVER * total or rates[h] <= least:
+            break
+        covered.add(h)
+        held += rates[h]
+    even = 3600.0 * len(covered) / max(budget, 1e-9)
+    return min(max(TAIL_SLACK * even, floor), ceiling), frozenset(covered)
 
 
 def format_seconds(seconds: float) -> str:
