@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         le=30,
         description="messages/s overall: just under Telegram's 30, since requests bunch up in flight",
     )
+    telegram_paid_max_rate: float = Field(
+        default=950.0,
+        gt=0,
+        le=1000,
+        description="paid broadcast messages/s: under Telegram's 1,000, for the same reason as telegram_max_rate",
+    )
     telegram_paid_broadcast: Literal["off", "warning", "critical"] = Field(
         default="off",
         description="alerts of this severity or above go out with allow_paid_broadcast (up to 1,000 msg/s, "

@@ -314,6 +314,22 @@ async def test_off_by_default_sends_nothing_paid(world_factory: Any, fake_telegr
     assert fake_telegram.star_balance == 100
 
 
+async def test_paid_sends_are_paced_under_the_paid_limit(world_factory: Any, fake_telegram: FakeTelegram) -> None:
+    """PTB's own paid limiter lets requests bunch up to the very cap; `TELEGRAM_PAID_MAX_RATE`
+    paces them first, a little under it (here the fake's paid cap is 20/s, ours 15/s)."""
+    fake_telegram.set_rate_limit("sendMessage", per_second=30, paid_per_second=20)
+    fake_telegram.set_star_balance(100)
+    w = await world_factory(
+        telegram_paid_broadcast="critical", telegram_paid_broadcast_daily_stars=10, telegram_paid_max_rate=15
+    )
+    chats = range(FIRST, FIRST + 60)
+    await w.owe(_alert(1, Severity.critical), chats)
+    await w.drain()
+    _exactly_once(fake_telegram, chats)
+    assert _paid_chats(fake_telegram) == set(chats)
+    assert not [c for c in fake_telegram.calls("sendMessage") if c.status == 429]
+
+
 async def test_cap_reached_midway_sends_the_rest_normally_once(
     world_factory: Any, fake_telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:

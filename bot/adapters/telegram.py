@@ -28,7 +28,8 @@ pool held sending near 100 msg/s); the getUpdates long poll keeps PTB's httpx cl
 
 Opt-in paid broadcast (`bot.adapters.telegram_paid`): new messages of alerts at or above
 `TELEGRAM_PAID_BROADCAST` go with `allow_paid_broadcast` (AIORateLimiter paces those at
-1,000/s apart from the 30/s limiter), each reserved against the daily Stars cap first; when
+1,000/s apart from the 30/s limiter; we pace them at `TELEGRAM_PAID_MAX_RATE`, 950/s, first,
+so that requests bunched up in flight stay under Telegram's cap), each reserved against the daily Stars cap first; when
 the cap or the balance runs out they go the normal way, and a paid message refused for lack
 of Stars is sent again at once the normal way.
 
@@ -132,6 +133,7 @@ class TelegramAdapter:
         self._token = settings.telegram_bot_token
         self._base_url = settings.telegram_base_url.rstrip("/")
         self._max_rate = settings.telegram_max_rate
+        self._paid_pace = AsyncLimiter(settings.telegram_paid_max_rate, 1)
         self._poll_timeout = poll_timeout
         self._per_chat_interval = per_chat_interval
         self._per_chat_burst = max(1, per_chat_burst)
@@ -428,6 +430,7 @@ class TelegramAdapter:
             return await self._post(chat_id, thread_id, text, markup, fallback, timeout=timeout, paid=False)
         assert self.paid is not None
         try:
+            await self._paid_pace.acquire()  # a leaky bucket: nothing is held while sending
             return await self._post(chat_id, thread_id, text, markup, fallback, timeout=timeout, paid=True)
         except TimedOut:
             raise  # an unknown outcome: Telegram may have delivered (and charged); it stays spent
