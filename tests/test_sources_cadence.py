@@ -289,6 +289,9 @@ def test_retry_after_wins_even_over_a_surge_and_a_year_is_a_day(caplog: pytest.L
         def surging(self, source: object, now: datetime) -> str | None:
             return "tariff-announcement until 14:05"
 
+        def surge_interval(self, source: object, now: datetime) -> float | None:
+            return 0.0  # the floor
+
     cadence = Cadence(surge=Surging())
     assert cadence.next_interval(source, MONDAY).reason == "floor (surge: tariff-announcement until 14:05)"
     assert cadence.next_interval(source, MONDAY).seconds == 30
@@ -311,6 +314,9 @@ def test_a_source_live_on_push_is_polled_at_its_ceiling_even_in_a_surge() -> Non
     class Surging:
         def surging(self, source: object, now: datetime) -> str | None:
             return "trade-talks until 15:00"
+
+        def surge_interval(self, source: object, now: datetime) -> float | None:
+            return 0.0  # the floor
 
     live: set[str] = set()
     cadence = Cadence(surge=Surging())
@@ -355,6 +361,9 @@ def test_feed_hints_are_advice_up_to_the_interval_and_not_while_surging() -> Non
         def surging(self, source: object, now: datetime) -> str | None:
             return "talks"
 
+        def surge_interval(self, source: object, now: datetime) -> float | None:
+            return 0.0  # the floor
+
     cadence.surge = Surging()
     assert cadence.next_interval(source, MONDAY).seconds == 30
 
@@ -368,6 +377,9 @@ def test_host_share_stretches_intervals_even_in_a_surge() -> None:
     class Surging:
         def surging(self, source: object, now: datetime) -> str | None:
             return "vix"
+
+        def surge_interval(self, source: object, now: datetime) -> float | None:
+            return 0.0  # the floor
 
     cadence = Cadence(surge=Surging())
     cadence.configure(sources, {"news.google.com": HostBudget(requests_per_minute=4, connections=1)})

@@ -67,6 +67,10 @@ class SurgeLookup(Protocol):
         """A reason while `source` should be polled at its floor, else None."""
         ...
 
+    def surge_interval(self, source: Source, now: datetime) -> float | None:
+        """Seconds between polls the surge asks for (0: the floor), None when not surging."""
+        ...
+
 
 PushLookup = Callable[[str], bool]
 """Whether a source's new items arrive by push (WebSub) now: it is then polled at its ceiling."""
@@ -228,10 +232,9 @@ class Cadence:
         if self.push is not None and self.push(source.source_id):
             # Items arrive by push within a second: polling is only the safety net.
             chosen = Interval(ceiling, "push live; polled at the ceiling as a safety net")
-        elif surge is not None:
-            # A surge's own `interval` (bot.sources.surge) may ask for less than the floor's pace.
-            pace = getattr(self.surge, "surge_interval", None)
-            wanted = float(pace(source, now) or 0.0) if callable(pace) else 0.0
+        elif surge is not None and self.surge is not None:
+            # A surge's own `interval` may ask for less than the floor's pace.
+            wanted = self.surge.surge_interval(source, now) or 0.0
             chosen = Interval(max(floor, wanted), f"{'floor' if wanted <= floor else format_seconds(wanted)} (surge: {surge})")
         else:
             chosen = self._learned(source, state, now)
