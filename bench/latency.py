@@ -44,13 +44,6 @@ rules:
 """
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=30)
@@ -115,14 +108,14 @@ async def main() -> None:
                 waits.append(min(polls) - at)
                 handling.append(min(sends) - min(polls))
         missing = len(published) - len(latencies)
-        p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+        p50, p99 = _common.percentile(latencies, 50), _common.percentile(latencies, 99)
         goal = args.interval + 1
         print(f"trials: {len(published)} ({missing} never delivered), poll interval {args.interval} s, jitter 0.5 s, "
               f"DELIVERY_INTERVAL {args.delivery_interval} s")
         print(f"latency p50 {p50:.2f} s, p99 {p99:.2f} s, max {max(latencies):.2f} s, mean {statistics.mean(latencies):.2f} s")
         if waits:
-            print(f"  wait for the poll: p50 {percentile(waits, 50):.2f} s, max {max(waits):.2f} s; "
-                  f"fetch → sendMessage: p50 {percentile(handling, 50):.2f} s, p99 {percentile(handling, 99):.2f} s, "
+            print(f"  wait for the poll: p50 {_common.percentile(waits, 50):.2f} s, max {max(waits):.2f} s; "
+                  f"fetch → sendMessage: p50 {_common.percentile(handling, 50):.2f} s, p99 {_common.percentile(handling, 99):.2f} s, "
                   f"max {max(handling):.2f} s")
         print(f"baseline (poll interval): {args.interval} s → p99/interval {p99 / args.interval:.2f}; "
               f"p50 vs interval/2: {p50 / (args.interval / 2):.2f}")

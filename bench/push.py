@@ -87,13 +87,6 @@ class StopwatchAdapter:
         return Sent(message_id="digest")
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 def with_hub(body: bytes, hub: str, topic: str) -> bytes:
     """`_common.rss` with the channel's atom:link rel=hub / rel=self (WebSub discovery)."""
     links = f'<atom:link rel="hub" href="{hub}"/><atom:link rel="self" href="{topic}"/>'
@@ -188,17 +181,17 @@ async def main() -> None:
     lost = len(published) - len(push)
     bad = [s for s in statuses if s != 200]
     print(f"pushes: {len(published)} through the local hub ({lost} never handed over, {len(bad)} non-200 answers)")
-    print(f"push  publish → adapter: p50 {percentile(push, 50) * 1000:.0f} ms, p99 {percentile(push, 99) * 1000:.0f} ms, "
+    print(f"push  publish → adapter: p50 {_common.percentile(push, 50) * 1000:.0f} ms, p99 {_common.percentile(push, 99) * 1000:.0f} ms, "
           f"max {max(push) * 1000:.0f} ms")
-    print(f"  of which publish → the bot's 200 (verify, parse, rules, commit): p50 {percentile(processed, 50) * 1000:.0f} ms, "
-          f"p99 {percentile(processed, 99) * 1000:.0f} ms")
+    print(f"  of which publish → the bot's 200 (verify, parse, rules, commit): p50 {_common.percentile(processed, 50) * 1000:.0f} ms, "
+          f"p99 {_common.percentile(processed, 99) * 1000:.0f} ms")
     if poll:
-        print(f"poll  ({args.interval} s interval, {len(poll)} items) publish → adapter: p50 {percentile(poll, 50):.2f} s, "
-              f"p99 {percentile(poll, 99):.2f} s")
-        print(f"ratio poll/push: p50 {percentile(poll, 50) / percentile(push, 50):.0f}x, "
-              f"p99 {percentile(poll, 99) / percentile(push, 99):.0f}x "
+        print(f"poll  ({args.interval} s interval, {len(poll)} items) publish → adapter: p50 {_common.percentile(poll, 50):.2f} s, "
+              f"p99 {_common.percentile(poll, 99):.2f} s")
+        print(f"ratio poll/push: p50 {_common.percentile(poll, 50) / _common.percentile(push, 50):.0f}x, "
+              f"p99 {_common.percentile(poll, 99) / _common.percentile(push, 99):.0f}x "
               f"(shipped intervals are 120-600 s: a polled item waits 60-300 s on average)")
-    print(f"goal push p99 <= 1 s: {'met' if push and percentile(push, 99) <= 1.0 and not lost else 'MISSED'}")
+    print(f"goal push p99 <= 1 s: {'met' if push and _common.percentile(push, 99) <= 1.0 and not lost else 'MISSED'}")
 
 
 if __name__ == "__main__":
