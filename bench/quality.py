@@ -58,9 +58,15 @@ from bot.rules.loader import load_rules_dir  # noqa: E402
 DATA = REPO.parent / "shared" / "data"
 if not DATA.exists():
     DATA = Path("/work/shared/data")
-EXTRAS = [REPO / "bench" / "data" / "news_extra.json", REPO / "bench" / "data" / "news_fresh.json"]
+EXTRAS = [
+    REPO / "bench" / "data" / "news_extra.json",
+    REPO / "bench" / "data" / "news_fresh.json",
+    REPO / "bench" / "data" / "news_blind.json",
+]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
-news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md)."""
+news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
+news_blind.json: 100 further real headlines (2018-2026), labelled before they were scored,
+a blind test of the shipped rules; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
