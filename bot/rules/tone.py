@@ -120,6 +120,7 @@ DEFAULT_LEXICON: dict[str, float] = {
     "cooperation": _HOPE_WEAK,
     "optimistic": _HOPE,
     "optimism": _HOPE,
+    "amazing": 0.6,
     "hopeful": _HOPE,
     "goodwill": 0.6,
     # verbs of praise in all their forms ("China, US hail trade truce", "Trump hails …")
