@@ -63,13 +63,17 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_fresh.json",
     REPO / "bench" / "data" / "news_blind.json",
     REPO / "bench" / "data" / "news_blind2.json",
+    REPO / "bench" / "data" / "news_blind3.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
 news_blind.json: 100 further real headlines (2018-2026), labelled before they were scored,
 a blind test of the shipped rules; never tuned on.
 news_blind2.json: 68 further real headlines (2018-2026; 43 US-China, 25 near-miss negatives),
-none in the files above, labelled before they were scored: a second blind test; never tuned on."""
+none in the files above, labelled before they were scored: a second blind test; never tuned on.
+news_blind3.json: 64 further real headlines (2018-2026; 39 US-China, 25 near-miss negatives),
+favouring state media, official releases and wire copy, none in the files above, labelled
+before they were scored: a third blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
