@@ -123,6 +123,8 @@ DEFAULT_LEXICON: dict[str, float] = {
     "amazing": 0.6,
     "hopeful": _HOPE,
     "goodwill": 0.6,
+    "good will": 0.6,
+    "work together": 0.5,
     # verbs of praise in all their forms ("China, US hail trade truce", "Trump hails …")
     "hail": 0.6,
     "hails": 0.6,
