@@ -64,6 +64,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind.json",
     REPO / "bench" / "data" / "news_blind2.json",
     REPO / "bench" / "data" / "news_blind3.json",
+    REPO / "bench" / "data" / "news_blind4.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -73,7 +74,14 @@ news_blind2.json: 68 further real headlines (2018-2026; 43 US-China, 25 near-mis
 none in the files above, labelled before they were scored: a second blind test; never tuned on.
 news_blind3.json: 64 further real headlines (2018-2026; 39 US-China, 25 near-miss negatives),
 favouring state media, official releases and wire copy, none in the files above, labelled
-before they were scored: a third blind test; never tuned on."""
+before they were scored: a third blind test; never tuned on.
+news_blind4.json: 45 further real headlines (2018-2026; 28 US-China, 17 near-miss negatives),
+favouring regional/business, farm, shipping and tech-trade press, none in the files above,
+labelled before they were scored: a fourth blind test; never tuned on.
+readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
+Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
+before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
+like readout_fresh.json beside news_fresh.json; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
