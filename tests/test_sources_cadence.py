@@ -127,6 +127,61 @@ def test_smoothing_keeps_one_odd_item_from_swinging_the_schedule() -> None:
     assert max(plan) / min(plan) < 2  # an even rhythm stays near even polling
 
 
+def test_one_day_of_office_hours_makes_the_nights_quiet_and_fills_the_hours_between() -> None:
+    """Twelve items on a Monday 13–21h UTC: the prior is worth a few items, not hours, so one day
+    already concentrates the polls; an unwatched Tuesday takes the hours of the day it has seen,
+    and an hour with no item between busy ones (its neighbours') is busy too."""
+    source = feed(300, min_interval=30, max_interval=1800)
+    cadence = Cadence()
+    monday = [MONDAY + timedelta(hours=13, minutes=40 * k) for k in range(12)]  # 13:00 … 20:20
+    now = MONDAY + timedelta(days=1)
+    cadence.observe(source, now=MONDAY, item_times=[], hints=None)  # watched since Monday 00:00
+    cadence.observe(source, now=now, item_times=monday, hints=None)
+    rates = cadence.rates(source, now)
+    plan = cadence.plan(source, now)
+    assert rates is not None and plan is not None
+    tuesday = hour_of_week(now)
+    night, busy = rates[tuesday + 3], rates[tuesday + 15]
+    assert busy > 20 * night and night < 0.1 * sum(rates) / len(rates)
+    assert rates[tuesday + 14] > busy / 2  # 14h had one item, its neighbours many
+    assert plan[tuesday + 3] > 4 * plan[tuesday + 15]
+    assert polls_per_week(plan) == pytest.approx(7 * 24 * 3600 / 300, rel=1e-6)
+
+
+def test_an_item_in_the_last_hour_keeps_a_quiet_hour_at_the_configured_interval() -> None:
+    """News comes in runs: a story at an hour learned as quiet must not wait at the night's pace."""
+    source = feed(300, min_interval=30, max_interval=1800)
+    cadence = Cadence()
+    cadence.observe(source, now=MONDAY, item_times=busy_tuesdays(per_hour=60), hints=None)
+    night = MONDAY + timedelta(days=3, hours=3)
+    assert cadence.next_interval(source, night).seconds > 300
+    cadence.observe(source, now=night, item_times=[night - timedelta(minutes=10)], hints=None)
+    recent = cadence.next_interval(source, night)
+    assert recent.seconds == 300 and "item at 02:50" in recent.reason
+    assert cadence.next_interval(source, night + timedelta(minutes=49)).seconds == 300
+    assert cadence.next_interval(source, night + timedelta(minutes=51)).seconds > 300
+
+
+def test_a_quiet_hour_just_after_a_surge_is_polled_at_the_configured_interval() -> None:
+    """A story runs on after its surge window: for an hour the source is no slower than configured."""
+    source = feed(300, min_interval=30, max_interval=1800)
+    night = MONDAY + timedelta(days=3, hours=3)
+
+    class Until:
+        def surging(self, source: object, now: datetime) -> str | None:
+            return "tariff-announcement until 03:05" if now < night + timedelta(minutes=5) else None
+
+        def surge_interval(self, source: object, now: datetime) -> float | None:
+            return 0.0 if self.surging(source, now) else None
+
+    cadence = Cadence(surge=Until())
+    cadence.observe(source, now=MONDAY, item_times=busy_tuesdays(per_hour=60), hints=None)
+    assert cadence.next_interval(source, night).seconds == source.floor  # surging
+    after = cadence.next_interval(source, night + timedelta(minutes=30))
+    assert after.seconds == 300 and "surge at 03:00" in after.reason
+    assert cadence.next_interval(source, night + timedelta(minutes=61)).seconds > 300
+
+
 def test_allocation_is_sqrt_of_the_rate_and_beats_fixed_and_proportional_at_equal_cost() -> None:
     # 0.05 is under 1 % of the items (outside the tail cover); the rate-1 bucket is lifted to
     # the tail cap (see the next test); among the others, frequency ∝ √rate.
