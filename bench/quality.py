@@ -66,6 +66,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind3.json",
     REPO / "bench" / "data" / "news_blind4.json",
     REPO / "bench" / "data" / "news_blind5.json",
+    REPO / "bench" / "data" / "news_blind6.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -83,6 +84,10 @@ news_blind5.json: 64 further real headlines (2019-2026, mostly 2025-2026; 36 US-
 near-miss negatives: third-country and all-country tariffs, denials, polls, markets, opinion,
 explainers, spying, Taiwan, TikTok, fentanyl), heavy on tone, none in the files above,
 labelled before they were scored: a fifth blind test; never tuned on.
+news_blind6.json: 60 further real headlines (2018-2026; 47 US-China over 15 events, most
+reported by 3-5 outlets, events the files above cover little; 13 near-miss negatives:
+all-country steel tariffs, third-country duties, trade data, military talks, the IEEPA ruling),
+none in the files above, labelled before they were scored: a sixth blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,

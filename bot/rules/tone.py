@@ -230,6 +230,8 @@ DEFAULT_LEXICON: dict[str, float] = {
     "walked away": -0.8,
     "trade war": _FRICTION_WEAK,
     "tensions": -0.3,
+    "dispute": -0.4,
+    "disputes": -0.4,
     # tensions said to grow ("amid mounting trade tensions") weigh more than tensions named
     "mounting tensions": -0.6,
     "mounting trade tensions": -0.6,
