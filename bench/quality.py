@@ -67,6 +67,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind4.json",
     REPO / "bench" / "data" / "news_blind5.json",
     REPO / "bench" / "data" / "news_blind6.json",
+    REPO / "bench" / "data" / "news_blind7.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -88,6 +89,12 @@ news_blind6.json: 60 further real headlines (2018-2026; 47 US-China over 15 even
 reported by 3-5 outlets, events the files above cover little; 13 near-miss negatives:
 all-country steel tariffs, third-country duties, trade data, military talks, the IEEPA ruling),
 none in the files above, labelled before they were scored: a sixth blind test; never tuned on.
+news_blind7.json: 60 further real headlines (2018-2026; 40 US-China over 24 events, 20 near-miss
+negatives), new families of wording: the measure named by its legal vehicle (Section 301 four-year
+review, fentanyl/IEEPA duties, Section 232 probes), by product (EVs, solar, LNG, Boeing jets,
+graphite, magnets, H20 chips, soybeans) or by numbers only ("145%"); Chinese official phrasing;
+market-wire copy (futures, yuan); questions and explainers. None in the files above, labelled
+before they were scored: a seventh blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
