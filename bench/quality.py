@@ -68,6 +68,8 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind5.json",
     REPO / "bench" / "data" / "news_blind6.json",
     REPO / "bench" / "data" / "news_blind7.json",
+    REPO / "bench" / "data" / "news_blind8.json",
+    REPO / "bench" / "data" / "news_blind9.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -95,6 +97,19 @@ review, fentanyl/IEEPA duties, Section 232 probes), by product (EVs, solar, LNG,
 graphite, magnets, H20 chips, soybeans) or by numbers only ("145%"); Chinese official phrasing;
 market-wire copy (futures, yuan); questions and explainers. None in the files above, labelled
 before they were scored: a seventh blind test; never tuned on.
+news_blind8.json: 56 further real headlines published 2018-2020 only (34 US-China over 29 events:
+the 2018 $16bn/$60bn rounds, ZTE and Fujian Jinhua, Buenos Aires follow-ups, the 2019 talks rounds,
+May and August 2019 escalation, Huawei entity list, unreliable entity list, China's exclusion
+lists, Huawei FDPR, SMIC licences, China's export control law; 22 near-miss negatives: US-EU,
+Mexico, Canada, France, Japan-Korea, China-Australia, China data, Huawei phones, app bans). None in
+the files above, labelled before they were scored: an eighth blind test; never tuned on.
+news_blind9.json: 53 further real headlines published 2021-2026 only (34 US-China over 23 events:
+Tai-Liu and Yellen-He talks, the Bali summit, the 2022/2023/2024 chip rules, entity and unverified
+lists, gallium/germanium/graphite, the 2024 Section 301 increases, 2025 counter-tariffs and port
+fees, London/Stockholm/Madrid/Kuala Lumpur talks, Busan, H20/H200 licences, the 2026 Beijing trip;
+19 near-miss negatives: military talks, third-country and all-country tariffs, the IEEPA ruling and
+Section 122 tariff, China data, Hong Kong market wraps). None in the files above by title or word
+overlap, labelled before they were scored: a ninth blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,

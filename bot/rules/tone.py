@@ -118,6 +118,8 @@ DEFAULT_LEXICON: dict[str, float] = {
     "open lines of communication": _HOPE,
     "open channels of communication": _HOPE,
     "intensify communication": 0.6,
+    "improved communication*": 0.6,
+    "improve communication*": 0.6,
     "responsibly manage": 0.6,
     "further engagement": 0.6,
     "truce": _HOPE_WEAK,
