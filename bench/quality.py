@@ -70,6 +70,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind7.json",
     REPO / "bench" / "data" / "news_blind8.json",
     REPO / "bench" / "data" / "news_blind9.json",
+    REPO / "bench" / "data" / "news_blind10.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -113,7 +114,15 @@ overlap, labelled before they were scored: a ninth blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
-like readout_fresh.json beside news_fresh.json; never tuned on."""
+like readout_fresh.json beside news_fresh.json; never tuned on.
+news_blind10.json: 21 further real headlines (2018-2025) whose own wording carries tone (10
+tone-hope, 11 tone-friction: vows and countermeasures, "bullying", chip-control protests, market
+rallies on talks, "very good"/"candid" talks), none in the files above by title or word overlap,
+labelled before they were scored: a tenth blind test, of tone; never tuned on.
+readout_blind10.json: 40 real official sentences (2018-2025; MOFCOM, Foreign Ministry, Tariff
+Commission, Xinhua readouts, Treasury, USTR, White House; 16 friction, 15 hope, 6 neutral, 3
+mixed), none in the other sentence files, toned before they were scored; read beside
+news_blind10.json by the pairing below; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
