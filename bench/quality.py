@@ -71,6 +71,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind8.json",
     REPO / "bench" / "data" / "news_blind9.json",
     REPO / "bench" / "data" / "news_blind10.json",
+    REPO / "bench" / "data" / "news_blind11.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -111,6 +112,13 @@ fees, London/Stockholm/Madrid/Kuala Lumpur talks, Busan, H20/H200 licences, the 
 19 near-miss negatives: military talks, third-country and all-country tariffs, the IEEPA ruling and
 Section 122 tariff, China data, Hong Kong market wraps). None in the files above by title or word
 overlap, labelled before they were scored: a ninth blind test; never tuned on.
+news_blind11.json: 60 further real headlines (2018-2026; 41 US-China over 34 events, most from
+Chinese state and official media in their own style: Xinhua/People's Daily/CGTN/China Daily/Global
+Times/ECNS readouts, spokesperson remarks, Tariff Commission notices and commentaries; 19 near-miss
+negatives: China-ASEAN FTA, China trade data and consumption policy, people-to-people exchanges,
+Global Times editorials, Wall Street wraps, IEEPA refunds, the Senate vote on Canada tariffs). None
+in the files above by title or word overlap, labelled before they were scored: an eleventh blind
+test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
