@@ -70,6 +70,8 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind7.json",
     REPO / "bench" / "data" / "news_blind8.json",
     REPO / "bench" / "data" / "news_blind9.json",
+    REPO / "bench" / "data" / "news_blind10.json",
+    REPO / "bench" / "data" / "news_blind11.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -110,10 +112,25 @@ fees, London/Stockholm/Madrid/Kuala Lumpur talks, Busan, H20/H200 licences, the 
 19 near-miss negatives: military talks, third-country and all-country tariffs, the IEEPA ruling and
 Section 122 tariff, China data, Hong Kong market wraps). None in the files above by title or word
 overlap, labelled before they were scored: a ninth blind test; never tuned on.
+news_blind11.json: 60 further real headlines (2018-2026; 41 US-China over 34 events, most from
+Chinese state and official media in their own style: Xinhua/People's Daily/CGTN/China Daily/Global
+Times/ECNS readouts, spokesperson remarks, Tariff Commission notices and commentaries; 19 near-miss
+negatives: China-ASEAN FTA, China trade data and consumption policy, people-to-people exchanges,
+Global Times editorials, Wall Street wraps, IEEPA refunds, the Senate vote on Canada tariffs). None
+in the files above by title or word overlap, labelled before they were scored: an eleventh blind
+test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
-like readout_fresh.json beside news_fresh.json; never tuned on."""
+like readout_fresh.json beside news_fresh.json; never tuned on.
+news_blind10.json: 21 further real headlines (2018-2025) whose own wording carries tone (10
+tone-hope, 11 tone-friction: vows and countermeasures, "bullying", chip-control protests, market
+rallies on talks, "very good"/"candid" talks), none in the files above by title or word overlap,
+labelled before they were scored: a tenth blind test, of tone; never tuned on.
+readout_blind10.json: 40 real official sentences (2018-2025; MOFCOM, Foreign Ministry, Tariff
+Commission, Xinhua readouts, Treasury, USTR, White House; 16 friction, 15 hope, 6 neutral, 3
+mixed), none in the other sentence files, toned before they were scored; read beside
+news_blind10.json by the pairing below; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
