@@ -230,6 +230,8 @@ DEFAULT_LEXICON: dict[str, float] = {
     "correct its mistakes": -0.6,
     "wrong practices": _FRICTION,
     "wrong practice": _FRICTION,
+    "erroneous practice*": _FRICTION,
+    "demands": -0.4,
     "suppress": -0.8,
     "suppressing": -0.8,
     "not negotiable": -0.6,
