@@ -73,6 +73,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind10.json",
     REPO / "bench" / "data" / "news_blind11.json",
     REPO / "bench" / "data" / "news_blind12.json",
+    REPO / "bench" / "data" / "news_blind13.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -127,6 +128,13 @@ entity list, dual-use bans, exclusion lists, London/Stockholm/Madrid talks; 12 n
 China trade and price data, China-ASEAN and China-EU, Mexico's and the EU's measures, Australian
 wine duties, the IEEPA court ruling, defense calls). None in the files above by title or word
 overlap, labelled before they were scored: a twelfth blind test; never tuned on.
+news_blind13.json: 42 further real headlines (2018-2026; 27 US-China over 24 events, mostly US
+official titles (BIS press releases, executive orders and messages, USTR statements, Federal
+Register notice titles, BIS rule names) and wire copy (Reuters, AP, Bloomberg, UPI, Anadolu);
+15 near-miss negatives: Section 232 proclamations, third-country Section 301 actions, the CIT and
+Supreme Court IEEPA cases, the US-Vietnam framework, Hong Kong sanctions, military and climate
+talks, outbound-investment rules, Russia/Iran export controls). None in the files above by title
+or word overlap, labelled before they were scored: a thirteenth blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
