@@ -108,6 +108,8 @@ DEFAULT_LEXICON: dict[str, float] = {
     "ease tensions": 0.8,
     "defuse*": 0.7,
     "thaw*": 0.6,
+    "dispute cools": 0.8,
+    "tensions cool": 0.8,
     "hard-won": 0.6,
     "jointly uphold*": 0.6,
     "ease": 0.5,
