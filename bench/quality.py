@@ -72,6 +72,8 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind9.json",
     REPO / "bench" / "data" / "news_blind10.json",
     REPO / "bench" / "data" / "news_blind11.json",
+    REPO / "bench" / "data" / "news_blind12.json",
+    REPO / "bench" / "data" / "news_blind13.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -90,7 +92,7 @@ near-miss negatives: third-country and all-country tariffs, denials, polls, mark
 explainers, spying, Taiwan, TikTok, fentanyl), heavy on tone, none in the files above,
 labelled before they were scored: a fifth blind test; never tuned on.
 news_blind6.json: 60 further real headlines (2018-2026; 47 US-China over 15 events, most
-reported by 3-5 outlets, events the files above cover little; 13 near-miss negatives:
+reported by 3-5 outlets, events the files above cover little; 12 near-miss negatives:
 all-country steel tariffs, third-country duties, trade data, military talks, the IEEPA ruling),
 none in the files above, labelled before they were scored: a sixth blind test; never tuned on.
 news_blind7.json: 60 further real headlines (2018-2026; 40 US-China over 24 events, 20 near-miss
@@ -119,6 +121,20 @@ negatives: China-ASEAN FTA, China trade data and consumption policy, people-to-p
 Global Times editorials, Wall Street wraps, IEEPA refunds, the Senate vote on Canada tariffs). None
 in the files above by title or word overlap, labelled before they were scored: an eleventh blind
 test; never tuned on.
+news_blind12.json: 35 further real headlines (2018-2026; 23 US-China over 19 events, from Chinese
+state and official media and their reposts: Xinhua, People's Daily, CGTN, China Daily, Global
+Times, Shine/Shanghai Daily, SCIO, regional state outlets; vows and commentaries, unreliable
+entity list, dual-use bans, exclusion lists, London/Stockholm/Madrid talks; 12 near-miss negatives:
+China trade and price data, China-ASEAN and China-EU, Mexico's and the EU's measures, Australian
+wine duties, the IEEPA court ruling, defense calls). None in the files above by title or word
+overlap, labelled before they were scored: a twelfth blind test; never tuned on.
+news_blind13.json: 42 further real headlines (2018-2026; 27 US-China over 24 events, mostly US
+official titles (BIS press releases, executive orders and messages, USTR statements, Federal
+Register notice titles, BIS rule names) and wire copy (Reuters, AP, Bloomberg, UPI, Anadolu);
+15 near-miss negatives: Section 232 proclamations, third-country Section 301 actions, the CIT and
+Supreme Court IEEPA cases, the US-Vietnam framework, Hong Kong sanctions, military and climate
+talks, outbound-investment rules, Russia/Iran export controls). None in the files above by title
+or word overlap, labelled before they were scored: a thirteenth blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
