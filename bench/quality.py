@@ -75,6 +75,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind12.json",
     REPO / "bench" / "data" / "news_blind13.json",
     REPO / "bench" / "data" / "news_blind14.json",
+    REPO / "bench" / "data" / "news_blind15.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -144,6 +145,12 @@ Geneva, H200 sales allowed); 16 near-miss negatives: all-country electronics exe
 minimis suspension, Mexico pauses, the India/Canada/Brazil rates, the CIT Section 301 ruling,
 market wraps, tariff-incidence analysis). None in the files above by title or word overlap,
 labelled before they were scored: a fourteenth blind test; never tuned on.
+news_blind15.json: 45 further real headlines (2018-2026; 37 US-China over 17 events, most reported
+by 2-6 outlets in very different wording: Buenos Aires and phase one, the $75bn and 2025 counter-tariffs,
+SMIC, H20/H200 licences and the Nvidia/AMD 15% fee, Yellen in Beijing, the Woodside and Lima summits,
+the affiliates-rule/rare-earth pause, port-fee and Hanwha suspensions, the 100% threat; 8 near-miss
+negatives: the EU's EV duty vote, Canada's EV tariff, military maritime talks). None in the files above
+by title or word overlap, labelled before they were scored: a fifteenth blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
