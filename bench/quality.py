@@ -74,6 +74,8 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind11.json",
     REPO / "bench" / "data" / "news_blind12.json",
     REPO / "bench" / "data" / "news_blind13.json",
+    REPO / "bench" / "data" / "news_blind14.json",
+    REPO / "bench" / "data" / "news_blind15.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -135,6 +137,20 @@ Register notice titles, BIS rule names) and wire copy (Reuters, AP, Bloomberg, U
 Supreme Court IEEPA cases, the US-Vietnam framework, Hong Kong sanctions, military and climate
 talks, outbound-investment rules, Russia/Iran export controls). None in the files above by title
 or word overlap, labelled before they were scored: a thirteenth blind test; never tuned on.
+news_blind14.json: 46 further real headlines (2018-2026; 30 US-China over 23 events: 16 US
+tariff announcements on China in new wording (rates, "$200B", "slap", "104%", Section 301 review
+increases on EVs/syringes/PPE, fentanyl 20%, the end of de minimis for China) and 14 truces
+(delays, exclusions and their extensions, de minimis restored and cut to 54%, the phase-one cut,
+Geneva, H200 sales allowed); 16 near-miss negatives: all-country electronics exemptions and de
+minimis suspension, Mexico pauses, the India/Canada/Brazil rates, the CIT Section 301 ruling,
+market wraps, tariff-incidence analysis). None in the files above by title or word overlap,
+labelled before they were scored: a fourteenth blind test; never tuned on.
+news_blind15.json: 45 further real headlines (2018-2026; 37 US-China over 17 events, most reported
+by 2-6 outlets in very different wording: Buenos Aires and phase one, the $75bn and 2025 counter-tariffs,
+SMIC, H20/H200 licences and the Nvidia/AMD 15% fee, Yellen in Beijing, the Woodside and Lima summits,
+the affiliates-rule/rare-earth pause, port-fee and Hanwha suspensions, the 100% threat; 8 near-miss
+negatives: the EU's EV duty vote, Canada's EV tariff, military maritime talks). None in the files above
+by title or word overlap, labelled before they were scored: a fifteenth blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
