@@ -26,6 +26,17 @@ for _name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
 
 PG_SERVER = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
+TARIFF_RULE = """\
+rules:
+  - id: tariff
+    type: match
+    description: tariff headlines
+    severity: warning
+    key: title
+    any: [tariff*]
+"""
+"""One match rule on any tariff headline: the latency benches (latency.py, push.py) time the path, not the rules."""
+
 ACTORS = [
     "US", "China", "Beijing", "Washington", "Trump", "Xi", "Commerce", "USTR", "Treasury",
     "MOFCOM", "Lutnick", "Bessent", "Greer", "EU", "Mexico", "Canada", "Japan", "Vietnam",

@@ -33,15 +33,6 @@ from tests.support.fake_telegram import FakeTelegram
 from tests.support.feed_server import FeedServer
 
 CHAT = 9001
-RULE = """\
-rules:
-  - id: tariff
-    type: match
-    description: tariff headlines
-    severity: warning
-    key: title
-    any: [tariff*]
-"""
 
 
 async def main() -> None:
@@ -65,7 +56,7 @@ async def main() -> None:
             "feeds:\n" + "".join(f'  - id: {n}\n    url: "{feeds.url(f"/{n}.xml")}"\n    interval: {args.interval}\n' for n in names)
         )
         (rules / "watchlists.yaml").write_text("watchlists: {}\n")
-        (rules / "rules.yaml").write_text(RULE)
+        (rules / "rules.yaml").write_text(_common.TARIFF_RULE)
         db = f"sqlite+aiosqlite:///{tmp / 'bot.db'}"
         store = await Store.open(db)
         await store.ensure_destination("telegram", str(CHAT), at=datetime.now(UTC), chat_kind="private")

@@ -38,15 +38,6 @@ from bot.settings import Settings
 from tests.support.feed_server import FeedServer
 from tests.support.websub_hub import WebSubHub
 
-RULE = """\
-rules:
-  - id: tariff
-    type: match
-    description: tariff headlines
-    severity: warning
-    key: title
-    any: [tariff*]
-"""
 
 
 class StopwatchAdapter:
@@ -133,7 +124,7 @@ async def main() -> None:
             f'  - id: polled\n    url: "{plain}"\n    interval: {args.interval}\n'
         )
         (rules / "watchlists.yaml").write_text("watchlists: {}\n")
-        (rules / "rules.yaml").write_text(RULE)
+        (rules / "rules.yaml").write_text(_common.TARIFF_RULE)
         port = free_port()
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
