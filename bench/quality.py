@@ -76,6 +76,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind13.json",
     REPO / "bench" / "data" / "news_blind14.json",
     REPO / "bench" / "data" / "news_blind15.json",
+    REPO / "bench" / "data" / "news_blind16.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -151,6 +152,14 @@ SMIC, H20/H200 licences and the Nvidia/AMD 15% fee, Yellen in Beijing, the Woods
 the affiliates-rule/rare-earth pause, port-fee and Hanwha suspensions, the 100% threat; 8 near-miss
 negatives: the EU's EV duty vote, Canada's EV tariff, military maritime talks). None in the files above
 by title or word overlap, labelled before they were scored: a fifteenth blind test; never tuned on.
+news_blind16.json: 65 further real headlines (2018-2020; 49 US-China over 19 events, 11 of them
+reported by 3-5 outlets, from mainstream/business outlets and their reposts (NPR, ABC, AP, CNBC,
+the Guardian, SCMP, Bloomberg, Reuters, AFP): China's 128-product and $50bn/$60bn/$75bn counter-lists,
+the $200bn round and the May/Aug 2019 hikes, Buenos Aires and Osaka ceasefires, Huawei entity list
+and licence, unreliable entity list, rare-earth threat, currency manipulator, phase one, negotiator
+calls; 16 near-miss negatives: EU/India retaliation on US steel tariffs, the Mexico migration
+tariff, China GDP, Mattis in Beijing, Huawei Mate 30). None in the files above, labelled before they
+were scored: a sixteenth blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
