@@ -76,6 +76,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind13.json",
     REPO / "bench" / "data" / "news_blind14.json",
     REPO / "bench" / "data" / "news_blind15.json",
+    REPO / "bench" / "data" / "news_blind17.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -151,6 +152,14 @@ SMIC, H20/H200 licences and the Nvidia/AMD 15% fee, Yellen in Beijing, the Woods
 the affiliates-rule/rare-earth pause, port-fee and Hanwha suspensions, the 100% threat; 8 near-miss
 negatives: the EU's EV duty vote, Canada's EV tariff, military maritime talks). None in the files above
 by title or word overlap, labelled before they were scored: a fifteenth blind test; never tuned on.
+news_blind17.json: 64 further real headlines (2021-2024; 47 US-China over 19 events: Tai on phase
+one, Bali and Woodside, Yellen/Raimondo/Blinken visits and the Guangzhou balanced-growth talks, the
+YMTC entity listing, China's WTO chip suit, the 2023/2024 chip rules, gallium-era mineral controls
+(graphite, antimony), the Lockheed/Raytheon unreliable-entity sanctions, the POM anti-dumping probe,
+the shipbuilding Section 301 probe, exclusion extensions; 17 near-miss negatives: the outbound
+investment order, EU provisional EV duties, Belarus export controls, Shangri-La defence talks,
+China GDP and youth jobless data). None in the files above by title or URL, labelled before they
+were scored: a seventeenth blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
