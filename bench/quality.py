@@ -77,6 +77,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind14.json",
     REPO / "bench" / "data" / "news_blind15.json",
     REPO / "bench" / "data" / "news_blind16.json",
+    REPO / "bench" / "data" / "news_blind17.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -160,6 +161,14 @@ and licence, unreliable entity list, rare-earth threat, currency manipulator, ph
 calls; 16 near-miss negatives: EU/India retaliation on US steel tariffs, the Mexico migration
 tariff, China GDP, Mattis in Beijing, Huawei Mate 30). None in the files above, labelled before they
 were scored: a sixteenth blind test; never tuned on.
+news_blind17.json: 64 further real headlines (2021-2024; 47 US-China over 19 events: Tai on phase
+one, Bali and Woodside, Yellen/Raimondo/Blinken visits and the Guangzhou balanced-growth talks, the
+YMTC entity listing, China's WTO chip suit, the 2023/2024 chip rules, gallium-era mineral controls
+(graphite, antimony), the Lockheed/Raytheon unreliable-entity sanctions, the POM anti-dumping probe,
+the shipbuilding Section 301 probe, exclusion extensions; 17 near-miss negatives: the outbound
+investment order, EU provisional EV duties, Belarus export controls, Shangri-La defence talks,
+China GDP and youth jobless data). None in the files above by title or URL, labelled before they
+were scored: a seventeenth blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
