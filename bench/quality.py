@@ -78,6 +78,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind15.json",
     REPO / "bench" / "data" / "news_blind16.json",
     REPO / "bench" / "data" / "news_blind17.json",
+    REPO / "bench" / "data" / "news_blind20.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -180,7 +181,18 @@ labelled before they were scored: a tenth blind test, of tone; never tuned on.
 readout_blind10.json: 40 real official sentences (2018-2025; MOFCOM, Foreign Ministry, Tariff
 Commission, Xinhua readouts, Treasury, USTR, White House; 16 friction, 15 hope, 6 neutral, 3
 mixed), none in the other sentence files, toned before they were scored; read beside
-news_blind10.json by the pairing below; never tuned on."""
+news_blind10.json by the pairing below; never tuned on.
+news_blind20.json: 25 further real headlines (2017-2026) whose own wording carries tone (8 tone-hope,
+12 tone-friction: "fight to the end"/"bitter end" vows, retaliation threats, "bullying", chip-control
+denunciations, Ross's 2017 warnings, market rallies on talks, Yellen's "world is big enough", the
+Busan "12 out of 10"; 5 talks/negatives without tone: Busan "outcome unclear", EU EV duties, defense
+talks), none in the files above by title or URL, labelled before they were scored: a twentieth blind
+test, of tone; never tuned on.
+readout_blind20.json: 47 real official sentences (2017-2026; MOFCOM, Foreign Ministry, Xinhua
+readouts, Wang Wentao letters, Treasury, USTR, Commerce/ITA, White House, Ross/Yellen/Tai/Greer/
+Bessent remarks; 18 hope, 18 friction, 7 mixed, 4 neutral), avoiding the stock words where
+possible, none in the other sentence files, toned before they were scored; read beside
+news_blind20.json by the pairing below; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
