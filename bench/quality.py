@@ -76,6 +76,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind13.json",
     REPO / "bench" / "data" / "news_blind14.json",
     REPO / "bench" / "data" / "news_blind15.json",
+    REPO / "bench" / "data" / "news_blind19.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -151,6 +152,14 @@ SMIC, H20/H200 licences and the Nvidia/AMD 15% fee, Yellen in Beijing, the Woods
 the affiliates-rule/rare-earth pause, port-fee and Hanwha suspensions, the 100% threat; 8 near-miss
 negatives: the EU's EV duty vote, Canada's EV tariff, military maritime talks). None in the files above
 by title or word overlap, labelled before they were scored: a fifteenth blind test; never tuned on.
+news_blind19.json: 65 further real headlines (2018-2026; 46 US-China over 26 events; 37 stories, 11
+of them reported by 3-4 outlets) that are not clean policy headlines: market wires (stocks, yuan, soybeans,
+chip and rare-earth stocks, Sensex/PSX/VN-Index) labelled by the trade news they name, non-native,
+machine-translated and aggregator titles (Xinhua, TASS, RT, Tasnim, Nigerian and Pakistani sites),
+live blogs, explainers and questions; 19 near-miss negatives: market moves on China data, the Fed,
+"trade war fears" with no measure named, Turkey/EU/Canada/Mexico tariffs on Chinese cars, a football
+transfer piece. None in the files above by title or URL, labelled before they were scored: a blind
+test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
