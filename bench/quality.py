@@ -79,6 +79,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind16.json",
     REPO / "bench" / "data" / "news_blind17.json",
     REPO / "bench" / "data" / "news_blind20.json",
+    REPO / "bench" / "data" / "news_blind19.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -170,6 +171,14 @@ the shipbuilding Section 301 probe, exclusion extensions; 17 near-miss negatives
 investment order, EU provisional EV duties, Belarus export controls, Shangri-La defence talks,
 China GDP and youth jobless data). None in the files above by title or URL, labelled before they
 were scored: a seventeenth blind test; never tuned on.
+news_blind19.json: 65 further real headlines (2018-2026; 46 US-China over 26 events; 37 stories, 11
+of them reported by 3-4 outlets) that are not clean policy headlines: market wires (stocks, yuan, soybeans,
+chip and rare-earth stocks, Sensex/PSX/VN-Index) labelled by the trade news they name, non-native,
+machine-translated and aggregator titles (Xinhua, TASS, RT, Tasnim, Nigerian and Pakistani sites),
+live blogs, explainers and questions; 19 near-miss negatives: market moves on China data, the Fed,
+"trade war fears" with no measure named, Turkey/EU/Canada/Mexico tariffs on Chinese cars, a football
+transfer piece. None in the files above by title or URL, labelled before they were scored: a blind
+test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
