@@ -76,6 +76,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind13.json",
     REPO / "bench" / "data" / "news_blind14.json",
     REPO / "bench" / "data" / "news_blind15.json",
+    REPO / "bench" / "data" / "news_blind18.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -151,6 +152,12 @@ SMIC, H20/H200 licences and the Nvidia/AMD 15% fee, Yellen in Beijing, the Woods
 the affiliates-rule/rare-earth pause, port-fee and Hanwha suspensions, the 100% threat; 8 near-miss
 negatives: the EU's EV duty vote, Canada's EV tariff, military maritime talks). None in the files above
 by title or word overlap, labelled before they were scored: a fifteenth blind test; never tuned on.
+news_blind18.json: 65 further real headlines (2025-2026, Trump's second term; 50 US-China over 25
+events: fentanyl tariffs and China's answers, the April spiral, Geneva to Kuala Lumpur, Busan and the
+truce (fentanyl cut, farm tariffs, port fees, affiliates rule), the 100% threat, the H20 fee and H200;
+15 near-miss negatives: Nexperia, India's 50%, Canada-China EV/canola, military channels, China data,
+China's reaction to the IEEPA ruling), 11 stories told by 3-6 outlets, none in the files above, labelled
+before they were scored: a blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
