@@ -80,6 +80,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind17.json",
     REPO / "bench" / "data" / "news_blind20.json",
     REPO / "bench" / "data" / "news_blind19.json",
+    REPO / "bench" / "data" / "news_blind18.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -179,6 +180,12 @@ live blogs, explainers and questions; 19 near-miss negatives: market moves on Ch
 "trade war fears" with no measure named, Turkey/EU/Canada/Mexico tariffs on Chinese cars, a football
 transfer piece. None in the files above by title or URL, labelled before they were scored: a blind
 test; never tuned on.
+news_blind18.json: 65 further real headlines (2025-2026, Trump's second term; 50 US-China over 25
+events: fentanyl tariffs and China's answers, the April spiral, Geneva to Kuala Lumpur, Busan and the
+truce (fentanyl cut, farm tariffs, port fees, affiliates rule), the 100% threat, the H20 fee and H200;
+15 near-miss negatives: Nexperia, India's 50%, Canada-China EV/canola, military channels, China data,
+China's reaction to the IEEPA ruling), 11 stories told by 3-6 outlets, none in the files above, labelled
+before they were scored: a blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
