@@ -48,6 +48,9 @@ _NEG_WORDS = frozenset(
     {"not", "no", "never", "without", "neither", "nor", "cannot", "none", "nothing", "hardly"}
 )
 _NEG_PAIRS = frozenset({("rule", "out"), ("rules", "out"), ("ruled", "out"), ("ruling", "out")})
+_RESTRAINT_WORDS = frozenset({"rule", "rules", "ruling", "hesitate", "hesitating", "exclude", "excluding"})
+"""A negated verb of restraint is a threat, not a negation: "will not rule out using rare
+earths as leverage", "won't hesitate to retaliate" (the tone lexicon reads them the same way)."""
 _DENY_WORDS = frozenset(
     {
         "deny",
@@ -150,6 +153,10 @@ def layout(text: str) -> Layout:
         pair = (lowered[i - 1], word) if i else None
         if word in _DENY_WORDS or pair in _DENY_PAIRS:
             kind: ScopeKind = "denied"
+        elif _is_negator(word) and _restraint_follows(lowered, i):
+            kind = "hypothetical"
+        elif pair in _NEG_PAIRS and i > 1 and _is_negated_restraint(lowered, i - 1):
+            continue  # "rule out" in "will not rule out": the negator's scope already covers it
         elif _is_negator(word) or pair in _NEG_PAIRS:
             kind = "negated"
         elif word in _HYPO_WORDS and not _month_may(lowered, i):
@@ -163,6 +170,17 @@ def layout(text: str) -> Layout:
         )
         scopes.append(Scope(kind, cue, ends[i], _scope_end(i, kind, words, hard, soft, len(text))))
     return Layout(starts, ends, clauses, tuple(scopes))
+
+
+def _restraint_follows(lowered: list[str], i: int) -> bool:
+    """A verb of restraint within two words after the negator at `i` ("not rule out",
+    "does not want to rule out" is too far and stays a negation)."""
+    return any(w in _RESTRAINT_WORDS for w in lowered[i + 1 : i + 3])
+
+
+def _is_negated_restraint(lowered: list[str], i: int) -> bool:
+    """The restraint verb at `i` has a negator at most two words before it."""
+    return any(_is_negator(w) for w in lowered[max(0, i - 2) : i])
 
 
 _MONTH_BEFORE = frozenset(
