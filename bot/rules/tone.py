@@ -140,6 +140,8 @@ DEFAULT_LEXICON: dict[str, float] = {
     "responsibly manage": 0.6,
     "further engagement": 0.6,
     "truce": _HOPE_WEAK,
+    "ceasefire": 0.5,
+    "cease-fire": 0.5,
     "trade deal": _HOPE_WEAK,
     "cooperation": _HOPE_WEAK,
     "optimistic": _HOPE,
@@ -149,6 +151,33 @@ DEFAULT_LEXICON: dict[str, float] = {
     "goodwill": 0.6,
     "good will": 0.6,
     "work together": 0.5,
+    # the register's images of a steady relationship ("a 'ballast' for the overall relationship",
+    # "the world is big enough for both of our countries to thrive", "injecting stability")
+    "ballast": 0.8,
+    "big enough": 0.6,
+    "stability": 0.5,
+    "rapport": 0.6,
+    "mend": 0.6,
+    "mends": 0.6,
+    "mending": 0.6,
+    "step forward": 0.6,
+    "steps forward": 0.6,
+    "rise above": 0.6,
+    "good chance": 0.5,
+    "promising": 0.6,
+    "traction": 0.5,
+    "great success": 0.8,
+    "always open": 0.5,
+    "strengthen communication": 0.6,
+    "communication channels": 0.5,
+    "nearing a deal": 0.5,
+    "nearing deal": 0.5,
+    "close to a deal": 0.5,
+    # an end to the trade war ("signs that the trade war could be ending", "call off their trade war")
+    "end the trade war": 0.7,
+    "end to the trade war": 0.7,
+    "trade war could be ending": 0.8,
+    "call off": 0.5,
     # verbs of praise in all their forms ("China, US hail trade truce", "Trump hails …")
     "hail": 0.6,
     "hails": 0.6,
@@ -306,6 +335,48 @@ DEFAULT_LEXICON: dict[str, float] = {
     "disappointing": -0.6,
     "will not back down": -0.8,
     "decoupl*": -0.5,
+    # harm done, in the register's words ("has seriously undermined normal economic and trade
+    # cooperation", "seriously harmed China's interests", "will only harm and isolate itself")
+    "undermin*": -0.7,
+    "undercut*": -0.6,
+    "harm": -0.5,
+    "harms": -0.5,
+    "harmed": -0.6,
+    "damaged": -0.6,
+    "backfire*": -0.6,
+    "not conducive": -0.8,
+    "misconduct": -0.7,
+    "wrongdoing": -0.7,
+    "pretext": -0.6,
+    "flimsy excuse": -0.8,
+    "strong concern*": -0.8,
+    "overcapacity": -0.5,
+    # warnings and clashes in every form ("issues ominous warning", "sparks clash")
+    "warn": -0.5,
+    "warned": -0.5,
+    "warning": -0.5,
+    "warnings": -0.5,
+    "clash": -0.5,
+    "clashes": -0.5,
+    "clashed": -0.5,
+    "catastrophic": -0.6,
+    # a trade war said to get worse ("trade war heats up", "ratchets up", "tensions rise")
+    "heats up": -0.6,
+    "heat up": -0.6,
+    "heating up": -0.6,
+    "ratchet* up": -0.6,
+    "war intensif*": -0.5,
+    "tensions intensif*": -0.5,
+    "dispute intensif*": -0.5,
+    "fears intensif*": -0.5,
+    "tensions rise": -0.6,
+    "tensions rising": -0.6,
+    "tensions grow": -0.6,
+    "tensions mount": -0.6,
+    "tensions soar": -0.6,
+    "tensions flare": -0.6,
+    "bitter end": -1.0,
+    "vows to fight": -0.8,
 }
 
 _NEGATORS = frozenset(
@@ -353,6 +424,9 @@ _RESTRAINT = frozenset(
 )
 """After a negator these make a double negative or no negation at all ("not rule out
 countermeasures", "will never accept bullying", "not only"): the phrase keeps its weight."""
+_REFUSAL = frozenset({"accept", "tolerate", "allow", "stand", "sit", "back"})
+"""Restraint verbs that refuse: they keep a friction phrase ("will never accept bullying"), but
+a hope phrase they refuse is negated ("will never accept any agreement that undermines …")."""
 _CLAUSE_END = re.compile(r"[.;:!?\n]")
 _WORDS = re.compile(r"[\w']+")
 
@@ -469,7 +543,7 @@ class ToneScorer:
             last_end = end
             weight = entry.weight
             found = " ".join(text[start:end].lower().split())
-            negator = _negator_before(text, start)
+            negator = _negator_before(text, start, hope=weight > 0)
             if negator:
                 weight *= NEGATED_HOPE_FACTOR if weight > 0 else NEGATED_FRICTION_FACTOR
                 at = text.lower().rfind(negator.split()[0], max(0, start - 80), start)
@@ -487,11 +561,12 @@ class ToneScorer:
         return ToneResult(tone=tone, score=score, raw=round(raw, 4), terms=tuple(terms))
 
 
-def _negator_before(text: str, start: int) -> str | None:
+def _negator_before(text: str, start: int, *, hope: bool = False) -> str | None:
     """The negator among the last few words of the clause before `start`, if any.
 
     None when a verb of restraint follows the negator (a double negative such as
-    "does not rule out countermeasures" is still a threat).
+    "does not rule out countermeasures" is still a threat) — except a refusal of a hope
+    phrase (`hope`: "will never accept any agreement" is no agreement).
     """
     before = text[max(0, start - 80) : start]
     cut = None
@@ -508,7 +583,8 @@ def _negator_before(text: str, start: int) -> str | None:
         elif word in _NEGATORS or word.endswith("n't"):
             negator = word
         if negator is not None:
-            if any(w in _RESTRAINT for w in words[i + 1 :]):
+            restraint = [w for w in words[i + 1 :] if w in _RESTRAINT]
+            if restraint and not (hope and all(w in _REFUSAL for w in restraint)):
                 return None
             return negator
     return None
