@@ -42,6 +42,18 @@ def test_negation_scope(text: str, word: str, kind: str | None) -> None:
     assert scope_at(text, word) == kind
 
 
+def test_a_negated_verb_of_restraint_is_a_threat_not_a_negation() -> None:
+    # South China Morning Post, 2019-05-29 (bench/data/news_blind16.json): "will not rule out"
+    # makes what follows possible, so rules still read it (a hypothetical, not a negation)
+    text = "China will not rule out using rare earth exports as leverage in trade war with US"
+    assert scope_at(text, "rare earth") == "hypothetical"
+    # the same words without the negator: "rule out" alone negates (constructed contrast)
+    assert scope_at("China rules out using rare earth exports as leverage", "rare earth") == "negated"
+    # The Guardian, 2018-06-29 (news_headlines_labelled.json): "not back down" is no restraint
+    # verb of this kind, and a plain negator still negates
+    assert scope_at("Canada hits US with retaliatory tariffs: 'We will not back down'", "back") == "negated"
+
+
 def test_denial_runs_to_the_clause_end() -> None:
     # The Hill, 2019-09-13 quoting Xinhua: a denial form seen in wire copy
     text = (

@@ -192,6 +192,18 @@ def test_never_accept_keeps_the_threat() -> None:
     assert ("blackmail", -1.0) in result.terms
 
 
+def test_a_refused_hope_phrase_is_negated() -> None:
+    # MOFCOM spokesperson Gao Feng via Xinhua, 2019-05-30 (bench/data/readout_blind20.json): refusing an agreement is
+    # no agreement, though "never accept" keeps a friction phrase's weight (test above)
+    text = (
+        "The Chinese side will never accept any agreement that undermines national sovereignty"
+        " and dignity."
+    )
+    result = SCORER.score(text)
+    assert result.tone is Tone.friction
+    assert ("never accept any agreement", -0.2) in result.terms
+
+
 def test_quotes_around_words_do_not_hide_phrases() -> None:
     # The China Academy, 2025-06-06 (headline set, ../shared/data)
     result = SCORER.score("A Telling Detail in Trump's 'Very Good' Call with Xi")

@@ -176,7 +176,6 @@ DEFAULT_LEXICON: dict[str, float] = {
     # an end to the trade war ("signs that the trade war could be ending", "call off their trade war")
     "end the trade war": 0.7,
     "end to the trade war": 0.7,
-    "trade war could be ending": 0.8,
     "call off": 0.5,
     # verbs of praise in all their forms ("China, US hail trade truce", "Trump hails …")
     "hail": 0.6,
