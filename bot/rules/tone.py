@@ -165,6 +165,9 @@ DEFAULT_LEXICON: dict[str, float] = {
     "rise above": 0.6,
     "good chance": 0.5,
     "promising": 0.6,
+    # the verb, not the adjective: "promising new tariffs" is a threat
+    "promising new": -0.4,
+    "promising more": -0.4,
     "traction": 0.5,
     "great success": 0.8,
     "always open": 0.5,
@@ -359,11 +362,10 @@ DEFAULT_LEXICON: dict[str, float] = {
     "clashes": -0.5,
     "clashed": -0.5,
     "catastrophic": -0.6,
-    # a trade war said to get worse ("trade war heats up", "ratchets up", "tensions rise")
+    # a trade war said to get worse ("trade war heats up", "tensions rise")
     "heats up": -0.6,
     "heat up": -0.6,
     "heating up": -0.6,
-    "ratchet* up": -0.6,
     "war intensif*": -0.5,
     "tensions intensif*": -0.5,
     "dispute intensif*": -0.5,
