@@ -492,7 +492,7 @@ class Condition:
     `test` returns the matched text snippets (for the explanation) or None.
     """
 
-    __slots__ = ("_anchors", "_blank", "_label_text", "_probe", "all", "any", "none")
+    __slots__ = ("_anchors", "_blank", "_label_text", "all", "any", "none")
 
     def __init__(
         self,
@@ -506,7 +506,6 @@ class Condition:
         self._anchors: frozenset[Anchor] | _Unset | None = _UNSET
         self._blank: dict[bool, Trace] = {}
         self._label_text: str | None = None
-        self._probe: _NeedsProbe | _Unset | None = _UNSET
 
     @classmethod
     def build(
@@ -540,11 +539,6 @@ class Condition:
 
     def _test(self, text: str, tokens: frozenset[str] | None) -> list[str] | None:
         scan = scan_of(text)  # `tokens` is `scan.tokens`: one scan per text serves every rule
-        probe = self._probe
-        if isinstance(probe, _Unset):
-            probe = self._probe = _NeedsProbe.of(self.needs())
-        if probe is not None and not probe.present(scan):
-            return None  # none of the anchors it needs occurs: nothing in it can match
         # `none` last: it is often the longest list (exclusions), and most texts already
         # fail `all` or `any`; the verdict does not depend on the order
         matched: list[str] = []
@@ -685,33 +679,6 @@ class Condition:
         if self.all is not None:
             options.extend(n for n in self.all.needs() if n)
         return min(options, key=len) if options else None
-
-
-class _NeedsProbe:
-    """Whether any of a condition's needed anchors occurs in a scanned text.
-
-    Nested conditions are tested on every text their rule's prefilter lets through; most
-    cannot match it, and this says so with a set operation instead of walking their parts."""
-
-    __slots__ = ("pre", "sub", "tok")
-
-    def __init__(self, needs: frozenset[Anchor]) -> None:
-        self.tok = frozenset(a.text for a in needs if a.kind == "tok")
-        self.pre = tuple(sorted(a.text for a in needs if a.kind == "pre"))
-        self.sub = tuple(sorted(a.text for a in needs if a.kind == "sub"))
-
-    @staticmethod
-    def of(needs: Needs) -> _NeedsProbe | None:
-        return _NeedsProbe(needs) if needs else None
-
-    def present(self, scan: _Scan) -> bool:
-        tokens = scan.tokens
-        if not self.tok.isdisjoint(tokens):
-            return True
-        lower = scan.lower
-        if any(s in lower for s in self.sub):
-            return True
-        return any(t.startswith(p) for p in self.pre for t in tokens)
 
 
 class Near:
