@@ -81,6 +81,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind20.json",
     REPO / "bench" / "data" / "news_blind19.json",
     REPO / "bench" / "data" / "news_blind18.json",
+    REPO / "bench" / "data" / "news_blind24.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -208,7 +209,16 @@ readout_blind20.json: 47 real official sentences (2017-2026; MOFCOM, Foreign Min
 readouts, Wang Wentao letters, Treasury, USTR, Commerce/ITA, White House, Ross/Yellen/Tai/Greer/
 Bessent remarks; 18 hope, 18 friction, 7 mixed, 4 neutral), avoiding the stock words where
 possible, none in the other sentence files, toned before they were scored; read beside
-news_blind20.json by the pairing below; never tuned on."""
+news_blind20.json by the pairing below; never tuned on.
+news_blind24.json: 20 further real headlines (2018-2025; Kudlow/Hassett optimism, Leavitt's "ball is
+in China's court", Bessent's Geneva "substantial progress", MOFCOM/FM replies; 15 US-China, 5
+negatives: Perdue's arrival, Huawei launches, Mexico's Asian-import tariffs), none in the files
+above by title or URL, labelled before they were scored: a twenty-fourth blind test; never tuned on.
+readout_blind24.json: 53 real official sentences (2017-2025; FM spokespeople Geng/Zhao/Wang/Mao/Lin,
+MOFCOM Gao Feng/Shu Jueting/He Yadong/He Yongqian, Chinese embassy, Liu He, Kudlow, Hassett, Navarro,
+Branstad/Burns/Perdue, Sanders/Leavitt, State, USTR, Bessent; 22 hope, 20 friction, 6 neutral, 5
+mixed), none in the other sentence files, toned before they were scored; read beside
+news_blind24.json by the pairing below; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
