@@ -180,6 +180,21 @@ DEFAULT_LEXICON: dict[str, float] = {
     "end the trade war": 0.7,
     "end to the trade war": 0.7,
     "call off": 0.5,
+    "stop the trade war": 0.7,
+    # confidence about a deal, in the advisers' words ("Kudlow staying 'bullish'", "'Great
+    # Progress'", "'Closer and Closer'", "open to talks")
+    "great progress": 0.9,
+    "bullish": 0.6,
+    "confident": 0.5,
+    "closer": 0.5,
+    "open to talks": 0.6,
+    "open to negotiations": 0.6,
+    "good relations": 0.6,
+    "good working relationship": 0.8,
+    "friendship": 0.6,
+    # the register's "work in the same direction", "meet each other halfway"
+    "same direction": 0.6,
+    "halfway": 0.6,
     # verbs of praise in all their forms ("China, US hail trade truce", "Trump hails …")
     "hail": 0.6,
     "hails": 0.6,
@@ -378,6 +393,25 @@ DEFAULT_LEXICON: dict[str, float] = {
     "tensions flare": -0.6,
     "bitter end": -1.0,
     "vows to fight": -0.8,
+    # a claim rejected as untrue, in the spokespeople's words ("does not comport with facts",
+    # "groundless accusations", "smears")
+    "not comport": -0.6,
+    "not in line with the facts": -0.6,
+    "groundless": -0.7,
+    "smear*": -0.7,
+    "slander*": -0.7,
+    "distort*": -0.6,
+    "extortion": -0.8,
+    # a policy called useless or harmful ("more tariffs is not the solution", "simply does not
+    # work", "tariffs will … hurt the economy")
+    "not the solution": -0.7,
+    "not the answer": -0.6,
+    "does not work": -0.5,
+    "hurt": -0.5,
+    "hurts": -0.5,
+    "immediately stop": -0.6,
+    "non-market": -0.5,
+    "ball is in": -0.5,
 }
 
 _NEGATORS = frozenset(
