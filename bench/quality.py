@@ -82,6 +82,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind19.json",
     REPO / "bench" / "data" / "news_blind18.json",
     REPO / "bench" / "data" / "news_blind24.json",
+    REPO / "bench" / "data" / "news_blind22.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -218,7 +219,16 @@ readout_blind24.json: 53 real official sentences (2017-2025; FM spokespeople Gen
 MOFCOM Gao Feng/Shu Jueting/He Yadong/He Yongqian, Chinese embassy, Liu He, Kudlow, Hassett, Navarro,
 Branstad/Burns/Perdue, Sanders/Leavitt, State, USTR, Bessent; 22 hope, 20 friction, 6 neutral, 5
 mixed), none in the other sentence files, toned before they were scored; read beside
-news_blind24.json by the pairing below; never tuned on."""
+news_blind24.json by the pairing below; never tuned on.
+news_blind22.json: 65 further real headlines (2018-2026; 46 US-China over 26 events, as official feeds
+title them and as trade/legal press retells them: USTR exclusions, the four-year review, the legacy-chip
+and shipbuilding Section 301 actions, BIS chip rules and entity listings, Tariff Commission counter-tariffs
+and the 24% suspension, unreliable-entity-list provisions and suspension, the gallium/germanium/antimony
+ban, Treasury-He Lifeng calls and readouts, Foreign Ministry answers; 19 near-miss negatives of the same
+official kinds: steel/aluminium and auto 232 proclamations, Russia/Belarus BIS rules, MOFCOM on EU EVs
+and brandy and on Canada, State Council and MOFCOM domestic notices, OFAC Iran-oil sanctions on Chinese
+refiners), 6 stories told by 3-5 outlets, none in the files above, labelled before they were scored:
+a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
