@@ -412,6 +412,9 @@ DEFAULT_LEXICON: dict[str, float] = {
     "immediately stop": -0.6,
     "non-market": -0.5,
     "ball is in": -0.5,
+    "not afraid": -0.7,
+    "never afraid": -0.7,
+    "complaints": -0.4,
 }
 
 _NEGATORS = frozenset(
