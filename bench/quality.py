@@ -81,6 +81,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind20.json",
     REPO / "bench" / "data" / "news_blind19.json",
     REPO / "bench" / "data" / "news_blind18.json",
+    REPO / "bench" / "data" / "news_blind23.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -208,7 +209,15 @@ readout_blind20.json: 47 real official sentences (2017-2026; MOFCOM, Foreign Min
 readouts, Wang Wentao letters, Treasury, USTR, Commerce/ITA, White House, Ross/Yellen/Tai/Greer/
 Bessent remarks; 18 hope, 18 friction, 7 mixed, 4 neutral), avoiding the stock words where
 possible, none in the other sentence files, toned before they were scored; read beside
-news_blind20.json by the pairing below; never tuned on."""
+news_blind20.json by the pairing below; never tuned on.
+news_blind23.json: 70 further real headlines (2018-2025; 58 US-China over 13 big days, each told by
+3-6 outlets: the first $34bn tariffs and China's answer, the May 2019 hike to 25%, the Huawei entity
+list, the currency-manipulator label and China's rebuttals, phase one agreed and signed, gallium and
+germanium, Biden's EV hikes, the 125% and the pause, Geneva, China's rare-earth rules, the 100%
+threat, Busan; 12 near-miss negatives from the same days: EU/Canada/South Korea tariffs and deals,
+the EU's EV duties, the yuan past 7, crypto liquidations, China export data, Hong Kong's strike, a
+defense meeting), none in the files above by title or URL, labelled before they were scored: a
+blind test of messages per story; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
