@@ -83,6 +83,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind18.json",
     REPO / "bench" / "data" / "news_blind24.json",
     REPO / "bench" / "data" / "news_blind22.json",
+    REPO / "bench" / "data" / "news_blind23.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -228,7 +229,15 @@ ban, Treasury-He Lifeng calls and readouts, Foreign Ministry answers; 19 near-mi
 official kinds: steel/aluminium and auto 232 proclamations, Russia/Belarus BIS rules, MOFCOM on EU EVs
 and brandy and on Canada, State Council and MOFCOM domestic notices, OFAC Iran-oil sanctions on Chinese
 refiners), 6 stories told by 3-5 outlets, none in the files above, labelled before they were scored:
-a blind test; never tuned on."""
+a blind test; never tuned on.
+news_blind23.json: 70 further real headlines (2018-2025; 58 US-China over 13 big days, each told by
+3-6 outlets: the first $34bn tariffs and China's answer, the May 2019 hike to 25%, the Huawei entity
+list, the currency-manipulator label and China's rebuttals, phase one agreed and signed, gallium and
+germanium, Biden's EV hikes, the 125% and the pause, Geneva, China's rare-earth rules, the 100%
+threat, Busan; 12 near-miss negatives from the same days: EU/Canada/South Korea tariffs and deals,
+the EU's EV duties, the yuan past 7, crypto liquidations, China export data, Hong Kong's strike, a
+defense meeting), none in the files above by title or URL, labelled before they were scored: a
+blind test of messages per story; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
