@@ -116,6 +116,12 @@ DEFAULT_LEXICON: dict[str, float] = {
     "eases": 0.5,
     "easing": 0.5,
     "easing tensions": 0.8,
+    "easing trade tensions": 0.8,
+    "lower tensions": 0.8,
+    "lowering tensions": 0.8,
+    "reduce tensions": 0.8,
+    "reducing tensions": 0.8,
+    "calm tensions": 0.8,
     "de-escalat*": 0.8,
     "open lines of communication": _HOPE,
     "open channels of communication": _HOPE,
@@ -415,6 +421,11 @@ DEFAULT_LEXICON: dict[str, float] = {
     "not afraid": -0.7,
     "never afraid": -0.7,
     "complaints": -0.4,
+    "necessary actions": 0.8 * _FRICTION_FORMULAS,
+    "lack of respect": -0.6,
+    "currency manipulation": -0.8,
+    "panic": -0.5,
+    "incompeten*": -0.6,
 }
 
 _NEGATORS = frozenset(
