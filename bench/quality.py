@@ -84,6 +84,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind24.json",
     REPO / "bench" / "data" / "news_blind22.json",
     REPO / "bench" / "data" / "news_blind23.json",
+    REPO / "bench" / "data" / "news_blind25.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -189,6 +190,14 @@ truce (fentanyl cut, farm tariffs, port fees, affiliates rule), the 100% threat,
 15 near-miss negatives: Nexperia, India's 50%, Canada-China EV/canola, military channels, China data,
 China's reaction to the IEEPA ruling), 11 stories told by 3-6 outlets, none in the files above, labelled
 before they were scored: a blind test; never tuned on.
+news_blind25.json: 65 further real headlines (2019-2026), a precision test: 44 near-miss negatives
+(25 tariff-other, 19 none: US tariffs on Japan/Korea, Brazil, Switzerland, India and the EU deal;
+EU/Canada duties on Chinese EVs; China's brandy/pork/canola/barley measures and Japanese seafood bans;
+Nexperia; military, fentanyl-only and Russia/Iran export controls; IEEPA court filings; retail earnings;
+NBA trades) and 21 US-China headlines from the same weeks (EDA and H20/H200 easing, rare-earth pause,
+Busan, Stockholm/Madrid, March 2025 counter-tariffs, the 100% threat); 41 stories, 6 told by 3-4
+outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
+never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
