@@ -448,7 +448,10 @@ def headline_events(items: Iterable[Headline]) -> tuple[list[NewsEvent], dict[st
     return events, story_of
 
 
-async def messages_per_story(ruleset: object, items: Sequence[Headline]) -> None:
+async def messages_per_story(
+    ruleset: object, items: Sequence[Headline], *, quiet: bool = False
+) -> dict[str, tuple[int, int, int]]:
+    """Messages and alerts per labelled story, by outlet count: {group: (messages, alerts, stories)}."""
     events, story_of = headline_events(items)
     result = await replay(events, ruleset)  # type: ignore[arg-type]
     outlets: dict[str, set[str]] = defaultdict(set)
@@ -466,11 +469,18 @@ async def messages_per_story(ruleset: object, items: Sequence[Headline]) -> None
             messages[story] += 1
     big = [s for s, o in outlets.items() if len(o) >= 3]
     small = [s for s, o in outlets.items() if len(o) < 3]
+    out: dict[str, tuple[int, int, int]] = {}
     for name, group in (("3+ outlets", big), ("1-2 outlets", small)):
         if group:
-            m = sum(messages[s] for s in group) / len(group)
-            a = sum(alerts[s] for s in group) / len(group)
-            print(f"messages per story, {name}: {m:.2f} (alerts {a:.2f}) over {len(group)} stories")
+            out[name] = (sum(messages[s] for s in group), sum(alerts[s] for s in group), len(group))
+    if not quiet:
+        print_messages(out)
+    return out
+
+
+def print_messages(counts: dict[str, tuple[int, int, int]]) -> None:
+    for name, (m, a, n) in counts.items():
+        print(f"messages per story, {name}: {m / n:.2f} (alerts {a / n:.2f}) over {n} stories")
 
 
 async def archive(ruleset: object, *, sample: int, seed: int) -> None:
@@ -564,7 +574,16 @@ def main() -> int:
         f"tone accuracy, original headlines + sentences: {pct(orig.tone_ok + ok, orig.tone_n + n)}"
     )
     print()
+    print("original set:")
     asyncio.run(messages_per_story(ruleset, original))
+    # the extra sets hold many more multi-outlet stories (blind6, blind15 and blind23 were built
+    # around them); each set is replayed on its own (their story ids are per set), counts pooled
+    pooled: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for _, items in extras:
+        for name, counts in asyncio.run(messages_per_story(ruleset, items, quiet=True)).items():
+            pooled[name] = [x + y for x, y in zip(pooled[name], counts, strict=True)]
+    print("every extra set, each replayed on its own, pooled:")
+    print_messages({name: (m, a, n) for name, (m, a, n) in pooled.items()})
     if not args.no_archive:
         asyncio.run(archive(ruleset, sample=args.sample, seed=args.seed))
     return 0
