@@ -81,6 +81,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind20.json",
     REPO / "bench" / "data" / "news_blind19.json",
     REPO / "bench" / "data" / "news_blind18.json",
+    REPO / "bench" / "data" / "news_blind21.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -208,7 +209,14 @@ readout_blind20.json: 47 real official sentences (2017-2026; MOFCOM, Foreign Min
 readouts, Wang Wentao letters, Treasury, USTR, Commerce/ITA, White House, Ross/Yellen/Tai/Greer/
 Bessent remarks; 18 hope, 18 friction, 7 mixed, 4 neutral), avoiding the stock words where
 possible, none in the other sentence files, toned before they were scored; read beside
-news_blind20.json by the pairing below; never tuned on."""
+news_blind20.json by the pairing below; never tuned on.
+news_blind21.json: 65 further real headlines (2018-2026, a trader's feed of wire copy reposted by portals
+and regional papers; 49 US-China: 128-product and $60bn lists, Sugon blacklist, Osaka, Huawei licence
+extensions, soy/pork waivers, exclusions, legacy-chip 301 probe, PVH/Illumina and the coal/LNG answer,
+London talks, Qualcomm probe, port fees, gallium-ban suspension, Paris 2026 talks; 16 near-miss negatives:
+Blinken-Wang Yi, military channels, Iran/Russia blacklists, China data, Huawei phones, India/Turkey/EU/
+Canada/Mexico tariffs on Chinese goods), 9 stories told by 3-4 outlets, none in the files above by title
+or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
