@@ -85,6 +85,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind22.json",
     REPO / "bench" / "data" / "news_blind23.json",
     REPO / "bench" / "data" / "news_blind25.json",
+    REPO / "bench" / "data" / "news_blind21.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -246,7 +247,14 @@ germanium, Biden's EV hikes, the 125% and the pause, Geneva, China's rare-earth 
 threat, Busan; 12 near-miss negatives from the same days: EU/Canada/South Korea tariffs and deals,
 the EU's EV duties, the yuan past 7, crypto liquidations, China export data, Hong Kong's strike, a
 defense meeting), none in the files above by title or URL, labelled before they were scored: a
-blind test of messages per story; never tuned on."""
+blind test of messages per story; never tuned on.
+news_blind21.json: 65 further real headlines (2018-2026, a trader's feed of wire copy reposted by portals
+and regional papers; 49 US-China: 128-product and $60bn lists, Sugon blacklist, Osaka, Huawei licence
+extensions, soy/pork waivers, exclusions, legacy-chip 301 probe, PVH/Illumina and the coal/LNG answer,
+London talks, Qualcomm probe, port fees, gallium-ban suspension, Paris 2026 talks; 16 near-miss negatives:
+Blinken-Wang Yi, military channels, Iran/Russia blacklists, China data, Huawei phones, India/Turkey/EU/
+Canada/Mexico tariffs on Chinese goods), 9 stories told by 3-4 outlets, none in the files above by title
+or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
