@@ -63,6 +63,14 @@ def test_denial_runs_to_the_clause_end() -> None:
     assert scope_at(text, "soybeans") is None  # next sentence
 
 
+def test_back_on_denies_only_after_a_push() -> None:
+    # ACTV7 News, 2019-06-30 (bench/data/news_blind21.json): "Back on track" is no denial
+    text = "'Back on track': Trump, Xi seal trade war truce"
+    assert scope_at(text, "truce") is None
+    # ... while "pushes back on" is (the form the cue was added for; constructed contrast)
+    assert scope_at("China pushes back on reports of new tariffs", "tariffs") == "denied"
+
+
 def test_hypothetical_and_month_may() -> None:
     # Moldova1, 2025-08-04 and a date line: "may" the verb vs "May" the month
     assert scope_at("India may face higher tariffs if talks fail", "tariffs") == "hypothetical"

@@ -151,7 +151,7 @@ def layout(text: str) -> Layout:
     lowered = [w[2] for w in words]
     for i, word in enumerate(lowered):
         pair = (lowered[i - 1], word) if i else None
-        if word in _DENY_WORDS or pair in _DENY_PAIRS:
+        if word in _DENY_WORDS or (pair in _DENY_PAIRS and _denial_pair(lowered, i)):
             kind: ScopeKind = "denied"
         elif _is_negator(word) and _restraint_follows(lowered, i):
             kind = "hypothetical"
@@ -170,6 +170,14 @@ def layout(text: str) -> Layout:
         )
         scopes.append(Scope(kind, cue, ends[i], _scope_end(i, kind, words, hard, soft, len(text))))
     return Layout(starts, ends, clauses, tuple(scopes))
+
+
+_PUSH = frozenset({"push", "pushes", "pushed", "pushing"})
+
+
+def _denial_pair(lowered: list[str], i: int) -> bool:
+    """ "back on" denies only after a push ("pushes back on reports …"), not in "Back on track"."""
+    return (lowered[i - 1], lowered[i]) != ("back", "on") or (i > 1 and lowered[i - 2] in _PUSH)
 
 
 def _restraint_follows(lowered: list[str], i: int) -> bool:

@@ -187,6 +187,7 @@ DEFAULT_LEXICON: dict[str, float] = {
     "end to the trade war": 0.7,
     "call off": 0.5,
     "stop the trade war": 0.7,
+    "back on track": 0.7,
     # confidence about a deal, in the advisers' words ("Kudlow staying 'bullish'", "'Great
     # Progress'", "'Closer and Closer'", "open to talks")
     "great progress": 0.9,
