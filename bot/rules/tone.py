@@ -409,13 +409,11 @@ DEFAULT_LEXICON: dict[str, float] = {
     "slander*": -0.7,
     "distort*": -0.6,
     "extortion": -0.8,
-    # a policy called useless or harmful ("more tariffs is not the solution", "simply does not
-    # work", "tariffs will … hurt the economy")
+    # a policy called useless ("more tariffs is not the solution", "simply does not work"); a
+    # bare "hurt" stays out: "China says trade war hurts everyone" is a complaint, not friction
     "not the solution": -0.7,
     "not the answer": -0.6,
     "does not work": -0.5,
-    "hurt": -0.5,
-    "hurts": -0.5,
     "immediately stop": -0.6,
     "non-market": -0.5,
     "ball is in": -0.5,
