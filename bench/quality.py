@@ -86,6 +86,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind23.json",
     REPO / "bench" / "data" / "news_blind25.json",
     REPO / "bench" / "data" / "news_blind21.json",
+    REPO / "bench" / "data" / "news_blind27.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -254,7 +255,17 @@ extensions, soy/pork waivers, exclusions, legacy-chip 301 probe, PVH/Illumina an
 London talks, Qualcomm probe, port fees, gallium-ban suspension, Paris 2026 talks; 16 near-miss negatives:
 Blinken-Wang Yi, military channels, Iran/Russia blacklists, China data, Huawei phones, India/Turkey/EU/
 Canada/Mexico tariffs on Chinese goods), 9 stories told by 3-4 outlets, none in the files above by title
-or URL, labelled before they were scored: a blind test; never tuned on."""
+or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind27.json: 19 further real headlines (2017-2025) about the calls, meetings and rounds the readouts
+below describe (15 US-China: Buenos Aires, Woodside, the January 2025 call, Madrid, Busan; 4 near-miss
+negatives: fentanyl working group, EU EV duties, China GDP), 4 stories told by 3-4 outlets, none in the
+files above by title or URL, labelled before they were scored: a blind test; never tuned on.
+readout_blind27.json: 53 real official sentences from readouts of US-China calls, meetings and rounds
+(2018-2025; White House readouts of Biden-Xi calls and the Bali meeting, Xinhua/Foreign Ministry readouts
+of Xi-Trump and Xi-Biden calls and Busan, White House statements on the 2019 rounds, Liu He, He Lifeng
+and Li Chenggang after Washington/London/Stockholm/Madrid/Kuala Lumpur, Bessent/Greer in Geneva and
+Stockholm; 22 hope, 19 friction, 6 mixed, 6 neutral), none in the other sentence files, toned before
+they were scored; read beside news_blind27.json by the pairing below; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
