@@ -87,6 +87,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind25.json",
     REPO / "bench" / "data" / "news_blind21.json",
     REPO / "bench" / "data" / "news_blind27.json",
+    REPO / "bench" / "data" / "news_blind30.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -200,6 +201,12 @@ NBA trades) and 21 US-China headlines from the same weeks (EDA and H20/H200 easi
 Busan, Stockholm/Madrid, March 2025 counter-tariffs, the 100% threat); 41 stories, 6 told by 3-4
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
 never tuned on.
+news_blind30.json: 64 further real headlines (2018-2025) from market, FX and commodity desks (equity
+wraps, yuan/AUD, Treasuries, soybeans, copper, gold, rare-earth and chip stocks, the VIX): 43 US-China
+(market moves told through a measure, truce or talks, or through escalation/hope wording alone) and 21
+negatives (market moves on Xi's rare-earth visit, Fed, jobs, China GDP, Middle East oil, Canada/Mexico,
+India and EU tariffs); 34 stories, 13 told by 3-4 outlets. None in the files above by title or URL,
+labelled before they were scored: a blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
