@@ -202,6 +202,12 @@ DEFAULT_LEXICON: dict[str, float] = {
     # the register's "work in the same direction", "meet each other halfway"
     "same direction": 0.6,
     "halfway": 0.6,
+    # the register's steady course ("stay the right course and ensure the steady sailing"),
+    # shared interests ("in the interests of both countries"), purchases promised
+    "right course": 0.5,
+    "steady": 0.4,
+    "interests of both": 0.6,
+    "increase purchases": 0.6,
     # verbs of praise in all their forms ("China, US hail trade truce", "Trump hails …")
     "hail": 0.6,
     "hails": 0.6,
@@ -425,6 +431,22 @@ DEFAULT_LEXICON: dict[str, float] = {
     "currency manipulation": -0.8,
     "panic": -0.5,
     "incompeten*": -0.6,
+    # confrontation and its cost ("conflict and confrontation has unbearable consequences"),
+    # blame ("irresponsible to casually accuse"), a reply promised ("we must react")
+    "confrontation": -0.6,
+    # ... but the formula "cooperation benefits both sides, confrontation harms both" pleads for
+    # cooperation: its second half is not friction
+    "confrontation harms both": 0.2,
+    "confrontation hurts both": 0.2,
+    "unbearable": -0.5,
+    "unrealistic": -0.5,
+    "irresponsible": -0.6,
+    "accuse": -0.5,
+    "must react": -0.6,
+    "will react": -0.5,
+    "cannot give in": -0.6,
+    "never give in": -0.6,
+    "will not give in": -0.6,
 }
 
 _NEGATORS = frozenset(
