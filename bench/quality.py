@@ -86,6 +86,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind23.json",
     REPO / "bench" / "data" / "news_blind25.json",
     REPO / "bench" / "data" / "news_blind21.json",
+    REPO / "bench" / "data" / "news_blind26.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -254,6 +255,14 @@ extensions, soy/pork waivers, exclusions, legacy-chip 301 probe, PVH/Illumina an
 London talks, Qualcomm probe, port fees, gallium-ban suspension, Paris 2026 talks; 16 near-miss negatives:
 Blinken-Wang Yi, military channels, Iran/Russia blacklists, China data, Huawei phones, India/Turkey/EU/
 Canada/Mexico tariffs on Chinese goods), 9 stories told by 3-4 outlets, none in the files above by title
+or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind26.json: 65 further real headlines (2018-2026, Chinese state and official English-language media and
+their reposts: People's Daily Online, CGTN, China Daily, Global Times, Beijing Review, Xinhua via portals,
+MOFCOM readouts; 45 US-China: 232/$16bn counter-tariffs, unreliable entity list, 301 EV hike and the 2024
+final decision, entity listings, the April 2025 spiral, Geneva/Stockholm/Madrid/Paris talks, Busan, the
+Kuala Lumpur tariff and port-fee suspensions, rare-earth clash, Raimondo/Yellen channels; 20 near-miss
+negatives: trade-friction white papers, China-ASEAN/Africa/Russia/EU trade, zero tariffs for LDCs, brandy
+and Canada probes, military channels, GDP), 6 stories told by 3-5 outlets, none in the files above by title
 or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
