@@ -88,6 +88,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind21.json",
     REPO / "bench" / "data" / "news_blind27.json",
     REPO / "bench" / "data" / "news_blind30.json",
+    REPO / "bench" / "data" / "news_blind26.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -272,7 +273,15 @@ readout_blind27.json: 53 real official sentences from readouts of US-China calls
 of Xi-Trump and Xi-Biden calls and Busan, White House statements on the 2019 rounds, Liu He, He Lifeng
 and Li Chenggang after Washington/London/Stockholm/Madrid/Kuala Lumpur, Bessent/Greer in Geneva and
 Stockholm; 22 hope, 19 friction, 6 mixed, 6 neutral), none in the other sentence files, toned before
-they were scored; read beside news_blind27.json by the pairing below; never tuned on."""
+they were scored; read beside news_blind27.json by the pairing below; never tuned on.
+news_blind26.json: 65 further real headlines (2018-2026, Chinese state and official English-language media and
+their reposts: People's Daily Online, CGTN, China Daily, Global Times, Beijing Review, Xinhua via portals,
+MOFCOM readouts; 45 US-China: 232/$16bn counter-tariffs, unreliable entity list, 301 EV hike and the 2024
+final decision, entity listings, the April 2025 spiral, Geneva/Stockholm/Madrid/Paris talks, Busan, the
+Kuala Lumpur tariff and port-fee suspensions, rare-earth clash, Raimondo/Yellen channels; 20 near-miss
+negatives: trade-friction white papers, China-ASEAN/Africa/Russia/EU trade, zero tariffs for LDCs, brandy
+and Canada probes, military channels, GDP), 6 stories told by 3-5 outlets, none in the files above by title
+or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
