@@ -89,6 +89,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind27.json",
     REPO / "bench" / "data" / "news_blind30.json",
     REPO / "bench" / "data" / "news_blind26.json",
+    REPO / "bench" / "data" / "news_blind28.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -281,7 +282,14 @@ final decision, entity listings, the April 2025 spiral, Geneva/Stockholm/Madrid/
 Kuala Lumpur tariff and port-fee suspensions, rare-earth clash, Raimondo/Yellen channels; 20 near-miss
 negatives: trade-friction white papers, China-ASEAN/Africa/Russia/EU trade, zero tariffs for LDCs, brandy
 and Canada probes, military channels, GDP), 6 stories told by 3-5 outlets, none in the files above by title
-or URL, labelled before they were scored: a blind test; never tuned on."""
+or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind28.json: 65 further real headlines (2018-2019, the long tail from farm, trade and regional press and
+Asian business sites; 51 US-China: sorghum deposits and the probe's end, ZTE ban and lifting, Fujian Jinhua,
+list 3 and list 4A/4B, the March 2019 delay, China's 16-product and soy/pork exemptions, deputy-level talks,
+Xi's rare-earth visit, Huawei licences, the October mini-deal and phase one; 14 near-miss negatives:
+Japan-Korea whitelist row, Brexit lamb tariffs, US metal tariffs lifted for Canada/Mexico, USMCA signing,
+EU and India retaliation, planting delays), 13 stories told by 3-5 outlets, none in the files above by
+title or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
