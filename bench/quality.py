@@ -90,6 +90,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind30.json",
     REPO / "bench" / "data" / "news_blind26.json",
     REPO / "bench" / "data" / "news_blind28.json",
+    REPO / "bench" / "data" / "news_blind29.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -209,6 +210,14 @@ wraps, yuan/AUD, Treasuries, soybeans, copper, gold, rare-earth and chip stocks,
 negatives (market moves on Xi's rare-earth visit, Fed, jobs, China GDP, Middle East oil, Canada/Mexico,
 India and EU tariffs); 34 stories, 13 told by 3-4 outlets. None in the files above by title or URL,
 labelled before they were scored: a blind test; never tuned on.
+news_blind29.json: 64 further real headlines (2019-2026) from technology and semiconductor press
+on export controls both ways (46 US-China: Entity List additions for Huawei affiliates, SMIC, YMTC,
+Inspur, Sophgo; the 2022/2023/2024 chip and HBM rules, H20 licences and their easing, VEU waivers,
+the AI diffusion rescission, the H200 fee; China's graphite/rare-earth controls and their pause,
+Nvidia/analog-chip probes, the Nvidia purchase ban, TechInsights on the unreliable entity list;
+18 near-miss negatives: Dutch/Japanese/Taiwan rules alone, US rules on Russia, Huawei phones,
+CXMT progress, Nvidia earnings), 12 stories told by 3-4 outlets. None in the files above by title
+or URL, labelled before they were scored: a blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
