@@ -91,6 +91,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind26.json",
     REPO / "bench" / "data" / "news_blind28.json",
     REPO / "bench" / "data" / "news_blind29.json",
+    REPO / "bench" / "data" / "news_blind33.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -298,7 +299,17 @@ list 3 and list 4A/4B, the March 2019 delay, China's 16-product and soy/pork exe
 Xi's rare-earth visit, Huawei licences, the October mini-deal and phase one; 14 near-miss negatives:
 Japan-Korea whitelist row, Brexit lamb tariffs, US metal tariffs lifted for Canada/Mexico, USMCA signing,
 EU and India retaliation, planting delays), 13 stories told by 3-5 outlets, none in the files above by
-title or URL, labelled before they were scored: a blind test; never tuned on."""
+title or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind33.json: 19 further real headlines (2014-2025; 15 US-China: Leavitt's "ball is in China's court",
+Busan, the Unverified List removal, entity listings, chip-control protests, Huawei Ascend guidance, Estevez
+on end-use checks, the London follow-up, Trump's "good deal"; 4 near-miss negatives: India/Mexico steel
+duties, China GDP), 2 stories told by 2-3 outlets, none in the files above by title or URL, labelled before
+they were scored: a blind test; never tuned on.
+readout_blind33.json: 55 real official sentences (2018-2025; Foreign Ministry spokespeople Zhao/Wang/Mao/
+Lin/Guo, MOFCOM on entity listings, chips and the unreliable entity list, Chinese embassy spokespeople
+incl. Liu Pengyu, Commerce/BIS (Ross, Raimondo, Estevez, Lutnick), USTR Section 301 (Greer), Bessent,
+Leavitt, Trump and Xi to reporters; 18 hope, 24 friction, 7 neutral, 6 mixed), none in the other sentence
+files, toned before they were scored; read beside news_blind33.json by the pairing below; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
