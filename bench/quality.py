@@ -92,6 +92,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind28.json",
     REPO / "bench" / "data" / "news_blind29.json",
     REPO / "bench" / "data" / "news_blind33.json",
+    REPO / "bench" / "data" / "news_blind34.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -219,6 +220,13 @@ Nvidia/analog-chip probes, the Nvidia purchase ban, TechInsights on the unreliab
 18 near-miss negatives: Dutch/Japanese/Taiwan rules alone, US rules on Russia, Huawei phones,
 CXMT progress, Nvidia earnings), 12 stories told by 3-4 outlets. None in the files above by title
 or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind34.json: 65 further real headlines (Oct 2025-Jun 2026), the latest stored news: 47 US-China
+(Busan implementation: fentanyl cut, affiliates-rule, port-fee and rare-earth suspensions, soybeans;
+the Trump-Xi calls and visits, Paris talks, the Beijing summit; H200 approval and China's customs
+block; the 301 chip tariffs at 0% to 2027, the IEEPA ruling, Section 122 and the 301 capacity probes;
+the 1260H list and China's June 2026 export ban on US firms) and 18 near-miss negatives (US food,
+India tariffs; China-EU/Canada/Japan measures; China data), 10 stories told by 3-6 outlets. None in the
+files above by title or URL, labelled before they were scored: a blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
