@@ -93,6 +93,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind29.json",
     REPO / "bench" / "data" / "news_blind33.json",
     REPO / "bench" / "data" / "news_blind34.json",
+    REPO / "bench" / "data" / "news_blind32.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -227,6 +228,14 @@ block; the 301 chip tariffs at 0% to 2027, the IEEPA ruling, Section 122 and the
 the 1260H list and China's June 2026 export ban on US firms) and 18 near-miss negatives (US food,
 India tariffs; China-EU/Canada/Japan measures; China data), 10 stories told by 3-6 outlets. None in the
 files above by title or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind32.json: 65 further real headlines (2017-2026) from English-language outlets outside the
+US and China (European, Indian, Gulf/Middle East, African, Latin American and Southeast Asian sites
+and reposts): 46 US-China (tit-for-tat tariffs 2018-19 and 2025, the Geneva cut and August extension,
+Osaka/Busan/London/Woodside talks, Huawei and gallium curbs, the 100% threat) and 19 near-miss
+negatives (US-UK deal, South Africa's 30%, India's steel duties, Eskom/Malaysia electricity tariffs,
+Shangri-La defence talks, climate talks, Iran drone entity listings); 36 stories, 10 told by 3-5
+outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
+never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
