@@ -94,6 +94,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind33.json",
     REPO / "bench" / "data" / "news_blind34.json",
     REPO / "bench" / "data" / "news_blind32.json",
+    REPO / "bench" / "data" / "news_blind35.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -236,6 +237,14 @@ negatives (US-UK deal, South Africa's 30%, India's steel duties, Eskom/Malaysia 
 Shangri-La defence talks, climate talks, Iran drone entity listings); 36 stories, 10 told by 3-5
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
 never tuned on.
+news_blind35.json: 64 further real headlines (2024-2026), precision in the 2025-26 tariff flood: 43
+near-miss negatives (30 tariff-other, 13 none: Section 232 trucks/furniture/lumber, copper and chip
+tariffs, India 50%, the Vietnam deal, the Canada Reagan-ad talks break, the IEEPA ruling and refund
+suits, China's probes and dual-use ban on Japan, Canada canola, Nexperia, China's trade surplus, He
+Lifeng at Davos) and 21 US-China headlines from the same weeks (Kuala Lumpur/Busan, the rare-earth and
+affiliates-rule pauses, farm-tariff suspension, 301 exclusions, soybean buying, Dec/Feb calls, Davos);
+32 stories, 10 told by 3-4 outlets. None in the files above by title or URL, labelled before they were
+scored: a blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
