@@ -91,6 +91,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind26.json",
     REPO / "bench" / "data" / "news_blind28.json",
     REPO / "bench" / "data" / "news_blind29.json",
+    REPO / "bench" / "data" / "news_blind31.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -218,6 +219,13 @@ Nvidia/analog-chip probes, the Nvidia purchase ban, TechInsights on the unreliab
 18 near-miss negatives: Dutch/Japanese/Taiwan rules alone, US rules on Russia, Huawei phones,
 CXMT progress, Nvidia earnings), 12 stories told by 3-4 outlets. None in the files above by title
 or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind31.json: 62 further real headlines (2020-2022, the years the other sets hold least): 46
+US-China (Huawei foreign-direct-product rule, China's export control law and unreliable entity list
+rules, the October 2022 chip rules, phase-one purchase shortfalls, Biden-Xi calls and summits, exclusions,
+tariff-cut talk, the Section 301 review) and 16 negatives (TikTok/WeChat orders, Hong Kong sanctions,
+EU-China investment deal, climate statement, China GDP, Australian barley); 28 stories, 9 told by 3-6
+outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
+never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
