@@ -95,6 +95,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind34.json",
     REPO / "bench" / "data" / "news_blind32.json",
     REPO / "bench" / "data" / "news_blind35.json",
+    REPO / "bench" / "data" / "news_blind31.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -245,6 +246,13 @@ Lifeng at Davos) and 21 US-China headlines from the same weeks (Kuala Lumpur/Bus
 affiliates-rule pauses, farm-tariff suspension, 301 exclusions, soybean buying, Dec/Feb calls, Davos);
 32 stories, 10 told by 3-4 outlets. None in the files above by title or URL, labelled before they were
 scored: a blind test; never tuned on.
+news_blind31.json: 62 further real headlines (2020-2022, the years the other sets hold least): 46
+US-China (Huawei foreign-direct-product rule, China's export control law and unreliable entity list
+rules, the October 2022 chip rules, phase-one purchase shortfalls, Biden-Xi calls and summits, exclusions,
+tariff-cut talk, the Section 301 review) and 16 negatives (TikTok/WeChat orders, Hong Kong sanctions,
+EU-China investment deal, climate statement, China GDP, Australian barley); 28 stories, 9 told by 3-6
+outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
+never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
