@@ -96,6 +96,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind32.json",
     REPO / "bench" / "data" / "news_blind35.json",
     REPO / "bench" / "data" / "news_blind31.json",
+    REPO / "bench" / "data" / "news_blind40.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -251,6 +252,14 @@ US-China (Huawei foreign-direct-product rule, China's export control law and unr
 rules, the October 2022 chip rules, phase-one purchase shortfalls, Biden-Xi calls and summits, exclusions,
 tariff-cut talk, the Section 301 review) and 16 negatives (TikTok/WeChat orders, Hong Kong sanctions,
 EU-China investment deal, climate statement, China GDP, Australian barley); 28 stories, 9 told by 3-6
+outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
+never tuned on.
+news_blind40.json: 64 further real headlines (2018-2025), China's retaliation and tone carried by the
+wording: 48 US-China (counter-tariff lists and rates 2018-19 and 2025, "hits back"/"fires back"/"fight
+to the end", "blackmail", Google/Nvidia probes, PVH/Illumina, Boeing and farm-purchase halts, Micron
+ban, defence-firm sanctions; "optimism"/"substantial progress"/"very good" talks and calls, "collapse")
+and 16 near-miss negatives (China's bans on Japanese seafood and Lithuanian goods, the Japan travel
+warning, Australian barley and EU pork duties, Taiwan drills, EU summit); 34 stories, 9 told by 3-6
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
 never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
