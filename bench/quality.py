@@ -97,6 +97,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind35.json",
     REPO / "bench" / "data" / "news_blind31.json",
     REPO / "bench" / "data" / "news_blind40.json",
+    REPO / "bench" / "data" / "news_blind37.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -262,6 +263,13 @@ and 16 near-miss negatives (China's bans on Japanese seafood and Lithuanian good
 warning, Australian barley and EU pork duties, Taiwan drills, EU summit); 34 stories, 9 told by 3-6
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
 never tuned on.
+news_blind37.json: 65 further real headlines (2018-2025), US tariff announcements on China in many
+wordings: 47 US-China (Section 301 lists and rate rises, the $100bn/$300bn threats, List 4A, the 2024
+four-year-review hikes and cranes, the 60% campaign pledge, fentanyl 10%/20%, 104%/125%, the 100%
+November threat, port fees, de minimis closures, exclusion extensions) and 18 negatives (India, Brazil,
+EU, Japan, Canada tariffs, the Supreme Court IEEPA hearing, trade-deficit data, a crane-cost analysis);
+35 stories, 9 told by 3-6 outlets. None in the files above by title or URL, labelled before they were
+scored: a blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
