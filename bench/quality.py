@@ -96,6 +96,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind32.json",
     REPO / "bench" / "data" / "news_blind35.json",
     REPO / "bench" / "data" / "news_blind31.json",
+    REPO / "bench" / "data" / "news_blind36.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -251,6 +252,14 @@ US-China (Huawei foreign-direct-product rule, China's export control law and unr
 rules, the October 2022 chip rules, phase-one purchase shortfalls, Biden-Xi calls and summits, exclusions,
 tariff-cut talk, the Section 301 review) and 16 negatives (TikTok/WeChat orders, Hong Kong sanctions,
 EU-China investment deal, climate statement, China GDP, Australian barley); 28 stories, 9 told by 3-6
+outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
+never tuned on.
+news_blind36.json: 65 further real headlines (2018-2026) on talks in every wording: 47 US-China
+(Buenos Aires dinner, Jan 2019 vice-ministerial round extended, Feb/May 2019 rounds, Shanghai, the
+2020 phase-one review postponed, Tai/Yellen/Bessent calls, Woodside, London/Stockholm/Madrid/KL, Busan,
+Trump-Xi calls, the April 2026 Beijing visit, China denying talks) and 18 near-miss negatives (10 none:
+fentanyl working group, Sullivan-Wang Bangkok, law-enforcement and deportation channels, a denial; 8
+tariff-other: Japan, India, Canada-China canola, EU-China EV talks); 32 stories, 11 told by 3-4
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
 never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
