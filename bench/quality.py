@@ -98,6 +98,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind31.json",
     REPO / "bench" / "data" / "news_blind40.json",
     REPO / "bench" / "data" / "news_blind37.json",
+    REPO / "bench" / "data" / "news_blind36.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -270,6 +271,14 @@ November threat, port fees, de minimis closures, exclusion extensions) and 18 ne
 EU, Japan, Canada tariffs, the Supreme Court IEEPA hearing, trade-deficit data, a crane-cost analysis);
 35 stories, 9 told by 3-6 outlets. None in the files above by title or URL, labelled before they were
 scored: a blind test; never tuned on.
+news_blind36.json: 65 further real headlines (2018-2026) on talks in every wording: 47 US-China
+(Buenos Aires dinner, Jan 2019 vice-ministerial round extended, Feb/May 2019 rounds, Shanghai, the
+2020 phase-one review postponed, Tai/Yellen/Bessent calls, Woodside, London/Stockholm/Madrid/KL, Busan,
+Trump-Xi calls, the April 2026 Beijing visit, China denying talks) and 18 near-miss negatives (10 none:
+fentanyl working group, Sullivan-Wang Bangkok, law-enforcement and deportation channels, a denial; 8
+tariff-other: Japan, India, Canada-China canola, EU-China EV talks); 32 stories, 11 told by 3-4
+outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
+never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
