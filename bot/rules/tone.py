@@ -357,6 +357,8 @@ DEFAULT_LEXICON: dict[str, float] = {
     "setback": -0.5,
     "setbacks": -0.5,
     "breaking consensus": -0.8,
+    "baseless": -0.7,
+    "derail*": -0.6,
     "walked away": -0.8,
     "trade war": _FRICTION_WEAK,
     "tensions": -0.3,
