@@ -96,6 +96,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind32.json",
     REPO / "bench" / "data" / "news_blind35.json",
     REPO / "bench" / "data" / "news_blind31.json",
+    REPO / "bench" / "data" / "news_blind38.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -251,6 +252,14 @@ US-China (Huawei foreign-direct-product rule, China's export control law and unr
 rules, the October 2022 chip rules, phase-one purchase shortfalls, Biden-Xi calls and summits, exclusions,
 tariff-cut talk, the Section 301 review) and 16 negatives (TikTok/WeChat orders, Hong Kong sanctions,
 EU-China investment deal, climate statement, China GDP, Australian barley); 28 stories, 9 told by 3-6
+outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
+never tuned on.
+news_blind38.json: 61 further real headlines (2018-2026), truces and easing in every wording: 43
+US-China (Buenos Aires thaw, Osaka, the phase-one delays and signing, China's soybean/pork and chip
+waivers, the halved 2020 tariffs, the Geneva rally and UEL suspension, the 'come down substantially'
+talk, the extension report, Busan, port-fee/Illumina/rare-earth-licence easing, the 2026 extension
+report) and 18 near-miss negatives (US pauses and deals with Canada, Mexico, the UK, Japan and the
+April 2025 pause, China's easing toward Australia, Canada and the EU); 35 stories, 9 told by 3-6
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
 never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
