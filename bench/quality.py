@@ -99,6 +99,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind40.json",
     REPO / "bench" / "data" / "news_blind37.json",
     REPO / "bench" / "data" / "news_blind36.json",
+    REPO / "bench" / "data" / "news_blind38.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -277,6 +278,12 @@ news_blind36.json: 65 further real headlines (2018-2026) on talks in every wordi
 Trump-Xi calls, the April 2026 Beijing visit, China denying talks) and 18 near-miss negatives (10 none:
 fentanyl working group, Sullivan-Wang Bangkok, law-enforcement and deportation channels, a denial; 8
 tariff-other: Japan, India, Canada-China canola, EU-China EV talks); 32 stories, 11 told by 3-4
+news_blind38.json: 61 further real headlines (2018-2026), truces and easing in every wording: 43
+US-China (Buenos Aires thaw, Osaka, the phase-one delays and signing, China's soybean/pork and chip
+waivers, the halved 2020 tariffs, the Geneva rally and UEL suspension, the 'come down substantially'
+talk, the extension report, Busan, port-fee/Illumina/rare-earth-licence easing, the 2026 extension
+report) and 18 near-miss negatives (US pauses and deals with Canada, Mexico, the UK, Japan and the
+April 2025 pause, China's easing toward Australia, Canada and the EU); 35 stories, 9 told by 3-6
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
 never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
