@@ -100,6 +100,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind37.json",
     REPO / "bench" / "data" / "news_blind36.json",
     REPO / "bench" / "data" / "news_blind38.json",
+    REPO / "bench" / "data" / "news_blind39.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -286,6 +287,14 @@ report) and 18 near-miss negatives (US pauses and deals with Canada, Mexico, the
 April 2025 pause, China's easing toward Australia, Canada and the EU); 35 stories, 9 told by 3-6
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test;
 never tuned on.
+news_blind39.json: 64 further real headlines (2018-2026) on export controls both ways, from general
+news outlets: 47 US-China (Fujian Jinhua, ZTE ban and lifting, Huawei/Hikvision/SMIC/Inspur entity
+listings, the October 2022 rules, the AI-diffusion rescission, H20/H200 licences, the affiliates-rule
+pause; China's unreliable entity list, export control law, gallium/graphite/antimony/tungsten/rare-earth
+and drone curbs, the gallium-ban suspension) and 17 near-miss negatives (Japan's curbs on South Korea,
+China's dual-use and rare-earth curbs on Japan, Nexperia, Dutch ASML rules, Russia/Iran controls,
+Xinjiang Magnitsky sanctions); 37 stories, 8 told by 3-4 outlets. None in the files above by title or
+URL, labelled before they were scored: a blind test; never tuned on.
 readout_blind.json: 31 real official readout/statement sentences (2018-2025; MOFCOM, Foreign
 Ministry, Xinhua readouts, Treasury, Commerce, USTR), none in the other sentence files, toned
 before they were scored; read beside news_blind.json by the news_ -> readout_ pairing below,
