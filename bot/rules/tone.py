@@ -209,6 +209,8 @@ DEFAULT_LEXICON: dict[str, float] = {
     "interests of both": 0.6,
     "increase purchases": 0.6,
     "leap forward": 0.6,
+    "come down": 0.5,
+    "coming down": 0.5,
     "reset": 0.5,
     "friends and partners": 0.7,
     "partners and friends": 0.7,
