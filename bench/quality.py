@@ -101,6 +101,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind36.json",
     REPO / "bench" / "data" / "news_blind38.json",
     REPO / "bench" / "data" / "news_blind39.json",
+    REPO / "bench" / "data" / "news_blind43.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -385,7 +386,15 @@ readout_blind33.json: 55 real official sentences (2018-2025; Foreign Ministry sp
 Lin/Guo, MOFCOM on entity listings, chips and the unreliable entity list, Chinese embassy spokespeople
 incl. Liu Pengyu, Commerce/BIS (Ross, Raimondo, Estevez, Lutnick), USTR Section 301 (Greer), Bessent,
 Leavitt, Trump and Xi to reporters; 18 hope, 24 friction, 7 neutral, 6 mixed), none in the other sentence
-files, toned before they were scored; read beside news_blind33.json by the pairing below; never tuned on."""
+files, toned before they were scored; read beside news_blind33.json by the pairing below; never tuned on.
+news_blind43.json: 19 further real headlines (2018-2025): Treasury economic/financial working-group
+meetings, Raimondo-Wang Wentao export-control information exchange, Section 301 exclusion extensions,
+the May 2024 EV tariff hike and China's responses, Trump-Xi calls; 2 negatives (tariff-other: EU EV duties);
+none in the files above by title or URL, labelled before they were scored: a blind test; never tuned on.
+readout_blind43.json: 38 further real official sentences (MOFCOM press conferences 2019, the 2019 white
+paper, Treasury EWG/FWG readouts 2023-2024, MOFCOM/MFA/embassy statements on entity lists and the 2024
+Section 301 increases, USTR exclusions, Trump and Raimondo to reporters), tone labelled before scoring
+(hope 15, friction 15, neutral 6, mixed 2): a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
