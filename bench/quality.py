@@ -101,6 +101,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind36.json",
     REPO / "bench" / "data" / "news_blind38.json",
     REPO / "bench" / "data" / "news_blind39.json",
+    REPO / "bench" / "data" / "news_blind41.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -385,7 +386,12 @@ readout_blind33.json: 55 real official sentences (2018-2025; Foreign Ministry sp
 Lin/Guo, MOFCOM on entity listings, chips and the unreliable entity list, Chinese embassy spokespeople
 incl. Liu Pengyu, Commerce/BIS (Ross, Raimondo, Estevez, Lutnick), USTR Section 301 (Greer), Bessent,
 Leavitt, Trump and Xi to reporters; 18 hope, 24 friction, 7 neutral, 6 mixed), none in the other sentence
-files, toned before they were scored; read beside news_blind33.json by the pairing below; never tuned on."""
+files, toned before they were scored; read beside news_blind33.json by the pairing below; never tuned on.
+news_blind41.json: 51 further real headlines (2018-2019; 38 US-China, all labels in feed proportions, less-covered
+weeks, smaller outlets: sorghum case dropped, Xi call, cancelled talks, Beijing rounds, Xinjiang
+blacklist, farm-purchase halt, $300bn tweet, Huawei licence) and 13 near-miss negatives (poultry ban,
+China GDP, Huawei P30, Canada steel safeguard, India and Mexico tariffs); 24 stories, 8 told by 3-4
+outlets; labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
