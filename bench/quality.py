@@ -102,6 +102,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind38.json",
     REPO / "bench" / "data" / "news_blind39.json",
     REPO / "bench" / "data" / "news_blind43.json",
+    REPO / "bench" / "data" / "news_blind41.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -394,7 +395,12 @@ none in the files above by title or URL, labelled before they were scored: a bli
 readout_blind43.json: 38 further real official sentences (MOFCOM press conferences 2019, the 2019 white
 paper, Treasury EWG/FWG readouts 2023-2024, MOFCOM/MFA/embassy statements on entity lists and the 2024
 Section 301 increases, USTR exclusions, Trump and Raimondo to reporters), tone labelled before scoring
-(hope 15, friction 15, neutral 6, mixed 2): a blind test; never tuned on."""
+(hope 15, friction 15, neutral 6, mixed 2): a blind test; never tuned on.
+news_blind41.json: 51 further real headlines (2018-2019; 38 US-China, all labels in feed proportions, less-covered
+weeks, smaller outlets: sorghum case dropped, Xi call, cancelled talks, Beijing rounds, Xinjiang
+blacklist, farm-purchase halt, $300bn tweet, Huawei licence) and 13 near-miss negatives (poultry ban,
+China GDP, Huawei P30, Canada steel safeguard, India and Mexico tariffs); 24 stories, 8 told by 3-4
+outlets; labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
