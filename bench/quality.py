@@ -396,7 +396,8 @@ readout_blind43.json: 38 further real official sentences (MOFCOM press conferenc
 paper, Treasury EWG/FWG readouts 2023-2024, MOFCOM/MFA/embassy statements on entity lists and the 2024
 Section 301 increases, USTR exclusions, Trump and Raimondo to reporters), tone labelled before scoring
 (hope 15, friction 15, neutral 6, mixed 2): a blind test; never tuned on.
-news_blind41.json: 51 further real headlines (2018-2019; 38 US-China, all labels in feed proportions, less-covered
+news_blind41.json: 48 further real headlines (51 scored once; three whose titles had been rebuilt
+from their URLs, not read on the page, were then dropped) (2018-2019; 35 US-China, all labels in feed proportions, less-covered
 weeks, smaller outlets: sorghum case dropped, Xi call, cancelled talks, Beijing rounds, Xinjiang
 blacklist, farm-purchase halt, $300bn tweet, Huawei licence) and 13 near-miss negatives (poultry ban,
 China GDP, Huawei P30, Canada steel safeguard, India and Mexico tariffs); 24 stories, 8 told by 3-4
