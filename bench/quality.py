@@ -101,6 +101,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind36.json",
     REPO / "bench" / "data" / "news_blind38.json",
     REPO / "bench" / "data" / "news_blind39.json",
+    REPO / "bench" / "data" / "news_blind42.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -385,7 +386,14 @@ readout_blind33.json: 55 real official sentences (2018-2025; Foreign Ministry sp
 Lin/Guo, MOFCOM on entity listings, chips and the unreliable entity list, Chinese embassy spokespeople
 incl. Liu Pengyu, Commerce/BIS (Ross, Raimondo, Estevez, Lutnick), USTR Section 301 (Greer), Bessent,
 Leavitt, Trump and Xi to reporters; 18 hope, 24 friction, 7 neutral, 6 mixed), none in the other sentence
-files, toned before they were scored; read beside news_blind33.json by the pairing below; never tuned on."""
+files, toned before they were scored; read beside news_blind33.json by the pairing below; never tuned on.
+news_blind42.json: 41 further real headlines (2023-2025) from smaller outlets and less-covered weeks: 32
+US-China (Raimondo's 2023 visit, Wang Wentao's May 2023 meetings, the Japan/Netherlands chip deal, Woodside,
+the April 2024 Biden-Xi call, Yellen in Beijing, Sullivan-Wang, antimony controls, the December 2024 chip
+curbs, London/Busan talks, the August 2025 truce extension, the metals-ban suspension) and 9 near-miss
+negatives (military talks, China GDP, Huawei Mate 60, EU and Mexico tariffs); 22 stories, 6 told by 3-4
+outlets. None in the files above by title or URL, labelled before they were scored: a blind test; never
+tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
