@@ -103,6 +103,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind39.json",
     REPO / "bench" / "data" / "news_blind43.json",
     REPO / "bench" / "data" / "news_blind41.json",
+    REPO / "bench" / "data" / "news_blind42.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -401,7 +402,14 @@ from their URLs, not read on the page, were then dropped) (2018-2019; 35 US-Chin
 weeks, smaller outlets: sorghum case dropped, Xi call, cancelled talks, Beijing rounds, Xinjiang
 blacklist, farm-purchase halt, $300bn tweet, Huawei licence) and 13 near-miss negatives (poultry ban,
 China GDP, Huawei P30, Canada steel safeguard, India and Mexico tariffs); 24 stories, 8 told by 3-4
-outlets; labelled before they were scored: a blind test; never tuned on."""
+outlets; labelled before they were scored: a blind test; never tuned on.
+news_blind42.json: 41 further real headlines (2023-2025) from smaller outlets and less-covered weeks: 32
+US-China (Raimondo's 2023 visit, Wang Wentao's May 2023 meetings, the Japan/Netherlands chip deal, Woodside,
+the April 2024 Biden-Xi call, Yellen in Beijing, Sullivan-Wang, antimony controls, the December 2024 chip
+curbs, London/Busan talks, the August 2025 truce extension, the metals-ban suspension) and 9 near-miss
+negatives (military talks, China GDP, Huawei Mate 60, EU and Mexico tariffs); 22 stories, 6 told by 3-4
+outlets. None in the files above by title or URL, labelled before they were scored: a blind test; never
+tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
