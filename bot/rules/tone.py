@@ -122,6 +122,8 @@ DEFAULT_LEXICON: dict[str, float] = {
     "reduce tensions": 0.8,
     "reducing tensions": 0.8,
     "calm tensions": 0.8,
+    "cool tensions": 0.8,
+    "cool off tensions": 0.8,
     "de-escalat*": 0.8,
     "open lines of communication": _HOPE,
     "open channels of communication": _HOPE,
