@@ -24,18 +24,13 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 for _name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
     os.environ.pop(_name, None)
 
+from tests.support.botproc import RULE_FILE  # noqa: E402  (after the sys.path line above)
+
 PG_SERVER = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
-TARIFF_RULE = """\
-rules:
-  - id: tariff
-    type: match
-    description: tariff headlines
-    severity: warning
-    key: title
-    any: [tariff*]
-"""
-"""One match rule on any tariff headline: the latency benches (latency.py, push.py) time the path, not the rules."""
+TARIFF_RULE = RULE_FILE
+"""One match rule on any tariff headline (the tests' `RULE_FILE`): the latency benches (latency.py,
+push.py) time the path, not the rules."""
 
 ACTORS = [
     "US", "China", "Beijing", "Washington", "Trump", "Xi", "Commerce", "USTR", "Treasury",

@@ -31,7 +31,7 @@ from pathlib import Path
 import asyncpg
 
 from bot.storage.store import Store
-from tests.support.botproc import BotProcess, rss
+from tests.support.botproc import RULE_FILE, BotProcess, rss
 from tests.support.databases import _asyncpg_dsn
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.feed_server import FeedServer
@@ -46,15 +46,6 @@ CHATS = [7001, 7002, 7003]
 FIRST = {f: [f"{f}: tariff round {10 * k + n} on steel" for n in range(2)] for k, f in enumerate(FEEDS)}
 SECOND = {f: [f"{f}: tariff retaliation {10 * k + n + 5} announced" for n in range(2)] for k, f in enumerate(FEEDS)}
 
-RULES = """\
-rules:
-  - id: tariff-test
-    type: match
-    description: Test tariff headlines
-    severity: warning
-    key: title
-    any: [tariff*]
-"""
 
 
 def _write_rules(folder: Path, feeds: FeedServer) -> Path:
@@ -64,7 +55,7 @@ def _write_rules(folder: Path, feeds: FeedServer) -> Path:
         lines += [f"  - id: {fid}", f'    url: "{feeds.url(f"/{fid}.xml")}"', f"    interval: {INTERVAL}"]
     (folder / "sources.yaml").write_text("\n".join(lines) + "\n")
     (folder / "watchlists.yaml").write_text("watchlists: {}\n")
-    (folder / "rules.yaml").write_text(RULES)
+    (folder / "rules.yaml").write_text(RULE_FILE)
     return folder
 
 
