@@ -104,6 +104,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind43.json",
     REPO / "bench" / "data" / "news_blind41.json",
     REPO / "bench" / "data" / "news_blind42.json",
+    REPO / "bench" / "data" / "news_blind44.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -409,7 +410,19 @@ the April 2024 Biden-Xi call, Yellen in Beijing, Sullivan-Wang, antimony control
 curbs, London/Busan talks, the August 2025 truce extension, the metals-ban suspension) and 9 near-miss
 negatives (military talks, China GDP, Huawei Mate 60, EU and Mexico tariffs); 22 stories, 6 told by 3-4
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test; never
-tuned on."""
+tuned on.
+news_blind44.json: 50 further real headlines (2022-2025) from the tech and semiconductor trade press and
+tech sections (Tom's Hardware, The Verge, HotHardware, ITPro, eeNews Europe, Export Compliance Daily,
+JoongAng, SCMP, Silicon UK, Investopedia and smaller reposts): 33 positives (Nvidia A100/H100 and H20
+licences and the $5.5bn charge, the 15% revenue deal, Moolenaar and expert letters on H20, the BIS licence
+backlog, the 2022/2024/2025 BIS chip packages and entity listings, HBM curbs, the AI diffusion rule, VEU
+waivers revoked for Samsung/SK Hynix, the Huawei Ascend guidance, the affiliates rule and its suspension,
+China's April and October 2025 rare-earth controls, Trump's October 2025 100% tariff and software
+controls, the electronics tariff exemption, the London framework) and 14 near-miss negatives labelled
+none (Dutch ASML rules, Malaysia's AI-chip permits, CAC summoning Nvidia, Huawei Mate 60 teardowns, TSMC
+Arizona, a CHIPS award tracker, Nvidia earnings, a BIS Russia package) plus 3 tariff-other (Trump's
+100% chip tariff threats); 34 stories, 13 told by 2-3 outlets; none in the files above by title or URL,
+labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
