@@ -104,6 +104,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind43.json",
     REPO / "bench" / "data" / "news_blind41.json",
     REPO / "bench" / "data" / "news_blind42.json",
+    REPO / "bench" / "data" / "news_blind45.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -409,7 +410,15 @@ the April 2024 Biden-Xi call, Yellen in Beijing, Sullivan-Wang, antimony control
 curbs, London/Busan talks, the August 2025 truce extension, the metals-ban suspension) and 9 near-miss
 negatives (military talks, China GDP, Huawei Mate 60, EU and Mexico tariffs); 22 stories, 6 told by 3-4
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test; never
-tuned on."""
+tuned on.
+news_blind45.json: 57 further real headlines (2018-2025) from market and business desks (stocks,
+futures, the yuan, Treasuries, oil, gold, soybeans, chip and rare-earth stocks): 39 US-China (China's
+2018/2019/2025 counter-tariffs, the Buenos Aires, Osaka, Geneva and London truces and talks, the Aug 2019
+tariff delay, phase one, Huawei and supercomputer entity lists, the 2022/2025 chip rules, the H20 licence,
+Trump-Xi calls, the Aug 2025 extension, the Oct 2025 rare-earth controls and 100% threat, the Kuala Lumpur
+framework) and 18 near-miss negatives (Fed, jobs, OPEC+, China PMI and stimulus; tariff-other: Canada/Mexico,
+Japan, India, EU EV duties); 38 stories, 13 told by 2-3 outlets. None in the files above by title or URL,
+labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
