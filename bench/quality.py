@@ -105,6 +105,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind41.json",
     REPO / "bench" / "data" / "news_blind42.json",
     REPO / "bench" / "data" / "news_blind44.json",
+    REPO / "bench" / "data" / "news_blind45.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -422,6 +423,14 @@ controls, the electronics tariff exemption, the London framework) and 14 near-mi
 none (Dutch ASML rules, Malaysia's AI-chip permits, CAC summoning Nvidia, Huawei Mate 60 teardowns, TSMC
 Arizona, a CHIPS award tracker, Nvidia earnings, a BIS Russia package) plus 3 tariff-other (Trump's
 100% chip tariff threats); 34 stories, 13 told by 2-3 outlets; none in the files above by title or URL,
+labelled before they were scored: a blind test; never tuned on.
+news_blind45.json: 57 further real headlines (2018-2025) from market and business desks (stocks,
+futures, the yuan, Treasuries, oil, gold, soybeans, chip and rare-earth stocks): 39 US-China (China's
+2018/2019/2025 counter-tariffs, the Buenos Aires, Osaka, Geneva and London truces and talks, the Aug 2019
+tariff delay, phase one, Huawei and supercomputer entity lists, the 2022/2025 chip rules, the H20 licence,
+Trump-Xi calls, the Aug 2025 extension, the Oct 2025 rare-earth controls and 100% threat, the Kuala Lumpur
+framework) and 18 near-miss negatives (Fed, jobs, OPEC+, China PMI and stimulus; tariff-other: Canada/Mexico,
+Japan, India, EU EV duties); 38 stories, 13 told by 2-3 outlets. None in the files above by title or URL,
 labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
