@@ -104,6 +104,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind43.json",
     REPO / "bench" / "data" / "news_blind41.json",
     REPO / "bench" / "data" / "news_blind42.json",
+    REPO / "bench" / "data" / "news_blind47.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -409,7 +410,20 @@ the April 2024 Biden-Xi call, Yellen in Beijing, Sullivan-Wang, antimony control
 curbs, London/Busan talks, the August 2025 truce extension, the metals-ban suspension) and 9 near-miss
 negatives (military talks, China GDP, Huawei Mate 60, EU and Mexico tariffs); 22 stories, 6 told by 3-4
 outlets. None in the files above by title or URL, labelled before they were scored: a blind test; never
-tuned on."""
+tuned on.
+news_blind47.json: 32 further real headlines (2010-2025) whose own wording carries a tone about US-China
+trade: 24 US-China (12 tone-hope, 13 tone-friction, one both: "productive", "constructive", "candid",
+"positive progress", "slams", "warns of retaliation", "bullying", "abuse of state power", with talks,
+export-controls where they apply) and 8 near-miss negatives (tone words about US-China military and
+climate contacts, EU-US steel and trade talks, China-Japan chip curbs); 25 stories, 6 told by 2-3
+outlets; none in the files above by title or URL, labelled before they were scored: a blind test; never
+tuned on.
+readout_blind47.json: 56 further real official sentences (2018-2025; MOFCOM spokespeople and statements,
+Foreign Ministry spokespeople, Chinese embassy remarks, Xinhua readouts of Liu He/He Lifeng calls, Wang
+Wentao-Raimondo readouts from both sides, Treasury readouts, USTR statements and fact sheet, BIS, White
+House fact sheet, Bessent/Yellen/Mnuchin/Greer/Tai/Lutnick quoted word for word; hope 23, friction 23,
+neutral 7, mixed 3; at most 3 from one page), none in the other sentence files, toned before they were
+scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
