@@ -106,6 +106,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind42.json",
     REPO / "bench" / "data" / "news_blind44.json",
     REPO / "bench" / "data" / "news_blind45.json",
+    REPO / "bench" / "data" / "news_blind47.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -431,7 +432,20 @@ tariff delay, phase one, Huawei and supercomputer entity lists, the 2022/2025 ch
 Trump-Xi calls, the Aug 2025 extension, the Oct 2025 rare-earth controls and 100% threat, the Kuala Lumpur
 framework) and 18 near-miss negatives (Fed, jobs, OPEC+, China PMI and stimulus; tariff-other: Canada/Mexico,
 Japan, India, EU EV duties); 38 stories, 13 told by 2-3 outlets. None in the files above by title or URL,
-labelled before they were scored: a blind test; never tuned on."""
+labelled before they were scored: a blind test; never tuned on.
+news_blind47.json: 32 further real headlines (2010-2025) whose own wording carries a tone about US-China
+trade: 24 US-China (12 tone-hope, 13 tone-friction, one both: "productive", "constructive", "candid",
+"positive progress", "slams", "warns of retaliation", "bullying", "abuse of state power", with talks,
+export-controls where they apply) and 8 near-miss negatives (tone words about US-China military and
+climate contacts, EU-US steel and trade talks, China-Japan chip curbs); 25 stories, 6 told by 2-3
+outlets; none in the files above by title or URL, labelled before they were scored: a blind test; never
+tuned on.
+readout_blind47.json: 56 further real official sentences (2018-2025; MOFCOM spokespeople and statements,
+Foreign Ministry spokespeople, Chinese embassy remarks, Xinhua readouts of Liu He/He Lifeng calls, Wang
+Wentao-Raimondo readouts from both sides, Treasury readouts, USTR statements and fact sheet, BIS, White
+House fact sheet, Bessent/Yellen/Mnuchin/Greer/Tai/Lutnick quoted word for word; hope 23, friction 23,
+neutral 7, mixed 3; at most 3 from one page), none in the other sentence files, toned before they were
+scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
