@@ -107,6 +107,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind44.json",
     REPO / "bench" / "data" / "news_blind45.json",
     REPO / "bench" / "data" / "news_blind47.json",
+    REPO / "bench" / "data" / "news_blind46.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -445,7 +446,17 @@ Foreign Ministry spokespeople, Chinese embassy remarks, Xinhua readouts of Liu H
 Wentao-Raimondo readouts from both sides, Treasury readouts, USTR statements and fact sheet, BIS, White
 House fact sheet, Bessent/Yellen/Mnuchin/Greer/Tai/Lutnick quoted word for word; hope 23, friction 23,
 neutral 7, mixed 3; at most 3 from one page), none in the other sentence files, toned before they were
-scored: a blind test; never tuned on."""
+scored: a blind test; never tuned on.
+news_blind46.json: 64 further real headlines (2025-2026) from general news outlets of all kinds (wires via
+reposts, regional and Asian/European English-language press, state media, aggregators): 47 US-China
+(China's Feb/March 2025 counter-tariffs and entity listings, the April 2025 50% threat, de minimis, London
+framework, Stockholm, the August truce extension, Li Chenggang in Washington, chip probes, the September
+Trump-Xi call, port fees and Hanwha sanctions, Kuala Lumpur, Busan and its follow-ups, fentanyl tariff cut,
+rare-earth and port-fee suspensions, general licences, H200, Section 122 and the 2026 Section 301 probes,
+the May 2026 Beijing summit) and 17 near-miss negatives (none / tariff-other: India, Japan, EU steel and
+brandy, Canada-China EV deal, Supreme Court IEEPA case, China GDP and trade data, Taiwan-arms sanctions,
+China-Japan seafood ban, military maritime talks, TikTok); 46 stories, 15 told by 2-3 outlets. None in
+the files above by title or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
