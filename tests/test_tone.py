@@ -204,6 +204,24 @@ def test_a_refused_hope_phrase_is_negated() -> None:
     assert ("never accept any agreement", -0.2) in result.terms
 
 
+def test_a_negated_verb_of_change_leaves_the_phrase_asserted() -> None:
+    # newsflash.one (Reuters), 2018-11-20 (bench/data/news_blind47.json): "failed to alter" negates the
+    # altering; the practices are still called unfair
+    result = SCORER.score("USTR says China has failed to alter 'unfair, unreasonable' trade practices")
+    assert result.tone is Tone.friction
+    assert ("unfair", -0.5) in result.terms
+    # ... while a negator right before the phrase still turns it ("not unfair")
+    assert SCORER.score("The measures are not unfair").tone is Tone.hope
+
+
+def test_sitting_idly_by_refused_is_a_threat() -> None:
+    # Ambassador Xie Feng, Aspen Security Forum, 2023-07-19 (bench/data/readout_blind47.json):
+    # "cannot … sit idly by" promises a reply
+    result = SCORER.score("The Chinese government cannot simply sit idly by,")
+    assert result.tone is Tone.friction
+    assert ("idly by", -0.8) in result.terms
+
+
 def test_quotes_around_words_do_not_hide_phrases() -> None:
     # The China Academy, 2025-06-06 (headline set, ../shared/data)
     result = SCORER.score("A Telling Detail in Trump's 'Very Good' Call with Xi")

@@ -18,7 +18,8 @@ counts as mild friction (weight × -0.5) and a friction term as mild hope (weigh
 -0.4: "does not want to decouple"). A double negative stays a threat: when a
 negated verb of restraint stands between ("does not rule out countermeasures",
 "will not hesitate to retaliate", "will never accept bullying"), the phrase keeps
-its weight. Quote marks around words are ignored ("'Very Good' Call").
+its weight; so does a phrase after a negated verb of change ("failed to alter unfair
+practices"). Quote marks around words are ignored ("'Very Good' Call").
 """
 
 from __future__ import annotations
@@ -212,6 +213,21 @@ DEFAULT_LEXICON: dict[str, float] = {
     "increase purchases": 0.6,
     "leap forward": 0.6,
     "effective communication": 0.6,
+    # communication kept up, in the readouts' words ("will maintain close communication")
+    "close communication": 0.6,
+    "maintain communication": 0.5,
+    # hope named in market and news copy ("Stocks surge as investors pin hopes on … truce",
+    # "yuan soars … on hopes that Trump considering ditching some tariffs")
+    "on hopes": 0.6,
+    "pin hopes": 0.6,
+    "pins hopes": 0.6,
+    "pinning hopes": 0.6,
+    "hopes for": 0.5,
+    "hopes of": 0.5,
+    "hopes that": 0.5,
+    "raises hopes": 0.6,
+    "raised hopes": 0.6,
+    "hopes rise": 0.6,
     "bridge differences": 0.7,
     "bridged differences": 0.7,
     "have a deal": 0.6,
@@ -343,6 +359,10 @@ DEFAULT_LEXICON: dict[str, float] = {
     "dashes hopes": -0.7,
     "dashed hopes": -0.7,
     "dash hopes": -0.7,
+    "hopes fade": -0.6,
+    "fading hopes": -0.6,
+    "dims hopes": -0.6,
+    "dimmed hopes": -0.6,
     "hostility": -0.7,
     "accuses": -0.5,
     "accused": -0.5,
@@ -508,6 +528,40 @@ DEFAULT_LEXICON: dict[str, float] = {
     "cannot give in": -0.6,
     "never give in": -0.6,
     "will not give in": -0.6,
+    # the protest formula ("has expressed strong protest and will make solemn representations")
+    "solemn representations": _FRICTION_FORMULAS,
+    "stern representations": _FRICTION_FORMULAS,
+    "lodge* representations": -0.8,
+    "strong protest*": 0.9 * _FRICTION_FORMULAS,
+    "lodge* protest*": -0.8,
+    "lodge* a protest": -0.8,
+    # blame for starting the trade war ("This tariff war was initiated by the United States",
+    # "capriciously initiate the trade war")
+    "initiat* the trade war": -0.8,
+    "initiat* a trade war": -0.8,
+    "started the trade war": -0.8,
+    "started a trade war": -0.8,
+    "provoked the trade war": -0.8,
+    "provoked a trade war": -0.8,
+    "launched the trade war": -0.8,
+    "launched a trade war": -0.8,
+    "war was initiated": -0.8,
+    "war was started": -0.8,
+    "war was provoked": -0.8,
+    "war was launched": -0.8,
+    # the consensus broken, not reached ("ignored the consensus already reached")
+    "ignor* the consensus": -1.0,
+    "violat* the consensus": -1.0,
+    "abandon* the consensus": -1.0,
+    "went back on": -0.6,
+    "backtrack*": -0.6,
+    "fight it to the end": -1.2,
+    "fight until the end": -1.2,
+    # the threat of a reply ("cannot simply sit idly by", "will not stand idly by"); the phrase
+    # starts after the verb, so "sit"/"stand" keep a negator from turning it
+    "idly by": -0.8,
+    "unreasonable": -0.5,
+    "power grab": -0.7,
 }
 
 _NEGATORS = frozenset(
@@ -555,6 +609,35 @@ _RESTRAINT = frozenset(
 )
 """After a negator these make a double negative or no negation at all ("not rule out
 countermeasures", "will never accept bullying", "not only"): the phrase keeps its weight."""
+_CHANGE = frozenset(
+    {
+        "alter",
+        "change",
+        "changed",
+        "stop",
+        "stopped",
+        "end",
+        "ended",
+        "correct",
+        "corrected",
+        "rectify",
+        "rectified",
+        "address",
+        "addressed",
+        "fix",
+        "remove",
+        "removed",
+        "abandon",
+        "abandoned",
+        "reverse",
+        "reversed",
+        "cease",
+        "halt",
+        "curb",
+    }
+)
+"""After a negator these take the negation themselves: the phrase after them is asserted
+("has failed to alter 'unfair' practices", "did not stop its bullying"), so it keeps its weight."""
 _REFUSAL = frozenset({"accept", "tolerate", "allow", "stand", "sit", "back"})
 """Restraint verbs that refuse: they keep a friction phrase ("will never accept bullying"), but
 a hope phrase they refuse is negated ("will never accept any agreement that undermines …")."""
@@ -714,6 +797,8 @@ def _negator_before(text: str, start: int, *, hope: bool = False) -> str | None:
         elif word in _NEGATORS or word.endswith("n't"):
             negator = word
         if negator is not None:
+            if any(w in _CHANGE for w in words[i + 1 :]):
+                return None
             restraint = [w for w in words[i + 1 :] if w in _RESTRAINT]
             if restraint and not (hope and all(w in _REFUSAL for w in restraint)):
                 return None
