@@ -108,6 +108,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind45.json",
     REPO / "bench" / "data" / "news_blind47.json",
     REPO / "bench" / "data" / "news_blind46.json",
+    REPO / "bench" / "data" / "news_blind50.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -456,7 +457,21 @@ rare-earth and port-fee suspensions, general licences, H200, Section 122 and the
 the May 2026 Beijing summit) and 17 near-miss negatives (none / tariff-other: India, Japan, EU steel and
 brandy, Canada-China EV deal, Supreme Court IEEPA case, China GDP and trade data, Taiwan-arms sanctions,
 China-Japan seafood ban, military maritime talks, TikTok); 46 stories, 15 told by 2-3 outlets. None in
-the files above by title or URL, labelled before they were scored: a blind test; never tuned on."""
+the files above by title or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind50.json: 47 further real headlines (2018-2025) from industry and sector press (farm press on
+soybeans, pork, sorghum and LNG; apparel and retail trade press; freight and shipping press on port fees,
+de minimis and the Geneva truce; metals, solar, auto and export-compliance press): 34 US-China (China's
+2018/2019 counter-tariffs and 2025 port fees, US tariff steps, 2024 Section 301 EV hikes, port-fee
+actions, soybean tariff waivers, truces, talks, gallium/antimony/rare-earth and chip controls) and 13
+near-miss negatives (USDA trade aid, Red Sea freight rates, Brazil soy, PV oversupply, an antimony pricing
+notice; tariff-other: China's tariff cuts for Asian feed, US duties on Southeast Asian solar, Turkey's car
+tariff); 40 stories, 6 told by 2-3 outlets; none in the files above by title, labelled before they were
+scored: a blind test; never tuned on.
+readout_blind50.json: 34 further real official sentences (2018-2025; MOFCOM and Foreign Ministry
+spokespeople, Chinese embassy spokesperson Liu Pengyu, State Department readouts of Blinken and Rubio
+meetings with Wang Yi, Treasury and Commerce/BIS releases, USTR Lighthizer; hope 13, friction 12,
+neutral 7, mixed 2; at most 3 from one page), none in the other sentence files, toned before they were
+scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
