@@ -109,6 +109,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind47.json",
     REPO / "bench" / "data" / "news_blind46.json",
     REPO / "bench" / "data" / "news_blind50.json",
+    REPO / "bench" / "data" / "news_blind48.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -471,7 +472,17 @@ readout_blind50.json: 34 further real official sentences (2018-2025; MOFCOM and 
 spokespeople, Chinese embassy spokesperson Liu Pengyu, State Department readouts of Blinken and Rubio
 meetings with Wang Yi, Treasury and Commerce/BIS releases, USTR Lighthizer; hope 13, friction 12,
 neutral 7, mixed 2; at most 3 from one page), none in the other sentence files, toned before they were
-scored: a blind test; never tuned on."""
+scored: a blind test; never tuned on.
+news_blind48.json: 56 further real headlines published 2018-2019 only, from general news outlets of all
+kinds (wires, broadcasters, regional/local papers, Asian, Pakistani, Nigerian and Indian press, state
+media, aggregators): 38 US-China (the $200bn 25% hike and Aug 2019 30% raise, China's 128-product,
+$60bn and $75bn counters, unreliable entity list, rare-earth threat, the May 2018 "on hold" pause,
+China's car-tariff and Dec 15 suspensions, the Feb 2019 deadline extension, Aug 2019 phone/laptop delay,
+exclusions, ZTE, Fujian Jinhua, Hikvision, Huawei licence and Osaka easing, Beijing/Washington rounds,
+the white paper and the PBOC's answer to the manipulator label) and 18 near-miss negatives (military
+contacts, Huawei Mate 30, NBA/CCTV, Hong Kong, Meng Wanzhou, USMCA, US-Japan deal, China data;
+tariff-other: EU/Japan auto delay, India duties); 37 stories, 14 told by 2-3 outlets; none in the files
+above by title or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
