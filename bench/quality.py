@@ -107,6 +107,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind44.json",
     REPO / "bench" / "data" / "news_blind45.json",
     REPO / "bench" / "data" / "news_blind47.json",
+    REPO / "bench" / "data" / "news_blind49.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -445,7 +446,16 @@ Foreign Ministry spokespeople, Chinese embassy remarks, Xinhua readouts of Liu H
 Wentao-Raimondo readouts from both sides, Treasury readouts, USTR statements and fact sheet, BIS, White
 House fact sheet, Bessent/Yellen/Mnuchin/Greer/Tai/Lutnick quoted word for word; hope 23, friction 23,
 neutral 7, mixed 3; at most 3 from one page), none in the other sentence files, toned before they were
-scored: a blind test; never tuned on."""
+scored: a blind test; never tuned on.
+news_blind49.json: 56 further real headlines (2020-2024) from general news outlets of all kinds (wires,
+broadcasters, regional and Asian papers, state media, aggregators, small sites): 40 US-China (phase-one
+signing, the Aug 2020 phase-one review call, COVID 301 exclusions, the May, Sep and Dec 2024 301 hikes, the
+steel-tariff call, the Micron review, China's unreliable-entity rules and listings and sanctions on US defence
+firms, US entity listings 2020-2024 and the Huawei licence revocation, Liu He/Tai/Yellen/Raimondo/Wang Wentao
+talks, Biden-Xi calls and the 2021 virtual summit) and 16 near-miss negatives (none: military, AI and
+counternarcotics talks, the TikTok law, China GDP and exports, Huawei phone launches; tariff-other: Turkey,
+Brazil, Mexico, Indonesia tariffs on Chinese goods); 45 stories, 10 told by 2-3 outlets; none in the files
+above by title or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
