@@ -110,6 +110,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind46.json",
     REPO / "bench" / "data" / "news_blind50.json",
     REPO / "bench" / "data" / "news_blind48.json",
+    REPO / "bench" / "data" / "news_blind49.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -482,6 +483,14 @@ exclusions, ZTE, Fujian Jinhua, Hikvision, Huawei licence and Osaka easing, Beij
 the white paper and the PBOC's answer to the manipulator label) and 18 near-miss negatives (military
 contacts, Huawei Mate 30, NBA/CCTV, Hong Kong, Meng Wanzhou, USMCA, US-Japan deal, China data;
 tariff-other: EU/Japan auto delay, India duties); 37 stories, 14 told by 2-3 outlets; none in the files
+news_blind49.json: 56 further real headlines (2020-2024) from general news outlets of all kinds (wires,
+broadcasters, regional and Asian papers, state media, aggregators, small sites): 40 US-China (phase-one
+signing, the Aug 2020 phase-one review call, COVID 301 exclusions, the May, Sep and Dec 2024 301 hikes, the
+steel-tariff call, the Micron review, China's unreliable-entity rules and listings and sanctions on US defence
+firms, US entity listings 2020-2024 and the Huawei licence revocation, Liu He/Tai/Yellen/Raimondo/Wang Wentao
+talks, Biden-Xi calls and the 2021 virtual summit) and 16 near-miss negatives (none: military, AI and
+counternarcotics talks, the TikTok law, China GDP and exports, Huawei phone launches; tariff-other: Turkey,
+Brazil, Mexico, Indonesia tariffs on Chinese goods); 45 stories, 10 told by 2-3 outlets; none in the files
 above by title or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
