@@ -222,6 +222,13 @@ def test_sitting_idly_by_refused_is_a_threat() -> None:
     assert ("idly by", -0.8) in result.terms
 
 
+def test_reneging_is_a_reproach_renegotiating_is_not() -> None:
+    # 2018-2019 archive (../shared/data/trump_tweets_2018_2019.csv): "renegotiated" must not read
+    # as "reneged"
+    assert SCORER.score("They have reneged on the commitments they made").tone is Tone.friction
+    assert SCORER.score("the deal will be renegotiated").tone is Tone.neutral
+
+
 def test_quotes_around_words_do_not_hide_phrases() -> None:
     # The China Academy, 2025-06-06 (headline set, ../shared/data)
     result = SCORER.score("A Telling Detail in Trump's 'Very Good' Call with Xi")

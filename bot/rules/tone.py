@@ -187,9 +187,14 @@ DEFAULT_LEXICON: dict[str, float] = {
     "close to a deal": 0.5,
     # an end to the trade war ("signs that the trade war could be ending", "call off their trade war")
     "end the trade war": 0.7,
+    "end trade war": 0.7,
+    "ending the trade war": 0.7,
     "end to the trade war": 0.7,
     "call off": 0.5,
     "stop the trade war": 0.7,
+    # the channels kept open ("emphasized the importance of keeping channels of communication open")
+    "channels of communication": 0.6,
+    "lines of communication": 0.6,
     "back on track": 0.7,
     # confidence about a deal, in the advisers' words ("Kudlow staying 'bullish'", "'Great
     # Progress'", "'Closer and Closer'", "open to talks")
@@ -561,6 +566,27 @@ DEFAULT_LEXICON: dict[str, float] = {
     # starts after the verb, so "sit"/"stand" keep a negator from turning it
     "idly by": -0.8,
     "unreasonable": -0.5,
+    # a reproach turned back ("China rebuffs US criticism …, says Washington is shifting blame",
+    # "document blaming America for the trade war")
+    "rebuff*": -0.6,
+    "reject*": -0.5,
+    "shift* blame": -0.6,
+    "shifting the blame": -0.6,
+    "blaming": -0.5,
+    "blames": -0.5,
+    "strongly protest*": 0.9 * _FRICTION_FORMULAS,
+    # commitments and agreements worn away ("an erosion in commitments", "retreating from
+    # commitments", "with complete disregard", "wider relationship crumbles")
+    "disregard*": -0.7,
+    "retreat* from": -0.6,
+    "erosion": -0.5,
+    # (not "reneg*": "renegotiate" is no reproach)
+    "renege": -0.7,
+    "reneged": -0.7,
+    "reneges": -0.7,
+    "reneging": -0.7,
+    "crumbl*": -0.6,
+    "not worked": -0.5,
     "power grab": -0.7,
 }
 
