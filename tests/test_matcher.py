@@ -333,6 +333,19 @@ def test_ignore_in_does_not_touch_none_lists() -> None:
     assert cond.test("United States tariffs on $34B Chinese imports take effect") == ["tariffs"]
 
 
+def test_a_group_in_a_none_list_may_set_its_own_ignore_in() -> None:
+    refused = Condition.build(any=[t("roll back")], ignore=["negated"])
+    cond = Condition.build(any=[t("tariff*")], none=[refused], ignore=["negated"])
+    # bench/data/news_blind37.json (2025-04-07): the climb-down is the condition of a threat
+    # (the engine folds the typographic apostrophe before matching, as here)
+    text = normalize_text(
+        "Trump Threatens 50% Tariff on Chinese Goods if China Doesn’t Roll Back Existing Duties"
+    )
+    assert cond.test(text) == ["Tariff"]
+    # ... while a climb-down said outright still vetoes
+    assert cond.test("US agrees to roll back tariffs on Chinese goods") is None
+
+
 def test_near_needs_feed_the_prefilter() -> None:
     cond = near(["tariff*"], ["Beijing", "China"])
     needs = cond.needs()
