@@ -111,6 +111,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind50.json",
     REPO / "bench" / "data" / "news_blind48.json",
     REPO / "bench" / "data" / "news_blind49.json",
+    REPO / "bench" / "data" / "news_blind51.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -491,7 +492,18 @@ firms, US entity listings 2020-2024 and the Huawei licence revocation, Liu He/Ta
 talks, Biden-Xi calls and the 2021 virtual summit) and 16 near-miss negatives (none: military, AI and
 counternarcotics talks, the TikTok law, China GDP and exports, Huawei phone launches; tariff-other: Turkey,
 Brazil, Mexico, Indonesia tariffs on Chinese goods); 45 stories, 10 told by 2-3 outlets; none in the files
-above by title or URL, labelled before they were scored: a blind test; never tuned on."""
+above by title or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind51.json: 56 further real headlines (2018-2026) from wires and broadcasters as they appear on their
+sites, in feeds or in syndication (AP on local TV/radio sites, Reuters, AFP, Bloomberg, NPR and member
+stations, CBS, NBC, CNBC, CBC, BBC, Sky News, DW, Al Jazeera, CNA, CGTN, NHK, RTHK, Metro Radio HK): 42
+US-China (2018 retaliation vows and the May 2018 "on hold" pause, 2019 talks rounds in Washington, Beijing
+and Shanghai, the Osaka truce, Huawei licence extension, China's 2019 exclusions and 2020 farm-buy halt,
+the 2020 military end-user list, 2023 gallium curbs, 2024 antimony, 2025 fentanyl tariffs, 125% counter,
+electronics exemptions, AI-chip rule, rare-earth controls and 100% threat) and 14 near-miss negatives
+(none / tariff-other: HK electricity tariffs, Blinken balloon postponement, Rubio student visas, South China
+Sea, EU-China summit, Xi-Putin, Russia-China drills, China's export list for Japanese entities; EU EV vote,
+EU brandy duties, Japan and Brazil US tariffs); 46 stories, 10 told by 2 outlets; none in the files above
+by title or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
