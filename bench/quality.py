@@ -112,6 +112,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind48.json",
     REPO / "bench" / "data" / "news_blind49.json",
     REPO / "bench" / "data" / "news_blind51.json",
+    REPO / "bench" / "data" / "news_blind52.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -503,7 +504,19 @@ electronics exemptions, AI-chip rule, rare-earth controls and 100% threat) and 1
 (none / tariff-other: HK electricity tariffs, Blinken balloon postponement, Rubio student visas, South China
 Sea, EU-China summit, Xi-Putin, Russia-China drills, China's export list for Japanese entities; EU EV vote,
 EU brandy duties, Japan and Brazil US tariffs); 46 stories, 10 told by 2 outlets; none in the files above
-by title or URL, labelled before they were scored: a blind test; never tuned on."""
+by title or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind52.json: 56 further real headlines (2018-2026) from Asia-Pacific English-language press (Straits
+Times, Business Times, CNA, SCMP, EJ Insight, Nikkei Asia, Japan News, Nippon.com/Kyodo, Korea JoongAng Daily,
+Korea Economic Daily, Korea Bizwire, Yonhap via Korea News Gazette, The Star Malaysia, Bangkok Post,
+Kaohoon, Jakarta Globe, Jawawa, Manila Bulletin, Vietnam Times, Viet Nam News, Vietnam Plus, Focus Taiwan,
+AFR, The Age, Business Standard, Mint, Moneycontrol and other Indian papers, some via reposts/mirrors): 40
+US-China (China's 2018 and 2025 counter-tariffs, the 2018-2019 and 2025 US tariff steps, Buenos Aires,
+phase one, the 2019 talks, Geneva/Stockholm/Kuala Lumpur, Gyeongju, US chip curbs and the Samsung/SK hynix
+VEU waivers, allies' chip curbs, China's gallium and rare-earth controls) and 16 near-miss negatives
+(none: South China Sea, North Korea, China-Australia and China-Japan ties, Japan's own chip-tool curbs,
+India's Russian oil, Thai-US talks; tariff-other: Malaysian duties on Chinese steel, US tariff deals with
+Korea, Taiwan, Thailand and Indonesia); 49 stories, 6 told by 2-3 outlets; none in the files above by title
+or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
