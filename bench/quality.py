@@ -111,6 +111,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind50.json",
     REPO / "bench" / "data" / "news_blind48.json",
     REPO / "bench" / "data" / "news_blind49.json",
+    REPO / "bench" / "data" / "news_blind53.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -491,7 +492,20 @@ firms, US entity listings 2020-2024 and the Huawei licence revocation, Liu He/Ta
 talks, Biden-Xi calls and the 2021 virtual summit) and 16 near-miss negatives (none: military, AI and
 counternarcotics talks, the TikTok law, China GDP and exports, Huawei phone launches; tariff-other: Turkey,
 Brazil, Mexico, Indonesia tariffs on Chinese goods); 45 stories, 10 told by 2-3 outlets; none in the files
-above by title or URL, labelled before they were scored: a blind test; never tuned on."""
+above by title or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind53.json: 60 further real headlines (2018-2025) in the forms real feeds carry besides plain
+reports: explainers ("Where Trump's new China tariffs will hit consumers", "What is 'de minimis' ...?"),
+questions, live-blog titles ("Trump tariffs live updates: ..."), timelines ("US-China Chip War Timeline:
+..."), colon/dash leads, quotes as headlines ("“If War Is What The U.S. Wants, ...”: ..."), newsletter and
+podcast titles (OZY daily brief, "Episode 102: ..."), all-caps "BREAKING:" and title-case wire flashes: 41
+US-China (2018-2019 tariff rounds and China's counters, the G20 truce, Osaka, Huawei entity list, phase
+one, the 2021 Biden-Xi call, 2022 chip rules, gallium controls, de minimis, China's 2025 counter-measures
+and "fight to the end" vows, 145%, H20 licence and its lifting, Geneva, Busan, the H200 decision) and 19
+near-miss negatives in the same forms (none: TikTok explainers, Taiwan-drill explainers, China's economy
+and GDP, US-China climate dealmaking, a podcast on a second Trump term, a "thaw" analysis, US export controls
+on Russia, a Huawei Mate rumour; tariff-other: EU EV duties, India, Japan and Canada tariffs); 49 stories,
+8 told by 2-3 outlets; none in the files above by title or URL, labelled before they were scored: a blind
+test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
