@@ -113,6 +113,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind49.json",
     REPO / "bench" / "data" / "news_blind51.json",
     REPO / "bench" / "data" / "news_blind52.json",
+    REPO / "bench" / "data" / "news_blind53.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -516,7 +517,20 @@ VEU waivers, allies' chip curbs, China's gallium and rare-earth controls) and 16
 (none: South China Sea, North Korea, China-Australia and China-Japan ties, Japan's own chip-tool curbs,
 India's Russian oil, Thai-US talks; tariff-other: Malaysian duties on Chinese steel, US tariff deals with
 Korea, Taiwan, Thailand and Indonesia); 49 stories, 6 told by 2-3 outlets; none in the files above by title
-or URL, labelled before they were scored: a blind test; never tuned on."""
+or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind53.json: 60 further real headlines (2018-2025) in the forms real feeds carry besides plain
+reports: explainers ("Where Trump's new China tariffs will hit consumers", "What is 'de minimis' ...?"),
+questions, live-blog titles ("Trump tariffs live updates: ..."), timelines ("US-China Chip War Timeline:
+..."), colon/dash leads, quotes as headlines ("“If War Is What The U.S. Wants, ...”: ..."), newsletter and
+podcast titles (OZY daily brief, "Episode 102: ..."), all-caps "BREAKING:" and title-case wire flashes: 41
+US-China (2018-2019 tariff rounds and China's counters, the G20 truce, Osaka, Huawei entity list, phase
+one, the 2021 Biden-Xi call, 2022 chip rules, gallium controls, de minimis, China's 2025 counter-measures
+and "fight to the end" vows, 145%, H20 licence and its lifting, Geneva, Busan, the H200 decision) and 19
+near-miss negatives in the same forms (none: TikTok explainers, Taiwan-drill explainers, China's economy
+and GDP, US-China climate dealmaking, a podcast on a second Trump term, a "thaw" analysis, US export controls
+on Russia, a Huawei Mate rumour; tariff-other: EU EV duties, India, Japan and Canada tariffs); 49 stories,
+8 told by 2-3 outlets; none in the files above by title or URL, labelled before they were scored: a blind
+test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
