@@ -111,6 +111,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind50.json",
     REPO / "bench" / "data" / "news_blind48.json",
     REPO / "bench" / "data" / "news_blind49.json",
+    REPO / "bench" / "data" / "news_blind54.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -491,7 +492,21 @@ firms, US entity listings 2020-2024 and the Huawei licence revocation, Liu He/Ta
 talks, Biden-Xi calls and the 2021 virtual summit) and 16 near-miss negatives (none: military, AI and
 counternarcotics talks, the TikTok law, China GDP and exports, Huawei phone launches; tariff-other: Turkey,
 Brazil, Mexico, Indonesia tariffs on Chinese goods); 45 stories, 10 told by 2-3 outlets; none in the files
-above by title or URL, labelled before they were scored: a blind test; never tuned on."""
+above by title or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind54.json: 35 further real headlines (2018-2026) reporting what US officials said about China
+trade, tone in the headline's own words (Mnuchin, Ross, Lighthizer, Tai, Yellen, Raimondo, Bessent, Greer,
+Lutnick, Blinken, the White House): 26 US-China (talks called productive, hopeful, constructive or
+stalled; tensions to be reduced, very large challenges, a relationship getting more difficult; rare-earth
+controls called aggressive, a power grab, a repudiation of Geneva; tougher chip-control enforcement) and
+9 near-miss negatives (none: Raimondo on Russia export controls and sanctions, Blinken on coercion;
+tariff-other: Greer on EU retaliation and tariffs as a tool, Lutnick on Canada/Mexico, Bessent on India's
+Russian oil); 32 stories, 3 told by 2 outlets; none in the files above by title, labelled before they
+were scored: a blind test; never tuned on.
+readout_blind54.json: 54 further real US-side official sentences (2018-2026; Treasury readouts and
+remarks of Mnuchin, Yellen and Bessent, USTR Lighthizer, Tai and Greer, Commerce/BIS releases and
+Ross, Raimondo and Lutnick interviews, Trump and Blinken remarks, a joint US statement on rare earths;
+hope 22, friction 21, neutral 8, mixed 3; at most 3 from one page), none in the other sentence files,
+toned before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
