@@ -114,6 +114,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind51.json",
     REPO / "bench" / "data" / "news_blind52.json",
     REPO / "bench" / "data" / "news_blind53.json",
+    REPO / "bench" / "data" / "news_blind54.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -530,7 +531,21 @@ near-miss negatives in the same forms (none: TikTok explainers, Taiwan-drill exp
 and GDP, US-China climate dealmaking, a podcast on a second Trump term, a "thaw" analysis, US export controls
 on Russia, a Huawei Mate rumour; tariff-other: EU EV duties, India, Japan and Canada tariffs); 49 stories,
 8 told by 2-3 outlets; none in the files above by title or URL, labelled before they were scored: a blind
-test; never tuned on."""
+test; never tuned on.
+news_blind54.json: 35 further real headlines (2018-2026) reporting what US officials said about China
+trade, tone in the headline's own words (Mnuchin, Ross, Lighthizer, Tai, Yellen, Raimondo, Bessent, Greer,
+Lutnick, Blinken, the White House): 26 US-China (talks called productive, hopeful, constructive or
+stalled; tensions to be reduced, very large challenges, a relationship getting more difficult; rare-earth
+controls called aggressive, a power grab, a repudiation of Geneva; tougher chip-control enforcement) and
+9 near-miss negatives (none: Raimondo on Russia export controls and sanctions, Blinken on coercion;
+tariff-other: Greer on EU retaliation and tariffs as a tool, Lutnick on Canada/Mexico, Bessent on India's
+Russian oil); 32 stories, 3 told by 2 outlets; none in the files above by title, labelled before they
+were scored: a blind test; never tuned on.
+readout_blind54.json: 54 further real US-side official sentences (2018-2026; Treasury readouts and
+remarks of Mnuchin, Yellen and Bessent, USTR Lighthizer, Tai and Greer, Commerce/BIS releases and
+Ross, Raimondo and Lutnick interviews, Trump and Blinken remarks, a joint US statement on rare earths;
+hope 22, friction 21, neutral 8, mixed 3; at most 3 from one page), none in the other sentence files,
+toned before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
