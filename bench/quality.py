@@ -111,6 +111,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind50.json",
     REPO / "bench" / "data" / "news_blind48.json",
     REPO / "bench" / "data" / "news_blind49.json",
+    REPO / "bench" / "data" / "news_blind55.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -491,7 +492,21 @@ firms, US entity listings 2020-2024 and the Huawei licence revocation, Liu He/Ta
 talks, Biden-Xi calls and the 2021 virtual summit) and 16 near-miss negatives (none: military, AI and
 counternarcotics talks, the TikTok law, China GDP and exports, Huawei phone launches; tariff-other: Turkey,
 Brazil, Mexico, Indonesia tariffs on Chinese goods); 45 stories, 10 told by 2-3 outlets; none in the files
-above by title or URL, labelled before they were scored: a blind test; never tuned on."""
+above by title or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind55.json: 42 further real headlines (2018-2025) from Chinese official and state media in English
+only (Xinhua and its mirrors, CGTN, China Daily, Global Times, People's Daily, Ecns, China Plus, Shine,
+China.org.cn/gov.cn, SAFE/PBOC): 32 US-China (USTR 301 list, $200bn list, 2025 tariff hikes as reported
+by Beijing, China's 2018 counter-lists, port fees, exclusions and the 2019 USTR exclusion process,
+gallium/germanium and mineral-smuggling controls, Washington rounds, phase-one signing, Geneva, Stockholm,
+Kuala Lumpur, the Perdue meeting, the 2019 currency-manipulator label; commentaries carrying tone) and 10
+near-miss negatives (none: ASEAN FTA, China trade and GDP data, China-Africa trade, Belt and Road, China-EU
+summits, defence policy talks, pandas, the economic work conference); 37 stories, 4 told by 2-3 outlets;
+none in the files above by title, labelled before they were scored: a blind test; never tuned on.
+readout_blind55.json: 40 further real official sentences (2018-2025; MOFCOM spokespeople Gao Feng, Shu
+Jueting, He Yongqian and unnamed, Foreign Ministry spokespeople Lu Kang, Geng Shuang, Mao Ning, Tariff
+Commission, PBOC, Vice Finance Minister Zhu Guangyao, Liu He, He Lifeng, Li Chenggang, Xi Jinping's messages
+and calls; hope 15, friction 21, neutral 4; at most 3 from one page), none in the other sentence files,
+toned before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
