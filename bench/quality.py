@@ -495,11 +495,11 @@ Brazil, Mexico, Indonesia tariffs on Chinese goods); 45 stories, 10 told by 2-3 
 above by title or URL, labelled before they were scored: a blind test; never tuned on.
 news_blind55.json: 42 further real headlines (2018-2025) from Chinese official and state media in English
 only (Xinhua and its mirrors, CGTN, China Daily, Global Times, People's Daily, Ecns, China Plus, Shine,
-China.org.cn/gov.cn, SAFE/PBOC): 32 US-China (USTR 301 list, $200bn list, 2025 tariff hikes as reported
+China.org.cn/gov.cn, SAFE/PBOC): 31 US-China (USTR 301 list, $200bn list, 2025 tariff hikes as reported
 by Beijing, China's 2018 counter-lists, port fees, exclusions and the 2019 USTR exclusion process,
 gallium/germanium and mineral-smuggling controls, Washington rounds, phase-one signing, Geneva, Stockholm,
-Kuala Lumpur, the Perdue meeting, the 2019 currency-manipulator label; commentaries carrying tone) and 10
-near-miss negatives (none: ASEAN FTA, China trade and GDP data, China-Africa trade, Belt and Road, China-EU
+Kuala Lumpur, the Perdue meeting, the 2019 currency-manipulator label; commentaries carrying tone) and 11
+near-miss negatives (none: ASEAN FTA, China trade and GDP data, China-Africa trade, Belt and Road, two China-EU
 summits, defence policy talks, pandas, the economic work conference); 37 stories, 4 told by 2-3 outlets;
 none in the files above by title, labelled before they were scored: a blind test; never tuned on.
 readout_blind55.json: 40 further real official sentences (2018-2025; MOFCOM spokespeople Gao Feng, Shu
