@@ -115,6 +115,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind52.json",
     REPO / "bench" / "data" / "news_blind53.json",
     REPO / "bench" / "data" / "news_blind54.json",
+    REPO / "bench" / "data" / "news_blind55.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -545,6 +546,19 @@ readout_blind54.json: 54 further real US-side official sentences (2018-2026; Tre
 remarks of Mnuchin, Yellen and Bessent, USTR Lighthizer, Tai and Greer, Commerce/BIS releases and
 Ross, Raimondo and Lutnick interviews, Trump and Blinken remarks, a joint US statement on rare earths;
 hope 22, friction 21, neutral 8, mixed 3; at most 3 from one page), none in the other sentence files,
+news_blind55.json: 42 further real headlines (2018-2025) from Chinese official and state media in English
+only (Xinhua and its mirrors, CGTN, China Daily, Global Times, People's Daily, Ecns, China Plus, Shine,
+China.org.cn/gov.cn, SAFE/PBOC): 31 US-China (USTR 301 list, $200bn list, 2025 tariff hikes as reported
+by Beijing, China's 2018 counter-lists, port fees, exclusions and the 2019 USTR exclusion process,
+gallium/germanium and mineral-smuggling controls, Washington rounds, phase-one signing, Geneva, Stockholm,
+Kuala Lumpur, the Perdue meeting, the 2019 currency-manipulator label; commentaries carrying tone) and 11
+near-miss negatives (none: ASEAN FTA, China trade and GDP data, China-Africa trade, Belt and Road, two China-EU
+summits, defence policy talks, pandas, the economic work conference); 37 stories, 4 told by 2-3 outlets;
+none in the files above by title, labelled before they were scored: a blind test; never tuned on.
+readout_blind55.json: 40 further real official sentences (2018-2025; MOFCOM spokespeople Gao Feng, Shu
+Jueting, He Yongqian and unnamed, Foreign Ministry spokespeople Lu Kang, Geng Shuang, Mao Ning, Tariff
+Commission, PBOC, Vice Finance Minister Zhu Guangyao, Liu He, He Lifeng, Li Chenggang, Xi Jinping's messages
+and calls; hope 15, friction 21, neutral 4; at most 3 from one page), none in the other sentence files,
 toned before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
