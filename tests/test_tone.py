@@ -229,6 +229,14 @@ def test_reneging_is_a_reproach_renegotiating_is_not() -> None:
     assert SCORER.score("the deal will be renegotiated").tone is Tone.neutral
 
 
+def test_a_relationship_getting_more_difficult_is_friction_a_deals_difficult_points_are_not() -> None:
+    # CNA (Reuters), 2022-02-25 (bench/data/news_blind54.json), against a post of the 2018-2019
+    # archive (2019-01-31, trump_tweets_2018_2019.csv)
+    assert SCORER.score('US trade relationship with China "getting more difficult" - USTR').tone is Tone.friction
+    text = "agree on some of the long standing and more difficult points. Very comprehensive transaction"
+    assert SCORER.score(text).tone is not Tone.friction
+
+
 def test_quotes_around_words_do_not_hide_phrases() -> None:
     # The China Academy, 2025-06-06 (headline set, ../shared/data)
     result = SCORER.score("A Telling Detail in Trump's 'Very Good' Call with Xi")

@@ -195,6 +195,30 @@ DEFAULT_LEXICON: dict[str, float] = {
     # the channels kept open ("emphasized the importance of keeping channels of communication open")
     "channels of communication": 0.6,
     "lines of communication": 0.6,
+    # the US officials' plain words for progress and calm ("Mnuchin says having good
+    # conversations in China", "Tai says she aims to reduce U.S.-China tensions", "Wants to Dial
+    # Down Temperature", "We want China's economy to flourish", "a real structural change",
+    # "a transformative deal that will bring benefits to both countries")
+    "good conversation*": 0.6,
+    "reduce the tensions": 0.8,
+    "reduce US-China tensions": 0.8,
+    "reduce U.S.-China tensions": 0.8,
+    "ease US-China tensions": 0.8,
+    "ease U.S.-China tensions": 0.8,
+    "dial down": 0.6,
+    "lower the temperature": 0.6,
+    "turn down the temperature": 0.6,
+    "flourish": 0.6,
+    "fair deal": 0.5,
+    "structural change*": 0.5,
+    "transformative": 0.6,
+    "benefits to both": 0.8,
+    "benefit to both": 0.8,
+    "greater benefits": 0.5,
+    "stand to benefit": 0.5,
+    "open to discussion*": 0.6,
+    "made headway": 0.6,
+    "making headway": 0.6,
     "back on track": 0.7,
     # confidence about a deal, in the advisers' words ("Kudlow staying 'bullish'", "'Great
     # Progress'", "'Closer and Closer'", "open to talks")
@@ -569,7 +593,9 @@ DEFAULT_LEXICON: dict[str, float] = {
     # a reproach turned back ("China rebuffs US criticism …, says Washington is shifting blame",
     # "document blaming America for the trade war")
     "rebuff*": -0.6,
-    "reject*": -0.5,
+    # the headline's "rejects" (not "reject": "firmly reject the idea that the United States should
+    # decouple" refuses a friction, a double negative)
+    "rejects": -0.5,
     "shift* blame": -0.6,
     "shifting the blame": -0.6,
     "blaming": -0.5,
@@ -587,6 +613,65 @@ DEFAULT_LEXICON: dict[str, float] = {
     "reneging": -0.7,
     "crumbl*": -0.6,
     "not worked": -0.5,
+    # the US officials' plain words for friction ("very large challenges", "getting more
+    # difficult", "level the playing field", "incredibly aggressive", "a repudiation of the …
+    # agreement", "slow-rolling", "talks were going nowhere", "pointed a bazooka at the supply
+    # chain", "totally disproportional", "overcapacity is big problem")
+    "large challenges": -0.6,
+    "serious challenges": -0.6,
+    "big challenges": -0.6,
+    # (not "the more difficult points" of a deal)
+    "getting more difficult": -0.6,
+    "becoming more difficult": -0.6,
+    "become more difficult": -0.6,
+    "grown more difficult": -0.6,
+    "level the playing field": -0.6,
+    "play by the rules": -0.5,
+    "play by our rules": -0.5,
+    "aggressive": -0.5,
+    "repudiat*": -0.7,
+    "slow-roll*": -0.6,
+    "slow roll*": -0.6,
+    "punish*": -0.6,
+    "going nowhere": -0.6,
+    "bazooka": -0.6,
+    "disproportional": -0.6,
+    "disproportionate": -0.6,
+    "fundamental concerns": -0.6,
+    "big problem": -0.5,
+    "serious problem": -0.6,
+    "not going to let": -0.5,
+    # … and China's ("This trade conflict was initiated by the US alone and it is entirely the one
+    # to blame", "hurting itself", "this meaningless tariff numerical game", "arbitrary disruption
+    # and damage", "trade wars have no winners", "makes no sense without sincerity", "refrain from
+    # artificially impeding")
+    "to blame": -0.6,
+    "hurting itself": -0.6,
+    "hurt itself": -0.6,
+    "hurts itself": -0.6,
+    "meaningless": -0.6,
+    "arbitrar*": -0.5,
+    "damage": -0.5,
+    "have no winners": -0.7,
+    "no winners": -0.7,
+    "without sincerity": -0.6,
+    "must be sincerity": -0.5,
+    "imped*": -0.5,
+    "refrain from": -0.5,
+    "denounce*": -0.8,
+    # a dispute that deepens or flares in the news's words ("as US-China tension deepens",
+    # "full-blown trade war", "As China and the US spar", "US-China spat", "showdown with Xi",
+    # "New tariffs dampen hopes of a trade deal")
+    "tension deepens": -0.6,
+    "tensions deepen": -0.6,
+    "deepening tensions": -0.6,
+    "full-blown trade war": -0.6,
+    "spar": -0.6,
+    "spars": -0.6,
+    "sparring": -0.6,
+    "spat": -0.6,
+    "showdown": -0.6,
+    "dampen* hopes": -0.7,
     "power grab": -0.7,
 }
 
