@@ -116,6 +116,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind53.json",
     REPO / "bench" / "data" / "news_blind54.json",
     REPO / "bench" / "data" / "news_blind55.json",
+    REPO / "bench" / "data" / "news_blind58.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -559,7 +560,18 @@ readout_blind55.json: 40 further real official sentences (2018-2025; MOFCOM spok
 Jueting, He Yongqian and unnamed, Foreign Ministry spokespeople Lu Kang, Geng Shuang, Mao Ning, Tariff
 Commission, PBOC, Vice Finance Minister Zhu Guangyao, Liu He, He Lifeng, Li Chenggang, Xi Jinping's messages
 and calls; hope 15, friction 21, neutral 4; at most 3 from one page), none in the other sentence files,
-toned before they were scored: a blind test; never tuned on."""
+toned before they were scored: a blind test; never tuned on.
+news_blind58.json: 58 further real headlines (2024-2026) from small and mid-sized outlets, aggregators,
+law-firm and trade blogs, foreign English-language press and state media: 43 US-China (the 2024 Section 301
+hikes, the Dec 2024 chip controls, Feb-Mar 2025 fentanyl tariffs and China's first responses, the April
+2025 spiral and 'numbers game', de minimis, the 50% threat, London, Stockholm, the truce extension, the
+Nvidia/AMD 15% licences, the 100% threat, Kuala Lumpur, Busan follow-ups, port-fee and metals-ban
+suspensions, the Phase One 301 probe, 2026: the Supreme Court IEEPA ruling and Section 122, the truce-
+extension report, the Beijing summit, China's June 2026 counter-blacklists) and 15 near-miss negatives
+(none: Huawei launches, climate, military and counternarcotics talks, Russia export controls;
+tariff-other: EU EV duties, China's canola duties, Swiss 39%, the US-Japan deal, a China Daily op-ed);
+44 stories, 11 told by 2-3 outlets; none in the files above by title, labelled before they were scored:
+a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
