@@ -117,6 +117,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind54.json",
     REPO / "bench" / "data" / "news_blind55.json",
     REPO / "bench" / "data" / "news_blind58.json",
+    REPO / "bench" / "data" / "news_blind60.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -571,7 +572,20 @@ extension report, the Beijing summit, China's June 2026 counter-blacklists) and 
 (none: Huawei launches, climate, military and counternarcotics talks, Russia export controls;
 tariff-other: EU EV duties, China's canola duties, Swiss 39%, the US-Japan deal, a China Daily op-ed);
 44 stories, 11 told by 2-3 outlets; none in the files above by title, labelled before they were scored:
-a blind test; never tuned on."""
+a blind test; never tuned on.
+news_blind60.json: 27 further real headlines (2018-2026) whose own words carry a tone about US-China trade:
+21 US-China (optimism and upbeat notes on the 2019 and 2025 rounds, progress, a successful framework, an
+expected breakthrough, mutual benefit, China meeting its terms; tensions flaring, trade talks "screwed up",
+chip-restriction blasts, no winners in a tariff war, economic bullying, counteracting tariff threats, a
+nominee standing firm, China's semiconductor threat, "stop helping" China on AI) and 6 near-miss negatives
+(none: US-China military talks to stabilise ties, Canada-India trade tensions, EU and Canada's India deals,
+the China-Japan seafood row); 25 stories, 2 told by 2 outlets; none in the files above by title or URL,
+labelled before they were scored: a blind test; never tuned on.
+readout_blind60.json: 62 further real official sentences (2018-2026) from both sides: 32 Chinese (MOFCOM
+readouts and spokespeople, Foreign Ministry, embassy spokesman Liu Pengyu, Ambassadors Cui Tiankai and Xie
+Feng, Liu He, He Lifeng, Li Chenggang) and 30 US (Bessent, Greer, Tai, Raimondo and Lutnick interviews and
+hearings, Trump remarks and tweets); hope 27, friction 25, neutral 6, mixed 4; at most 3 from one page),
+none in the other sentence files, toned before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
