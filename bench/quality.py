@@ -118,6 +118,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind55.json",
     REPO / "bench" / "data" / "news_blind58.json",
     REPO / "bench" / "data" / "news_blind60.json",
+    REPO / "bench" / "data" / "news_blind57.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -585,7 +586,19 @@ readout_blind60.json: 62 further real official sentences (2018-2026) from both s
 readouts and spokespeople, Foreign Ministry, embassy spokesman Liu Pengyu, Ambassadors Cui Tiankai and Xie
 Feng, Liu He, He Lifeng, Li Chenggang) and 30 US (Bessent, Greer, Tai, Raimondo and Lutnick interviews and
 hearings, Trump remarks and tweets); hope 27, friction 25, neutral 6, mixed 4; at most 3 from one page),
-none in the other sentence files, toned before they were scored: a blind test; never tuned on."""
+none in the other sentence files, toned before they were scored: a blind test; never tuned on.
+news_blind57.json: 58 further real headlines (2020-2023) from wires, newspapers, broadcasters, trade and law
+newsletters, regional and foreign English-language press and state media: 43 US-China (the 2020 Huawei
+foreign-direct-product expansion, supercomputing listings, the Nvidia A100/H100 licence requirement,
+China's export control law; Trump's COVID tariff threats, the 2022 Section 301 four-year review and
+continuation; COVID exclusion comments, 352 exclusions extended, China's ninth exclusion extension;
+China's 2020 sanctions on US defence firms, the 2023 unreliable-entity listing, the Micron review;
+the postponed phase-one review, Tai-Liu He, Liu He-Yellen calls and Zurich, Wang Wentao-Raimondo,
+Raimondo's Beijing trip, the Biden-Xi Ukraine call and Woodside) and 15 near-miss negatives (none:
+phase-one purchase shortfall, the WeChat order, Huawei's Mate 60 launch, US export controls on Russia,
+the outbound-investment order, a US-China military call, China's power pricing; tariff-other: EU EV
+anti-subsidy probe, Mexico's non-FTA tariffs); 32 stories, 18 told by 2-3 outlets; none in the files
+above by title or URL, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
