@@ -219,6 +219,22 @@ DEFAULT_LEXICON: dict[str, float] = {
     "open to discussion*": 0.6,
     "made headway": 0.6,
     "making headway": 0.6,
+    # (blind60: "strong complementarity … resilience of economic and trade relations", "Stabilising
+    # the relationship", "approached it with great respect", "came with great sincerity", "a very,
+    # very good negotiation", "Warmer feelings", "We are ready to make a deal", "Trump Strikes Upbeat
+    # Notes", "Pull the Trade War Back From the Brink")
+    "complementar*": 0.6,
+    "resilien*": 0.5,
+    "stabilising": 0.6,
+    "stabilizes": 0.6,
+    "stabilises": 0.6,
+    "great respect": 0.5,
+    "great sincerity": 0.6,
+    "good negotiation*": 0.6,
+    "warmer": 0.5,
+    "make a deal": 0.4,
+    "ready to make a deal": 0.6,
+    "back from the brink": 0.6,
     "back on track": 0.7,
     # confidence about a deal, in the advisers' words ("Kudlow staying 'bullish'", "'Great
     # Progress'", "'Closer and Closer'", "open to talks")
@@ -324,6 +340,11 @@ DEFAULT_LEXICON: dict[str, float] = {
     "frank discussion*": -0.6,
     "frank": -0.5,
     "raised concerns": -0.6,
+    "raises concerns": -0.6,
+    "raise concerns": -0.6,
+    "raising concerns": -0.6,
+    # ("Biden warns Xi of 'consequences'"; China's "will bear all the consequences")
+    "consequences": -0.5,
     "issues of concern": -0.5,
     "concerns about": _FRICTION_WEAK,
     "bully": -0.8,
@@ -659,6 +680,18 @@ DEFAULT_LEXICON: dict[str, float] = {
     "imped*": -0.5,
     "refrain from": -0.5,
     "denounce*": -0.8,
+    # (blind58/60: "China rejects US 'numbers game' on tariffs", "Nominee Stands Firm on China", "a
+    # very jaundiced view of China", "mutual-assured annoyance", "choke their military capacity",
+    # "correct its erroneous actions and cease discriminatory restrictions"; not "contain China",
+    # which fired on "Japan restricts chipmaking equipment exports as US seeks to contain China")
+    "numbers game": -0.6,
+    "stands firm": -0.6,
+    "stand firm": -0.6,
+    "jaundiced": -0.6,
+    "annoyance": -0.5,
+    "choke": -0.6,
+    "erroneous": -0.6,
+    "discriminat*": -0.6,
     # a dispute that deepens or flares in the news's words ("as US-China tension deepens",
     # "full-blown trade war", "As China and the US spar", "US-China spat", "showdown with Xi",
     # "New tariffs dampen hopes of a trade deal")
