@@ -116,6 +116,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind53.json",
     REPO / "bench" / "data" / "news_blind54.json",
     REPO / "bench" / "data" / "news_blind55.json",
+    REPO / "bench" / "data" / "news_blind56.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -559,7 +560,16 @@ readout_blind55.json: 40 further real official sentences (2018-2025; MOFCOM spok
 Jueting, He Yongqian and unnamed, Foreign Ministry spokespeople Lu Kang, Geng Shuang, Mao Ning, Tariff
 Commission, PBOC, Vice Finance Minister Zhu Guangyao, Liu He, He Lifeng, Li Chenggang, Xi Jinping's messages
 and calls; hope 15, friction 21, neutral 4; at most 3 from one page), none in the other sentence files,
-toned before they were scored: a blind test; never tuned on."""
+toned before they were scored: a blind test; never tuned on.
+news_blind56.json: 56 further real headlines (2018-2019 only) from wires, newspapers, broadcasters, trade and
+tech sites, foreign English-language press, state media and blogs: 43 US-China (talks 17: the Jan 2019 Beijing
+vice-ministerial round, Liu He's Washington visit, Mar 2019 Beijing round, Nov 2018 Trump-Xi call, Osaka run-up,
+Oct 2019 round, phase one; export controls 10: ZTE denial order and its lifting, Fujian Jinhua, Xinjiang entity
+list, Huawei licence extension, rare-earth threat; truces 9: May 2018 "on hold", Buenos Aires, Aug/Sep 2019 delays,
+China's auto and farm exemptions, USTR exclusions; announcements 4; retaliation 4; tone-friction 6, tone-hope 4)
+and 13 near-miss negatives (none: Meng Wanzhou's arrest, Mattis-Wei defence talks, Indian power tariffs, Huawei
+Mate 30 launches; tariff-other: India's tariffs on US goods); 44 stories, 9 told by 2-3 outlets; none in the files
+above by title (nearcopy 0 flagged), labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
