@@ -119,6 +119,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind58.json",
     REPO / "bench" / "data" / "news_blind60.json",
     REPO / "bench" / "data" / "news_blind57.json",
+    REPO / "bench" / "data" / "news_blind56.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -598,7 +599,16 @@ Raimondo's Beijing trip, the Biden-Xi Ukraine call and Woodside) and 15 near-mis
 phase-one purchase shortfall, the WeChat order, Huawei's Mate 60 launch, US export controls on Russia,
 the outbound-investment order, a US-China military call, China's power pricing; tariff-other: EU EV
 anti-subsidy probe, Mexico's non-FTA tariffs); 32 stories, 18 told by 2-3 outlets; none in the files
-above by title or URL, labelled before they were scored: a blind test; never tuned on."""
+above by title or URL, labelled before they were scored: a blind test; never tuned on.
+news_blind56.json: 56 further real headlines (2018-2019 only) from wires, newspapers, broadcasters, trade and
+tech sites, foreign English-language press, state media and blogs: 43 US-China (talks 17: the Jan 2019 Beijing
+vice-ministerial round, Liu He's Washington visit, Mar 2019 Beijing round, Nov 2018 Trump-Xi call, Osaka run-up,
+Oct 2019 round, phase one; export controls 10: ZTE denial order and its lifting, Fujian Jinhua, Xinjiang entity
+list, Huawei licence extension, rare-earth threat; truces 9: May 2018 "on hold", Buenos Aires, Aug/Sep 2019 delays,
+China's auto and farm exemptions, USTR exclusions; announcements 4; retaliation 4; tone-friction 6, tone-hope 4)
+and 13 near-miss negatives (none: Meng Wanzhou's arrest, Mattis-Wei defence talks, Indian power tariffs, Huawei
+Mate 30 launches; tariff-other: India's tariffs on US goods); 44 stories, 9 told by 2-3 outlets; none in the files
+above by title (nearcopy 0 flagged), labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
