@@ -235,6 +235,9 @@ DEFAULT_LEXICON: dict[str, float] = {
     "make a deal": 0.4,
     "ready to make a deal": 0.6,
     "back from the brink": 0.6,
+    # ("China hopes for trade war solution at G20")
+    "solution": 0.4,
+    "solutions": 0.4,
     "back on track": 0.7,
     # confidence about a deal, in the advisers' words ("Kudlow staying 'bullish'", "'Great
     # Progress'", "'Closer and Closer'", "open to talks")
@@ -685,6 +688,12 @@ DEFAULT_LEXICON: dict[str, float] = {
     # "correct its erroneous actions and cease discriminatory restrictions"; not "contain China",
     # which fired on "Japan restricts chipmaking equipment exports as US seeks to contain China")
     "numbers game": -0.6,
+    # (blind56: "China Says won't be 'Bullied' by US", "China prepared for long trade fight")
+    "bullied": -0.8,
+    "won't be bullied": -0.9,
+    "will not be bullied": -0.9,
+    "not be bullied": -0.9,
+    "trade fight": -0.6,
     "stands firm": -0.6,
     "stand firm": -0.6,
     "jaundiced": -0.6,
