@@ -120,6 +120,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind60.json",
     REPO / "bench" / "data" / "news_blind57.json",
     REPO / "bench" / "data" / "news_blind56.json",
+    REPO / "bench" / "data" / "news_blind59.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -608,7 +609,17 @@ list, Huawei licence extension, rare-earth threat; truces 9: May 2018 "on hold",
 China's auto and farm exemptions, USTR exclusions; announcements 4; retaliation 4; tone-friction 6, tone-hope 4)
 and 13 near-miss negatives (none: Meng Wanzhou's arrest, Mattis-Wei defence talks, Indian power tariffs, Huawei
 Mate 30 launches; tariff-other: India's tariffs on US goods); 44 stories, 9 told by 2-3 outlets; none in the files
-above by title (nearcopy 0 flagged), labelled before they were scored: a blind test; never tuned on."""
+above by title (nearcopy 0 flagged), labelled before they were scored: a blind test; never tuned on.
+news_blind59.json: 57 further real headlines (2020-2026) built around multi-outlet stories (up to 5
+outlets per story, mostly niche, trade-compliance and aggregator sites): 41 US-China (Stockholm, Madrid,
+London and Kuala Lumpur talks, Trump-Xi calls of June/September/November 2025 and February 2026; China's
+battery-material, graphite and rare-earth controls and its general licences, the BIS foundry rule, Dec 2024
+chip rule, affiliates rule and its suspension, EDA and H200 relaxations, China's unreliable-entity listing,
+port fees and the Hanwha sanctions suspension, the Oct 2025 100% tariff threat, USTR exclusions) and 16
+near-miss negatives (none: US-China military maritime and defence-chief talks, climate envoys, BIS Russia
+rules, Chinese power pricing, a Huawei launch, Chinese EVs in Brazil; tariff-other: Brazil EV duties, an
+Indian steel safeguard); 33 stories, 15 told by 2-5 outlets; none in the files above by title, labelled
+before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
