@@ -134,6 +134,7 @@ class Readout:
         # several workers share alert surges through the database.
         self.surges = SurgeBoard(ruleset, store=None if store.single_worker else SqlSurges(store.engine))
         self.cadence.surge = self.surges
+        self.cadence.surge_ease = settings.surge_ease
         holder = RuleSetHolder(ruleset)
         holder.loaded_at = self.clock.now()
         self.services = Services(

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     http_max_redirects: int = Field(default=5, ge=0)
     http_user_agent: str = "Mozilla/5.0 (compatible; Readout/0.1; +https://github.com/readout)"
     poll_jitter: float = Field(default=5.0, ge=0, description="seconds of random jitter per poll")
+    surge_ease: float = Field(
+        default=1 / 60,
+        ge=0,
+        le=1,
+        description="a surging source that stays quiet waits this fraction of its quiet time, 1/60: 30 s after "
+        "30 quiet minutes (docs/freshness.md); "
+        "0 holds every surge at its interval until it ends",
+    )
     poll_concurrency: int = Field(
         default=16, ge=1, le=256, description="fetches in flight at once (docs/benchmarks.md: polling)"
     )

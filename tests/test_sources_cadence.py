@@ -174,6 +174,9 @@ def test_a_quiet_hour_just_after_a_surge_is_polled_at_the_configured_interval() 
         def surge_interval(self, source: object, now: datetime) -> float | None:
             return 0.0 if self.surging(source, now) else None
 
+        def surge_since(self, source: object, now: datetime) -> datetime | None:
+            return None  # no easing
+
     cadence = Cadence(surge=Until())
     cadence.observe(source, now=MONDAY, item_times=busy_tuesdays(per_hour=60), hints=None)
     assert cadence.next_interval(source, night).seconds == source.floor  # surging
@@ -347,6 +350,9 @@ def test_retry_after_wins_even_over_a_surge_and_a_year_is_a_day(caplog: pytest.L
         def surge_interval(self, source: object, now: datetime) -> float | None:
             return 0.0  # the floor
 
+        def surge_since(self, source: object, now: datetime) -> datetime | None:
+            return None  # no easing
+
     cadence = Cadence(surge=Surging())
     assert cadence.next_interval(source, MONDAY).reason == "floor (surge: tariff-announcement until 14:05)"
     assert cadence.next_interval(source, MONDAY).seconds == 30
@@ -372,6 +378,9 @@ def test_a_source_live_on_push_is_polled_at_its_ceiling_even_in_a_surge() -> Non
 
         def surge_interval(self, source: object, now: datetime) -> float | None:
             return 0.0  # the floor
+
+        def surge_since(self, source: object, now: datetime) -> datetime | None:
+            return None  # no easing
 
     live: set[str] = set()
     cadence = Cadence(surge=Surging())
@@ -419,6 +428,9 @@ def test_feed_hints_are_advice_up_to_the_interval_and_not_while_surging() -> Non
         def surge_interval(self, source: object, now: datetime) -> float | None:
             return 0.0  # the floor
 
+        def surge_since(self, source: object, now: datetime) -> datetime | None:
+            return None  # no easing
+
     cadence.surge = Surging()
     assert cadence.next_interval(source, MONDAY).seconds == 30
 
@@ -435,6 +447,9 @@ def test_host_share_stretches_intervals_even_in_a_surge() -> None:
 
         def surge_interval(self, source: object, now: datetime) -> float | None:
             return 0.0  # the floor
+
+        def surge_since(self, source: object, now: datetime) -> datetime | None:
+            return None  # no easing
 
     cadence = Cadence(surge=Surging())
     cadence.configure(sources, {"news.google.com": HostBudget(requests_per_minute=4, connections=1)})
@@ -682,3 +697,56 @@ def test_sources_file_host_names_are_checked_and_folded() -> None:
     assert cfg.host_budget("elsewhere.example") == HostBudget(connections=3)
     with pytest.raises(ValueError, match="not a host name"):
         SourcesFile.model_validate({"hosts": {"news.google.com/rss": {}}})
+
+
+# ---- surges ease off a quiet source -------------------------------------------------------
+
+
+class _Board:
+    """A surge running since `since` (at the floor)."""
+
+    def __init__(self, since: datetime | None) -> None:
+        self.since = since
+
+    def surging(self, source: object, now: datetime) -> str | None:
+        return "tariff-announcement until 14:05" if self.since is not None else None
+
+    def surge_interval(self, source: object, now: datetime) -> float | None:
+        return 0.0 if self.since is not None else None
+
+    def surge_since(self, source: object, now: datetime) -> datetime | None:
+        return self.since
+
+
+def test_a_quiet_surge_eases_off_and_a_new_item_brings_the_floor_back() -> None:
+    source = feed(300, min_interval=15)
+    start = MONDAY + timedelta(hours=14)
+    cadence = Cadence(surge=_Board(start))
+    first = cadence.next_interval(source, start + timedelta(minutes=10))  # 10 s < the floor
+    assert first.seconds == 15 and first.reason == "floor (surge: tariff-announcement until 14:05)"
+    eased = cadence.next_interval(source, start + timedelta(minutes=30))
+    assert eased.seconds == pytest.approx(30)  # a sixtieth of the 30 quiet minutes
+    assert eased.reason == "surge easing: nothing new for 30 min, else floor (surge: tariff-announcement until 14:05)"
+    # never slower than the source's pace without the surge (the configured interval here)
+    assert cadence.next_interval(source, start + timedelta(hours=6)).seconds == 300
+    # an item: the quiet restarts from it
+    item = start + timedelta(minutes=40)
+    cadence.observe(source, now=item + timedelta(seconds=20), item_times=[item], hints=None)
+    assert cadence.next_interval(source, item + timedelta(seconds=20)).seconds == 15
+    assert cadence.next_interval(source, item + timedelta(minutes=20)).seconds == pytest.approx(20)
+    # 0 holds the surge at its pace until it ends
+    cadence.surge_ease = 0
+    assert cadence.next_interval(source, start + timedelta(hours=6)).seconds == 15
+
+
+def test_a_surge_slower_than_the_floor_eases_from_its_own_interval() -> None:
+    source = feed(300, min_interval=15)
+    start = MONDAY + timedelta(hours=14)
+
+    class Every30(_Board):
+        def surge_interval(self, source: object, now: datetime) -> float | None:
+            return 30.0
+
+    cadence = Cadence(surge=Every30(start))
+    assert cadence.next_interval(source, start + timedelta(minutes=24)).seconds == 30  # 24 s < 30 s
+    assert cadence.next_interval(source, start + timedelta(minutes=36)).seconds == pytest.approx(36)

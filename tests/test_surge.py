@@ -349,3 +349,41 @@ async def test_hot_reload_picks_up_calendar_edits_and_keeps_the_last_good_one(tm
         assert bot.surges.surging(wh, clock.now()) == reason
     finally:
         await bot.stop()
+
+
+def test_a_surge_says_when_it_last_started_a_new_story_restarts_it(tmp_path: Path) -> None:
+    ruleset = load_rules_dir(rules_dir(tmp_path))
+    board = SurgeBoard(ruleset)
+    wh = ruleset.sources.enabled()[0]
+    now = datetime(2025, 5, 10, 12, 0, tzinfo=UTC)
+    assert board.surge_since(wh, now) is None
+    board.on_alerts([_alert("trade-talks")], now=now)  # for: 60m
+    assert board.surge_since(wh, now + timedelta(minutes=10)) == now
+    # a second story with a shorter surge: the end and reason stay, the easing restarts from it
+    later = now + timedelta(minutes=20)
+    # (returned: hastened back to the surge's pace if it had eased)
+    assert board.raise_surge(["whitehouse"], until=later + timedelta(minutes=10), interval=0, reason="short", now=later) == [
+        "whitehouse"
+    ]
+    assert board.surge_since(wh, later) == later
+    reason = board.surging(wh, later)
+    assert reason is not None and reason.startswith("trade-talks") and "until 13:00 UTC" in reason
+    assert board.surge_since(wh, now + timedelta(minutes=60)) is None  # ended
+
+
+def test_a_calendar_surge_restarts_at_the_events_start_and_end(tmp_path: Path) -> None:
+    rules = rules_dir(tmp_path)
+    (rules / "calendar.yaml").write_text(GOOD_CALENDAR)
+    board = SurgeBoard(load_rules_dir(rules))
+    wh = load_rules_dir(rules).sources.enabled()[0]
+    opens = datetime(2025, 5, 10, 6, 30, tzinfo=UTC)
+    start, end = opens + timedelta(minutes=30), datetime(2025, 5, 11, 19, 0, tzinfo=UTC)
+    assert board.surge_since(wh, opens + timedelta(minutes=10)) == opens
+    assert board.calendar_due(opens + timedelta(minutes=10)) == ["whitehouse", "xinhua"]
+    assert board.surge_since(wh, start + timedelta(hours=3)) == start
+    assert board.calendar_due(start + timedelta(hours=3)) == ["whitehouse", "xinhua"]  # hastened at the start
+    assert board.calendar_due(start + timedelta(hours=4)) == []
+    assert board.surge_since(wh, end + timedelta(minutes=1)) == end
+    assert board.calendar_due(end + timedelta(minutes=1)) == ["whitehouse", "xinhua"]  # and at the end, once
+    assert board.calendar_due(end + timedelta(minutes=2)) == []
+    assert board.surge_since(wh, end + timedelta(hours=2)) is None  # the window closed

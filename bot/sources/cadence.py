@@ -13,6 +13,13 @@ toward the rate of the hours around it, and that toward its overall rate — eac
 worth a fixed number of items (`PRIOR_ITEMS`), so a few items never swing the schedule,
 yet a day with a dozen items already says which hours are busy (see `learned_rates`).
 
+A surge polls at its interval (or the floor) while the source yields; when it stays quiet the
+surge eases: the wait grows to `SURGE_EASE` (a sixtieth) of the time since the surge (re)started
+or the source's newest item, whichever is later — never slower than the source's pace without
+the surge. A surge at 15 s holds that pace for the first quiet quarter hour and then spends
+60·ln(q2/q1) polls from q1 to q2 quiet (a quiet hour: 144 polls, not 240); each new item or
+story restarts it. A story's follow-ups come mostly in its first minutes, which keep the pace.
+
 Politeness wins over everything, a surge included: `Retry-After` (clamped to a
 day), 429/503 without it (exponential back-off), `max-age` (clamped to the ceiling;
 0 means nothing), and the host's share of its budget (`hosts:` in sources.yaml).
@@ -50,6 +57,7 @@ RECENT = timedelta(hours=1)  # an item or a surge this recent: no slower than th
 TAIL_COVER = 0.99  # buckets holding this share of expected items get a capped interval
 TAIL_MIN = 0.1  # ... and above this fraction of the mean rate (silent hours stay cheap)
 TAIL_SLACK = 1.25  # ... of this many times the even spread of the budget over them
+SURGE_EASE = 1 / 60  # a quiet surging source waits this fraction of its quiet time (0: surges hold their pace)
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -73,6 +81,10 @@ class SurgeLookup(Protocol):
 
     def surge_interval(self, source: Source, now: datetime) -> float | None:
         """Seconds between polls the surge asks for (0: the floor), None when not surging."""
+        ...
+
+    def surge_since(self, source: Source, now: datetime) -> datetime | None:
+        """When the surge on `source` (re)started, None when not surging (easing counts from it)."""
         ...
 
 
@@ -134,6 +146,7 @@ class Cadence:
         default_host: HostBudget | None = None,
     ) -> None:
         self.surge = surge
+        self.surge_ease = SURGE_EASE
         self.push: PushLookup | None = None
         self._hosts: dict[str, HostBudget] = {k.lower(): v for k, v in (hosts or {}).items()}
         self._default_host = default_host or HostBudget()
@@ -245,7 +258,14 @@ class Cadence:
             state.surged = now
             # A surge's own `interval` may ask for less than the floor's pace.
             wanted = self.surge.surge_interval(source, now) or 0.0
-            chosen = Interval(max(floor, wanted), f"{'floor' if wanted <= floor else format_seconds(wanted)} (surge: {surge})")
+            pace = f"{'floor' if wanted <= floor else format_seconds(wanted)}"
+            chosen = Interval(max(floor, wanted), f"{pace} (surge: {surge})")
+            eased = self._eased(source, state, chosen.seconds, now)
+            if eased is not None:
+                seconds, quiet = eased
+                chosen = Interval(
+                    seconds, f"surge easing: nothing new for {format_seconds(quiet)}, else {pace} (surge: {surge})"
+                )
         else:
             chosen = self._learned(source, state, now)
             period = state.feed_period
@@ -390,6 +410,18 @@ class Cadence:
             if wait >= chosen.seconds:
                 chosen = Interval(wait, f"backing off: HTTP {state.last_status} x{state.throttled}")
         return chosen
+
+    def _eased(self, source: Source, state: _SourceState, pace: float, now: datetime) -> tuple[float, float] | None:
+        """A surging source's wait once it has stayed quiet: `surge_ease` of the time since the
+        surge (re)started or its newest item, whichever is later, between the surge's `pace` and
+        the source's pace without the surge; with the quiet time. None: keep the surge's pace."""
+        started = self.surge.surge_since(source, now) if self.surge is not None and self.surge_ease > 0 else None
+        if started is None:
+            return None
+        since = started if state.latest is None else min(max(started, state.latest), now)
+        quiet = (now - since).total_seconds()
+        wait = min(self.surge_ease * quiet, self._learned(source, state, now).seconds)
+        return (wait, quiet) if wait > pace else None
 
     def _learned(self, source: Source, state: _SourceState, now: datetime) -> Interval:
         self._plan(source, state, now)

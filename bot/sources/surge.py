@@ -13,6 +13,12 @@ in /status and `probe`, or None). Two inputs:
   not one per outlet that reports it later);
 - `calendar.yaml` — each entry's window (`start - before` … `end + after`) surges its sources.
 
+A surge also says when it (last) started (`surge_since`): the cadence eases a surging source
+that stays quiet (`bot.sources.cadence`, `SURGE_EASE`), timing the quiet from the later of that
+start and the source's newest item. An alert surge starts when a story raises it (a new story
+on a surging source starts it again); a calendar window starts as it opens, at the event's
+start and at its end — when readouts come.
+
 Several workers: surges raised by alerts are written to the `surges` table and read back by
 the others (`sync`); calendar windows need no sharing, every worker loads the same file.
 """
@@ -38,12 +44,14 @@ STORIES_REMEMBERED = 10_000  # stories that already raised their surge (oldest f
 
 @dataclass(frozen=True)
 class Surge:
-    """One source surging until `until` at `interval` seconds (0: its floor), and why."""
+    """One source surging until `until` at `interval` seconds (0: its floor), and why;
+    `since`: when the latest story that raised it did (easing times the quiet from there)."""
 
     source_id: str
     until: datetime
     interval: float
     reason: str
+    since: datetime
 
 
 def _hm(when: datetime) -> str:
@@ -75,7 +83,7 @@ class SurgeBoard:
         self._store = store
         self._active: dict[str, Surge] = {}
         self._stories: dict[str, None] = {}  # stories whose first alert raised its surge
-        self._opened: set[tuple[str, datetime]] = set()  # calendar windows already hastened
+        self._opened: set[tuple[str, datetime, datetime]] = set()  # calendar windows (and starts, ends) hastened
         self._last_id = 0
         self._unsent: list[SurgeRow] = []
         self.replace_ruleset(ruleset)
@@ -118,12 +126,14 @@ class SurgeBoard:
     def raise_surge(
         self, source_ids: Iterable[str], *, until: datetime, interval: float, reason: str, now: datetime
     ) -> list[str]:
-        """Surge these sources until `until`; the ones that were not surging already (to hasten).
+        """Surge these sources until `until`; the ones that were not surging already, or whose
+        surge this restarts (to hasten).
 
-        A longer surge replaces a shorter one; a shorter one leaves the longer one alone."""
+        A longer surge replaces a shorter one; a shorter one leaves its end, interval and reason
+        alone (its story restarts the easing: `_merge`)."""
         fresh: list[str] = []
         for sid in source_ids:
-            if self._merge(Surge(sid, until, interval, reason), now=now):
+            if self._merge(Surge(sid, until, interval, reason, now), now=now):
                 fresh.append(sid)
             self._unsent.append(SurgeRow(sid, until, interval, reason, now))
         if fresh:
@@ -131,13 +141,23 @@ class SurgeBoard:
         return fresh
 
     def _merge(self, surge: Surge, *, now: datetime) -> bool:
-        """Take `surge` in; True when its source was not surging before."""
+        """Take `surge` in; True when its source was not surging before, or its surge restarts
+        (a new story: an eased source is hastened back to the surge's pace). A shorter surge
+        leaves the longer one's end, interval and reason, but its story restarts the easing."""
         old = self._active.get(surge.source_id)
         was = old is not None and old.until > now
-        if old is None or not was or surge.until > old.until:
-            interval = min(old.interval, surge.interval) if was and old is not None else surge.interval
-            self._active[surge.source_id] = Surge(surge.source_id, surge.until, interval, surge.reason)
-        return not was and self._calendar_surge(surge.source_id, now) is None
+        restarted = False
+        if old is None or not was:
+            self._active[surge.source_id] = surge
+        else:
+            since = max(old.since, surge.since)
+            restarted = since > old.since
+            if surge.until > old.until:
+                interval = min(old.interval, surge.interval)
+                self._active[surge.source_id] = Surge(surge.source_id, surge.until, interval, surge.reason, since)
+            elif restarted:
+                self._active[surge.source_id] = Surge(old.source_id, old.until, old.interval, old.reason, since)
+        return restarted or (not was and self._calendar_surge(surge.source_id, now) is None)
 
     # ---- the cadence asks -----------------------------------------------------
 
@@ -151,6 +171,16 @@ class SurgeBoard:
         The cadence polls at the larger of this and the source's floor."""
         found = self._surge(source.source_id, now)
         return found.interval if found is not None else None
+
+    def surge_since(self, source: Source, now: datetime) -> datetime | None:
+        """When the surges running on `source` last started (the latest of them), or None when
+        not surging: the cadence eases a source that stays quiet from then (or from its newest item)."""
+        alert = self._active.get(source.source_id)
+        starts = [alert.since] if alert is not None and alert.until > now else []
+        scheduled = self._calendar_surge(source.source_id, now)
+        if scheduled is not None:
+            starts.append(scheduled.since)
+        return max(starts) if starts else None
 
     def _surge(self, sid: str, now: datetime) -> Surge | None:
         alert = self._active.get(sid)
@@ -167,21 +197,28 @@ class SurgeBoard:
         for entry, ids in self._calendar:
             if sid in ids and entry.window_start <= now < entry.window_end:
                 until = entry.window_end
-                if best is None or until > best.until:
+                # Readouts come as the talks open and as they close: the easing restarts at each.
+                since = max(t for t in (entry.window_start, entry.start, entry.end or entry.start) if t <= now)
+                if best is None or until > best.until or (until == best.until and since > best.since):
                     reason = (
                         f'calendar "{_short(entry.name)}" {entry.start.strftime("%d %b %H:%M UTC")}, until {_hm(until)}'
                     )
-                    best = Surge(sid, until, entry.surge.interval, reason)
+                    best = Surge(sid, until, entry.surge.interval, reason, since)
         return best
 
     def calendar_due(self, now: datetime) -> list[str]:
-        """Sources whose calendar window has opened since the last call (to hasten once)."""
+        """Sources whose calendar window has opened since the last call, or whose event has
+        started or ended since (the easing restarts: hastened back to the surge's pace), each once."""
         due: dict[str, None] = {}
         for entry, ids in self._calendar:
-            key = (entry.name, entry.start)
-            if entry.window_start <= now < entry.window_end and key not in self._opened:
+            if not entry.window_start <= now < entry.window_end:
+                continue
+            phase = max(t for t in (entry.window_start, entry.start, entry.end or entry.start) if t <= now)
+            key = (entry.name, entry.start, phase)
+            if key not in self._opened:
                 self._opened.add(key)
-                log.info("surge: calendar event %r opens its window: %s", entry.name, ", ".join(ids))
+                what = "opens its window" if phase == entry.window_start else ("starts" if phase == entry.start else "ends")
+                log.info("surge: calendar event %r %s: %s", entry.name, what, ", ".join(ids))
                 due.update(dict.fromkeys(ids))
         return list(due)
 
@@ -212,7 +249,7 @@ class SurgeBoard:
         self._last_id = newest
         fresh: list[str] = []
         for row in rows:
-            if self._merge(Surge(row.source_id, row.until, row.interval, row.reason), now=now):
+            if self._merge(Surge(row.source_id, row.until, row.interval, row.reason, row.raised_at), now=now):
                 fresh.append(row.source_id)
         return [sid for sid in dict.fromkeys(fresh) if any(s.source_id == sid for s in self._sources)]
 
