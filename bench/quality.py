@@ -121,6 +121,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind57.json",
     REPO / "bench" / "data" / "news_blind56.json",
     REPO / "bench" / "data" / "news_blind59.json",
+    REPO / "bench" / "data" / "news_blind61.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -619,7 +620,15 @@ port fees and the Hanwha sanctions suspension, the Oct 2025 100% tariff threat, 
 near-miss negatives (none: US-China military maritime and defence-chief talks, climate envoys, BIS Russia
 rules, Chinese power pricing, a Huawei launch, Chinese EVs in Brazil; tariff-other: Brazil EV duties, an
 Indian steel safeguard); 33 stories, 15 told by 2-5 outlets; none in the files above by title, labelled
-before they were scored: a blind test; never tuned on."""
+before they were scored: a blind test; never tuned on.
+news_blind61.json: 22 real headlines (2018-2019) from US regional and local outlets (local newspapers, farm
+radio and farm-state papers, local TV sites, business and ag news services) and their wire reposts: 13 US-China
+(China's 2018 retaliation lists on pork and soybeans, the $34bn/$50bn US lists, the May 2019 hike to 25% and
+the $300bn list, China's August 2019 halt of farm purchases, escalating trade moves, Osaka, goodwill soybean
+buys) and 9 near-miss negatives (tariff-other: steel and aluminium tariffs on allies, EU whiskey duties; none:
+trade-war cost studies, farm effects, an Iowa soybean trade trip); 16 stories, 5 told by 2-3 outlets; none
+in the files above by title (six near-copies dropped), labelled before they were scored: a blind test;
+never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
