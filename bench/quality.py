@@ -121,6 +121,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind57.json",
     REPO / "bench" / "data" / "news_blind56.json",
     REPO / "bench" / "data" / "news_blind59.json",
+    REPO / "bench" / "data" / "news_blind62.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -619,7 +620,13 @@ port fees and the Hanwha sanctions suspension, the Oct 2025 100% tariff threat, 
 near-miss negatives (none: US-China military maritime and defence-chief talks, climate envoys, BIS Russia
 rules, Chinese power pricing, a Huawei launch, Chinese EVs in Brazil; tariff-other: Brazil EV duties, an
 Indian steel safeguard); 33 stories, 15 told by 2-5 outlets; none in the files above by title, labelled
-before they were scored: a blind test; never tuned on."""
+before they were scored: a blind test; never tuned on.
+news_blind62.json: 8 real headlines (2020-2024) from Middle Eastern, African, European and Latin American
+English-language pages (The National, Al Arabiya, Punch Nigeria, Hathalyoum/Shafaq, DutchNews.nl,
+Brazil's Planalto): 5 talks positives (phase-one signing, Blinken June 2023 visit, Biden-Xi meeting plan) and
+3 near-miss negatives (Saudi/Brazil trade with China, Dutch ASML export rules); smaller than the 50 aimed for
+because most pages found were already held and the search budget ran out;
+labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
