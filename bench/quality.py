@@ -122,6 +122,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind56.json",
     REPO / "bench" / "data" / "news_blind59.json",
     REPO / "bench" / "data" / "news_blind61.json",
+    REPO / "bench" / "data" / "news_blind62.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -628,7 +629,13 @@ the $300bn list, China's August 2019 halt of farm purchases, escalating trade mo
 buys) and 9 near-miss negatives (tariff-other: steel and aluminium tariffs on allies, EU whiskey duties; none:
 trade-war cost studies, farm effects, an Iowa soybean trade trip); 16 stories, 5 told by 2-3 outlets; none
 in the files above by title (six near-copies dropped), labelled before they were scored: a blind test;
-never tuned on."""
+never tuned on.
+news_blind62.json: 8 real headlines (2020-2024) from Middle Eastern, African, European and Latin American
+English-language pages (The National, Al Arabiya, Punch Nigeria, Hathalyoum/Shafaq, DutchNews.nl,
+Brazil's Planalto): 5 talks positives (phase-one signing, Blinken June 2023 visit, Biden-Xi meeting plan) and
+3 near-miss negatives (Saudi/Brazil trade with China, Dutch ASML export rules); smaller than the 50 aimed for
+because most pages found were already held and the search budget ran out;
+labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
