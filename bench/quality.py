@@ -123,6 +123,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind59.json",
     REPO / "bench" / "data" / "news_blind61.json",
     REPO / "bench" / "data" / "news_blind62.json",
+    REPO / "bench" / "data" / "news_blind63.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -635,7 +636,14 @@ English-language pages (The National, Al Arabiya, Punch Nigeria, Hathalyoum/Shaf
 Brazil's Planalto): 5 talks positives (phase-one signing, Blinken June 2023 visit, Biden-Xi meeting plan) and
 3 near-miss negatives (Saudi/Brazil trade with China, Dutch ASML export rules); smaller than the 50 aimed for
 because most pages found were already held and the search budget ran out;
-labelled before they were scored: a blind test; never tuned on."""
+labelled before they were scored: a blind test; never tuned on.
+news_blind63.json: 21 further real headlines (2025-2026) from small and mid-sized outlets, aggregators,
+law firms and broadcasters: 18 US-China (the August 2025 truce extension, China's March 2025 farm tariffs
+and a retaliation summary, its January 2025 dual-use ban on US defence firms, the Busan rare-earth pause and
+the November 2025 MOFCOM suspension, the January 2026 H200 export rule, the January 2026 Section 232 chip
+tariff, the February 2026 Section 122 rise to 15%, the May 2026 Section 301 hearings, a soybean summit
+preview) and 3 near-miss negatives (none: Chinese PMI and GDP data); 13 stories; none in the files above
+by title, labelled before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
