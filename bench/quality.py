@@ -121,6 +121,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind57.json",
     REPO / "bench" / "data" / "news_blind56.json",
     REPO / "bench" / "data" / "news_blind59.json",
+    REPO / "bench" / "data" / "news_blind64.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -619,7 +620,15 @@ port fees and the Hanwha sanctions suspension, the Oct 2025 100% tariff threat, 
 near-miss negatives (none: US-China military maritime and defence-chief talks, climate envoys, BIS Russia
 rules, Chinese power pricing, a Huawei launch, Chinese EVs in Brazil; tariff-other: Brazil EV duties, an
 Indian steel safeguard); 33 stories, 15 told by 2-5 outlets; none in the files above by title, labelled
-before they were scored: a blind test; never tuned on."""
+before they were scored: a blind test; never tuned on.
+news_blind64.json: 21 further real headlines (2019-2025) focused on export controls and China's
+counter-measures, mostly niche, law-firm, blog and regional sites: 18 US-China (export-controls 10: the
+Huawei and Xinjiang entity listings, Nvidia's H20 licences, China's antimony and drone controls, its 2020
+technology-export catalogue and TikTok; tariff-retaliation 8: unreliable-entity rules and analyses, the
+analog-chip anti-dumping probe, the Google probe, the 2020 farm-purchase halt, the Skydio sanctions) and
+3 near-miss negatives (none: US export controls on Russia; tariff-other: China's Canadian canola probe);
+16 stories, 3 told by 2-3 outlets; none in the files above by title or URL, labelled before they were
+scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
