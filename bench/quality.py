@@ -124,6 +124,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind61.json",
     REPO / "bench" / "data" / "news_blind62.json",
     REPO / "bench" / "data" / "news_blind63.json",
+    REPO / "bench" / "data" / "news_blind64.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -643,7 +644,15 @@ and a retaliation summary, its January 2025 dual-use ban on US defence firms, th
 the November 2025 MOFCOM suspension, the January 2026 H200 export rule, the January 2026 Section 232 chip
 tariff, the February 2026 Section 122 rise to 15%, the May 2026 Section 301 hearings, a soybean summit
 preview) and 3 near-miss negatives (none: Chinese PMI and GDP data); 13 stories; none in the files above
-by title, labelled before they were scored: a blind test; never tuned on."""
+by title, labelled before they were scored: a blind test; never tuned on.
+news_blind64.json: 21 further real headlines (2019-2025) focused on export controls and China's
+counter-measures, mostly niche, law-firm, blog and regional sites: 18 US-China (export-controls 10: the
+Huawei and Xinjiang entity listings, Nvidia's H20 licences, China's antimony and drone controls, its 2020
+technology-export catalogue and TikTok; tariff-retaliation 8: unreliable-entity rules and analyses, the
+analog-chip anti-dumping probe, the Google probe, the 2020 farm-purchase halt, the Skydio sanctions) and
+3 near-miss negatives (none: US export controls on Russia; tariff-other: China's Canadian canola probe);
+16 stories, 3 told by 2-3 outlets; none in the files above by title or URL, labelled before they were
+scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
