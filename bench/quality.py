@@ -121,6 +121,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind57.json",
     REPO / "bench" / "data" / "news_blind56.json",
     REPO / "bench" / "data" / "news_blind59.json",
+    REPO / "bench" / "data" / "news_blind65.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -619,7 +620,20 @@ port fees and the Hanwha sanctions suspension, the Oct 2025 100% tariff threat, 
 near-miss negatives (none: US-China military maritime and defence-chief talks, climate envoys, BIS Russia
 rules, Chinese power pricing, a Huawei launch, Chinese EVs in Brazil; tariff-other: Brazil EV duties, an
 Indian steel safeguard); 33 stories, 15 told by 2-5 outlets; none in the files above by title, labelled
-before they were scored: a blind test; never tuned on."""
+before they were scored: a blind test; never tuned on.
+news_blind65.json: 20 further real headlines (2018-2025) whose own words carry a tone about US-China trade:
+15 US-China (tone-hope 7: upbeat Western media, "productive" Geneva talks, close communication on the 2018
+consultation, win-win cooperation, restoring economic cooperation, new opportunities, building on momentum;
+tone-friction 8: "maximum pressure", trade bully, attacks on launching the trade war, extreme pressure will
+fail, stop threats, public opinion against the US, bullying, Lutnick's "annoy you back") and 5 near-miss
+negatives (none: China-Japan protests and warnings, US-China military talks); 20 stories; none in the files
+above by title or URL (nearcopy 0 flagged), labelled before they were scored: a blind test; never tuned on.
+readout_blind65.json: 65 further real official sentences (2018-2025) from both sides: 31 Chinese (MOFCOM
+spokespeople, Foreign Ministry spokespeople Lin Jian and Wang Wenbin, Ambassador Xie Feng, charge
+d'affaires Xu Xueyuan, Zhu Guangyao, Zhong Sheng and People's Daily commentaries) and 34 US (Bessent,
+Greer, Lutnick and Raimondo interviews, Leavitt and Jean-Pierre briefings, Trump remarks and posts);
+hope 25, friction 26, neutral 8, mixed 6; at most 3 from one page; none in the other sentence files
+(nearcopy 0 flagged), toned before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
