@@ -125,6 +125,7 @@ EXTRAS = [
     REPO / "bench" / "data" / "news_blind62.json",
     REPO / "bench" / "data" / "news_blind63.json",
     REPO / "bench" / "data" / "news_blind64.json",
+    REPO / "bench" / "data" / "news_blind65.json",
 ]
 """news_extra.json: collected before the rules were tuned, then used while tuning;
 news_fresh.json: collected after tuning and scored once, never tuned on (docs/quality.md);
@@ -652,7 +653,20 @@ technology-export catalogue and TikTok; tariff-retaliation 8: unreliable-entity 
 analog-chip anti-dumping probe, the Google probe, the 2020 farm-purchase halt, the Skydio sanctions) and
 3 near-miss negatives (none: US export controls on Russia; tariff-other: China's Canadian canola probe);
 16 stories, 3 told by 2-3 outlets; none in the files above by title or URL, labelled before they were
-scored: a blind test; never tuned on."""
+scored: a blind test; never tuned on.
+news_blind65.json: 20 further real headlines (2018-2025) whose own words carry a tone about US-China trade:
+15 US-China (tone-hope 7: upbeat Western media, "productive" Geneva talks, close communication on the 2018
+consultation, win-win cooperation, restoring economic cooperation, new opportunities, building on momentum;
+tone-friction 8: "maximum pressure", trade bully, attacks on launching the trade war, extreme pressure will
+fail, stop threats, public opinion against the US, bullying, Lutnick's "annoy you back") and 5 near-miss
+negatives (none: China-Japan protests and warnings, US-China military talks); 20 stories; none in the files
+above by title or URL (nearcopy 0 flagged), labelled before they were scored: a blind test; never tuned on.
+readout_blind65.json: 65 further real official sentences (2018-2025) from both sides: 31 Chinese (MOFCOM
+spokespeople, Foreign Ministry spokespeople Lin Jian and Wang Wenbin, Ambassador Xie Feng, charge
+d'affaires Xu Xueyuan, Zhu Guangyao, Zhong Sheng and People's Daily commentaries) and 34 US (Bessent,
+Greer, Lutnick and Raimondo interviews, Leavitt and Jean-Pierre briefings, Trump remarks and posts);
+hope 25, friction 26, neutral 8, mixed 6; at most 3 from one page; none in the other sentence files
+(nearcopy 0 flagged), toned before they were scored: a blind test; never tuned on."""
 
 LABEL_RULES: dict[str, tuple[str, ...]] = {
     "tariff-announcement": ("tariff-announcement",),
