@@ -238,6 +238,19 @@ DEFAULT_LEXICON: dict[str, float] = {
     # ("China hopes for trade war solution at G20")
     "solution": 0.4,
     "solutions": 0.4,
+    # (blind65: "Restore China-U.S. Economic Cooperation to the Right Track", "new important
+    # opportunities for … China US economic and trade relations"; not "momentum", which an economy
+    # also loses)
+    "right track": 0.6,
+    # (readout_blind65: "he'd like to deescalate it", "It was a good visit", "A very good meeting
+    # today with China", "more talks with them in the next few weeks", "manage the competition
+    # responsibly")
+    "deescalat*": 0.8,
+    "good visit": 0.6,
+    "good meeting": 0.6,
+    "more talks": 0.4,
+    "responsibly": 0.4,
+    "opportunities": 0.4,
     "back on track": 0.7,
     # confidence about a deal, in the advisers' words ("Kudlow staying 'bullish'", "'Great
     # Progress'", "'Closer and Closer'", "open to talks")
@@ -697,7 +710,19 @@ DEFAULT_LEXICON: dict[str, float] = {
     "stands firm": -0.6,
     "stand firm": -0.6,
     "jaundiced": -0.6,
-    "annoyance": -0.5,
+    "annoy*": -0.5,
+    # (blind65: "People's Daily Opinion Articles Attack U.S. for Launching Sino-U.S. Trade War")
+    "attack": -0.5,
+    "attacks": -0.5,
+    # (readout_blind65: "when the United States is punched, he will punch back harder", "a fierce
+    # competition with China", "unsustainable from the Chinese side", "The bad faith and breach of
+    # consensus of the US")
+    "punch* back": -0.7,
+    "fierce competition": -0.5,
+    "unsustainable": -0.5,
+    "bad faith": -0.8,
+    "breach of consensus": -1.0,
+    "breach* of the consensus": -1.0,
     "choke": -0.6,
     "erroneous": -0.6,
     "discriminat*": -0.6,
