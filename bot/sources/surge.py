@@ -54,6 +54,12 @@ class Surge:
     since: datetime
 
 
+def _phase(entry: CalendarEntry, now: datetime) -> datetime:
+    """The latest of a calendar window's opening, its event's start and its end that `now` has
+    reached: readouts come as the talks open and as they close, so the easing restarts at each."""
+    return max(t for t in (entry.window_start, entry.start, entry.end or entry.start) if t <= now)
+
+
 def _hm(when: datetime) -> str:
     return when.strftime("%H:%M UTC")
 
@@ -197,8 +203,7 @@ class SurgeBoard:
         for entry, ids in self._calendar:
             if sid in ids and entry.window_start <= now < entry.window_end:
                 until = entry.window_end
-                # Readouts come as the talks open and as they close: the easing restarts at each.
-                since = max(t for t in (entry.window_start, entry.start, entry.end or entry.start) if t <= now)
+                since = _phase(entry, now)
                 if best is None or until > best.until or (until == best.until and since > best.since):
                     reason = (
                         f'calendar "{_short(entry.name)}" {entry.start.strftime("%d %b %H:%M UTC")}, until {_hm(until)}'
@@ -213,7 +218,7 @@ class SurgeBoard:
         for entry, ids in self._calendar:
             if not entry.window_start <= now < entry.window_end:
                 continue
-            phase = max(t for t in (entry.window_start, entry.start, entry.end or entry.start) if t <= now)
+            phase = _phase(entry, now)
             key = (entry.name, entry.start, phase)
             if key not in self._opened:
                 self._opened.add(key)
