@@ -47,7 +47,6 @@ FIRST = {f: [f"{f}: tariff round {10 * k + n} on steel" for n in range(2)] for k
 SECOND = {f: [f"{f}: tariff retaliation {10 * k + n + 5} announced" for n in range(2)] for k, f in enumerate(FEEDS)}
 
 
-
 def _write_rules(folder: Path, feeds: FeedServer) -> Path:
     folder.mkdir()
     lines = ["feeds:"]
